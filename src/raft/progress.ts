@@ -51,8 +51,8 @@ export class Progress {
   probeSent = false;
   /** Snapshot: the index of the snapshot being sent. */
   pendingSnapshot = 0;
-  /** Heard from since the last CheckQuorum round. */
-  recentActive = false;
+  /** The leader's tick count when this follower was last heard from. */
+  lastActiveTick = 0;
   readonly inflights: Inflights;
 
   constructor(

@@ -114,6 +114,8 @@ export class RaftCore {
   private randomizedElectionTimeout = 0;
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
+  /** Ticks since this node became leader: the clock of the followers' lastActiveTick. */
+  private leaderTicks = 0;
   private readonly random: () => number;
   private readonly preVote: boolean;
   private readonly checkQuorum: boolean;
@@ -427,6 +429,7 @@ export class RaftCore {
       let pr = resetAll ? undefined : this.prs.get(id);
       if (!pr) {
         pr = new Progress(this.log.lastIndex() + 1, this.maxInflight, isLearner);
+        pr.lastActiveTick = this.leaderTicks;
         if (id === this.id) {
           pr.match = this.log.stableIndex;
           pr.next = this.log.lastIndex() + 1;
@@ -462,6 +465,7 @@ export class RaftCore {
   }
 
   private becomeLeader(): void {
+    this.leaderTicks = 0;
     this.reset(this.term);
     this.lead = this.id;
     this.role = Role.Leader;
@@ -545,12 +549,15 @@ export class RaftCore {
   private tickHeartbeat(): void {
     this.heartbeatElapsed++;
     this.electionElapsed++;
+    this.leaderTicks++;
+    // Checked on every tick, so that a leader cut off from a majority steps down exactly one
+    // election timeout after it last heard from one (not up to two, as with periodic rounds).
+    if (this.checkQuorum) this.stepLeader(emptyMessage(MessageType.CheckQuorum, this.id, this.id, 0));
+    if (this.role !== Role.Leader) return;
     if (this.electionElapsed >= this.electionTimeout) {
       this.electionElapsed = 0;
-      if (this.checkQuorum) this.stepLeader(emptyMessage(MessageType.CheckQuorum, this.id, this.id, 0));
-      if (this.role === Role.Leader && this.leadTransferee !== NONE) this.leadTransferee = NONE; // transfer timed out
+      if (this.leadTransferee !== NONE) this.leadTransferee = NONE; // the transfer timed out
     }
-    if (this.role !== Role.Leader) return;
     if (this.heartbeatElapsed >= this.heartbeatTimeout) {
       this.heartbeatElapsed = 0;
       this.bcastHeartbeat(0);
@@ -713,7 +720,7 @@ export class RaftCore {
 
   private sendSnapshot(to: NodeId, pr: Progress): boolean {
     const snap = this.log.snapshot;
-    if (!pr.recentActive || !snap) return false;
+    if (!this.recentlyActive(pr) || !snap) return false;
     this.send({ ...emptyMessage(MessageType.Snap, to, this.id, this.term), snapshot: snap });
     pr.becomeSnapshot(snap.meta.index);
     return true;
@@ -730,7 +737,6 @@ export class RaftCore {
         return;
       case MessageType.CheckQuorum:
         if (!this.quorumActive()) this.becomeFollower(this.term, NONE);
-        for (const [id, pr] of this.prs) if (id !== this.id) pr.recentActive = false;
         return;
       case MessageType.Prop:
         this.leaderPropose(m.entries, m.from);
@@ -747,11 +753,11 @@ export class RaftCore {
     if (!pr) return;
     switch (m.type) {
       case MessageType.AppResp:
-        pr.recentActive = true;
+        pr.lastActiveTick = this.leaderTicks;
         this.handleAppendResponse(m, pr);
         return;
       case MessageType.HeartbeatResp:
-        pr.recentActive = true;
+        pr.lastActiveTick = this.leaderTicks;
         pr.probeSent = false;
         if (pr.state === ProgressState.Replicate && pr.inflights.full()) pr.inflights.freeFirstOne();
         if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, true);
@@ -838,9 +844,13 @@ export class RaftCore {
     else this.sendAppend(target, true);
   }
 
+  private recentlyActive(pr: Progress): boolean {
+    return this.leaderTicks - pr.lastActiveTick < this.electionTimeout;
+  }
+
   private quorumActive(): boolean {
     const votes = new Map<NodeId, boolean>();
-    for (const [id, pr] of this.prs) if (id === this.id || pr.recentActive) votes.set(id, true);
+    for (const [id, pr] of this.prs) if (id === this.id || this.recentlyActive(pr)) votes.set(id, true);
     return voteResult(this.membership.current().voters, votes) === VoteResult.Won;
   }
 

@@ -1,13 +1,469 @@
+// Unit tests of single Raft rules, each on a small deterministic network (net.ts). Where a rule has
+// a deliberate-bug knob, the test also shows that breaking the rule makes it fail.
 import t from 'tap';
-import { TestNet, enc } from './net.js';
-import { Role } from '../../src/raft/types.js';
+import { TestNet, enc, seeded } from './net.js';
+import { RaftCore, bootstrapEntries, type RaftConfig } from '../../src/raft/raft.js';
+import { encodeConfChange } from '../../src/raft/confchange.js';
+import { ProposalDroppedError } from '../../src/raft/errors.js';
+import {
+  ConfChangeType,
+  EntryType,
+  MessageType,
+  Role,
+  emptyMessage,
+  type Entry,
+  type Message,
+  type NodeId,
+} from '../../src/raft/types.js';
 
-t.test('three nodes elect a leader and replicate', async (t) => {
+const ELECTION = 10;
+
+function normal(term: number, index: number, s = `e${index}`): Entry {
+  return { term, index, type: EntryType.Normal, data: enc(s) };
+}
+
+t.test('three nodes elect one leader and apply the same entries', async (t) => {
   const net = new TestNet([1, 2, 3]);
   const l = net.elect();
   l.propose([enc('a'), enc('b')]);
-  net.settle();
   net.tick(2);
   for (const id of [1, 2, 3]) t.same(net.appliedData(id), ['a', 'b'], `node ${id} applied`);
   t.equal([...net.nodes.values()].filter((n) => n.status().role === Role.Leader).length, 1);
 });
+
+t.test('a batch of proposals travels in one append message', async (t) => {
+  const net = new TestNet([1, 2, 3]);
+  const l = net.elect();
+  net.sent.length = 0;
+  l.propose([enc('x'), enc('y'), enc('z')]);
+  net.settle();
+  const apps = net.sent.filter((m) => m.type === MessageType.App && m.entries.length > 0);
+  t.equal(apps.length, 2, 'one append per follower');
+  t.same(apps[0]!.entries.map((e) => Buffer.from(e.data).toString()), ['x', 'y', 'z']);
+});
+
+t.test('followers forward proposals to the leader', async (t) => {
+  const net = new TestNet([1, 2, 3]);
+  const l = net.elect();
+  const f = [...net.nodes.values()].find((n) => n !== l)!;
+  f.propose([enc('via-follower')]);
+  net.tick(2);
+  for (const id of [1, 2, 3]) t.same(net.appliedData(id), ['via-follower']);
+});
+
+t.test('a node without a leader refuses proposals with a clear error', async (t) => {
+  const net = new TestNet([1, 2, 3]);
+  t.throws(() => net.node(1).propose([enc('x')]), ProposalDroppedError);
+});
+
+/**
+ * Figure 8 of the Raft paper: a new leader must not commit an entry of an older term by counting
+ * replicas. Node 1 holds (term 2, index 6) from its earlier leadership; it wins term 4 and
+ * appends its no-op at 7. Nodes 2 and 3 acknowledge index 6: a majority holds it, but it must
+ * stay uncommitted until the term-4 entry reaches a majority.
+ */
+function figure8(bugs: RaftConfig['unsafeBugs']): { before: number; after: number } {
+  const boot = bootstrapEntries([1, 2, 3, 4, 5]);
+  const n = new RaftCore(
+    { id: 1, electionTick: ELECTION, heartbeatTick: 1, random: seeded(1), unsafeBugs: bugs },
+    { hardState: { term: 3, vote: 0, commit: 5 }, entries: [...boot, normal(2, 6)], applied: 5 },
+  );
+  const drain = () => {
+    while (n.hasReady()) n.advance(n.ready());
+  };
+  n.campaign();
+  for (const from of [2, 3]) n.step({ ...emptyMessage(MessageType.PreVoteResp, 1, from, 4) });
+  for (const from of [2, 3]) n.step({ ...emptyMessage(MessageType.VoteResp, 1, from, 4) });
+  if (n.status().role !== Role.Leader) throw new Error('setup: not leader');
+  drain();
+  for (const from of [2, 3]) n.step({ ...emptyMessage(MessageType.AppResp, 1, from, 4), index: 6 });
+  drain();
+  const before = n.status().commit;
+  for (const from of [2, 3]) n.step({ ...emptyMessage(MessageType.AppResp, 1, from, 4), index: 7 });
+  drain();
+  return { before, after: n.status().commit };
+}
+
+t.test('Figure 8: an old-term entry is not committed by counting', async (t) => {
+  const ok = figure8(undefined);
+  t.equal(ok.before, 5, 'index 6 (term 2) on a majority stays uncommitted');
+  t.equal(ok.after, 7, 'committing the term-4 entry commits both');
+  const broken = figure8({ commitOldTermByCounting: true });
+  t.equal(broken.before, 6, 'with the rule broken the old entry is committed by counting (the test can fail)');
+});
+
+t.test('a stale leader cut off from the majority commits nothing and its entries are discarded', async (t) => {
+  const net = new TestNet([1, 2, 3]);
+  const old = net.elect();
+  const oldId = old.id;
+  net.isolate(oldId);
+  old.propose([enc('stale')]);
+  net.settle();
+  t.equal(net.appliedData(oldId).length, 0);
+  // The rest elect a new leader while the old one still believes it leads.
+  let fresh: RaftCore | undefined;
+  for (let i = 0; i < 100 && !fresh; i++) {
+    net.tick();
+    fresh = [...net.nodes.values()].find((n) => n.id !== oldId && n.status().role === Role.Leader);
+  }
+  t.ok(fresh, 'the majority elected a new leader');
+  fresh!.propose([enc('fresh')]);
+  net.settle();
+  net.heal();
+  net.tick(5);
+  for (const id of [1, 2, 3]) t.same(net.appliedData(id), ['fresh'], `node ${id} has the new leader's entry only`);
+  t.notOk(
+    net.disks.get(oldId)!.entries.some((e) => Buffer.from(e.data).toString() === 'stale'),
+    'the stale entry was overwritten on disk',
+  );
+});
+
+t.test('CheckQuorum: a leader cut off from a majority steps down within one election timeout', async (t) => {
+  const net = new TestNet([1, 2, 3]);
+  const l = net.elect();
+  net.tick(3);
+  net.isolate(l.id);
+  let ticks = 0;
+  while (l.status().role === Role.Leader && ticks < 5 * ELECTION) {
+    l.tick();
+    net.settle();
+    ticks++;
+  }
+  t.equal(l.status().role, Role.Follower);
+  t.ok(ticks <= ELECTION, `stepped down after ${ticks} ticks (election timeout ${ELECTION})`);
+});
+
+function partitionedTermGrowth(preVote: boolean): { before: number; after: number; leaderKept: boolean } {
+  const net = new TestNet([1, 2, 3], { preVote });
+  const l = net.elect();
+  const other = [1, 2, 3].find((id) => id !== l.id)!;
+  const loner = [1, 2, 3].find((id) => id !== l.id && id !== other)!;
+  const before = net.node(loner).status().term;
+  net.isolate(loner);
+  net.tick(20 * ELECTION);
+  const after = net.node(loner).status().term;
+  net.heal();
+  net.tick(3 * ELECTION);
+  return { before, after, leaderKept: net.node(l.id).status().role === Role.Leader && net.node(l.id).status().term === before };
+}
+
+t.test('PreVote: a partitioned node does not inflate its term or depose the leader when it returns', async (t) => {
+  const withPreVote = partitionedTermGrowth(true);
+  t.equal(withPreVote.after, withPreVote.before, 'term unchanged after 20 election timeouts alone');
+  t.ok(withPreVote.leaderKept, 'the healthy leader keeps its term and role after the heal');
+  const without = partitionedTermGrowth(false);
+  t.ok(without.after > without.before + 5, `without pre-vote the term grows (${without.before} -> ${without.after})`);
+});
+
+t.test('a node that heard from the leader recently ignores vote requests (leader lease)', async (t) => {
+  const net = new TestNet([1, 2, 3]);
+  const l = net.elect();
+  const f = [1, 2, 3].find((id) => id !== l.id)!;
+  const term = net.node(f).status().term;
+  const stranger = [1, 2, 3].find((id) => id !== l.id && id !== f)!;
+  net.node(f).step({ ...emptyMessage(MessageType.Vote, f, stranger, term + 5), index: 100, logTerm: term + 1 });
+  t.equal(net.node(f).status().term, term, 'term unchanged');
+  t.equal(net.node(f).status().lead, l.id, 'still follows the leader');
+});
+
+t.test('a learner never campaigns and its vote is not counted', async (t) => {
+  const net = new TestNet([1, 2, 3]);
+  const l = net.elect();
+  net.addEmpty(4);
+  l.proposeConfChange({ type: ConfChangeType.AddLearner, nodeId: 4, context: new Uint8Array() });
+  net.tick(5);
+  t.same(net.node(4).status().confState.learners, [4], 'the learner knows it is one');
+  t.equal(net.node(4).status().commit, l.status().commit, 'the learner caught up');
+  const term = net.node(4).status().term;
+  net.isolate(4);
+  net.tick(20 * ELECTION, [4]);
+  t.equal(net.node(4).status().role, Role.Follower);
+  t.equal(net.node(4).status().term, term, 'the isolated learner never campaigned');
+
+  // A candidate with voters {1,2,3} and only the learner's grant does not win.
+  const c = net.node(l.id === 1 ? 2 : 1);
+  net.filter = () => false;
+  const cTerm = c.status().term;
+  c.step(emptyMessage(MessageType.TimeoutNow, c.id, l.id, cTerm));
+  t.equal(c.status().role, Role.Candidate);
+  c.step({ ...emptyMessage(MessageType.VoteResp, c.id, 4, c.status().term) });
+  t.equal(c.status().role, Role.Candidate, 'a learner grant does not make a leader');
+});
+
+t.test('ForgetLeader: followers that lost the leader elect a new one well within an election timeout', async (t) => {
+  const net = new TestNet([1, 2, 3]);
+  const l = net.elect();
+  net.tick(2);
+  net.isolate(l.id); // the leader's process died
+  const others = [1, 2, 3].filter((id) => id !== l.id);
+  for (const id of others) net.node(id).forgetLeader();
+  let ticks = 0;
+  let fresh: RaftCore | undefined;
+  while (!fresh && ticks < 5 * ELECTION) {
+    net.tick(1, others);
+    ticks++;
+    fresh = others.map((id) => net.node(id)).find((n) => n.status().role === Role.Leader);
+  }
+  t.ok(fresh, 'a new leader');
+  t.ok(ticks < ELECTION / 2 + 2, `elected after ${ticks} ticks (election timeout ${ELECTION})`);
+});
+
+t.test('ForgetLeader on one follower does not disturb a healthy leader', async (t) => {
+  const net = new TestNet([1, 2, 3]);
+  const l = net.elect();
+  net.tick(2);
+  const term = l.status().term;
+  const f = [1, 2, 3].find((id) => id !== l.id)!;
+  for (let i = 0; i < 5; i++) {
+    net.node(f).forgetLeader();
+    net.tick(ELECTION);
+  }
+  t.equal(l.status().role, Role.Leader);
+  t.equal(l.status().term, term, 'no term change');
+  t.equal(net.node(f).status().lead, l.id, 'the follower follows the leader again');
+});
+
+t.test('ReadIndex: served after a quorum heartbeat round, also through a follower', async (t) => {
+  const net = new TestNet([1, 2, 3]);
+  const l = net.elect();
+  l.propose([enc('a')]);
+  net.tick(2);
+  const commit = l.status().commit;
+  l.readIndex(42);
+  net.settle();
+  t.same(net.readStates.get(l.id), [{ index: commit, context: 42 }]);
+  const f = [1, 2, 3].find((id) => id !== l.id)!;
+  net.node(f).readIndex(43);
+  net.settle();
+  t.same(net.readStates.get(f), [{ index: commit, context: 43 }]);
+});
+
+t.test('ReadIndex: a leader cut off from the majority never answers', async (t) => {
+  const net = new TestNet([1, 2, 3]);
+  const l = net.elect();
+  net.tick(2);
+  net.isolate(l.id);
+  l.readIndex(7);
+  net.tick(3, [l.id]);
+  t.same(net.readStates.get(l.id), []);
+});
+
+t.test('ReadIndex: a new leader waits for an entry of its term before answering', async (t) => {
+  const boot = bootstrapEntries([1, 2, 3]);
+  const n = new RaftCore(
+    { id: 1, electionTick: ELECTION, heartbeatTick: 1, random: seeded(3) },
+    { hardState: { term: 2, vote: 0, commit: 3 }, entries: [...boot, normal(2, 4)], applied: 3 },
+  );
+  n.campaign();
+  n.step(emptyMessage(MessageType.PreVoteResp, 1, 2, 3));
+  n.step(emptyMessage(MessageType.VoteResp, 1, 2, 3));
+  t.equal(n.status().role, Role.Leader);
+  let rd = n.ready();
+  n.advance(rd);
+  n.readIndex(9);
+  n.step({ ...emptyMessage(MessageType.HeartbeatResp, 1, 2, 3), context: 9 });
+  rd = n.ready();
+  t.same(rd.readStates, [], 'no answer before the no-op commits');
+  n.advance(rd);
+  n.step({ ...emptyMessage(MessageType.AppResp, 1, 2, 3), index: 5 });
+  // The commit releases the read into a heartbeat round; a quorum answers it.
+  rd = n.ready();
+  n.advance(rd);
+  const hb = rd.messages.find((m) => m.type === MessageType.Heartbeat && m.context === 9)!;
+  t.ok(hb, 'a heartbeat round for the read');
+  n.step({ ...emptyMessage(MessageType.HeartbeatResp, 1, 2, 3), context: 9 });
+  rd = n.ready();
+  t.same(rd.readStates, [{ index: 5, context: 9 }]);
+});
+
+t.test('a lagging follower catches up through a snapshot after compaction', async (t) => {
+  const net = new TestNet([1, 2, 3]);
+  const l = net.elect();
+  const lagger = [1, 2, 3].find((id) => id !== l.id)!;
+  net.isolate(lagger);
+  for (let i = 0; i < 30; i++) l.propose([enc(`v${i}`)]);
+  net.tick(2, [1, 2, 3].filter((id) => id !== lagger));
+  const snapData = enc(JSON.stringify(net.appliedData(l.id)));
+  const snap = l.compact(snapData, 5);
+  t.ok(snap.meta.index >= 30);
+  t.ok(l.status().firstIndex > 2, 'the log was compacted');
+  net.heal();
+  net.tick(5);
+  const installed = net.disks.get(lagger)!.snapshot;
+  t.ok(installed, 'the follower received a snapshot');
+  t.same(JSON.parse(Buffer.from(installed!.data).toString()).length, 30);
+  l.propose([enc('after')]);
+  net.tick(2);
+  t.same(net.appliedData(lagger).slice(-1), ['after'], 'and applies new entries after it');
+  t.equal(net.node(lagger).status().commit, l.status().commit);
+});
+
+t.test('a restarted node keeps its log and hard state, and rejoins', async (t) => {
+  const net = new TestNet([1, 2, 3]);
+  const l = net.elect();
+  l.propose([enc('a')]);
+  net.tick(2);
+  const f = [1, 2, 3].find((id) => id !== l.id)!;
+  const term = net.node(f).status().term;
+  net.start(f);
+  t.equal(net.node(f).status().term, term);
+  net.tick(2);
+  t.same(net.appliedData(f), ['a'], 'committed entries are delivered again after a restart');
+});
+
+t.test('fast backtracking: a follower with a long divergent suffix is repaired in few round trips', async (t) => {
+  const boot = bootstrapEntries([1, 2, 3]);
+  const good = [...boot, normal(3, 4), normal(3, 5)];
+  const bad = [...boot];
+  for (let i = 4; i < 104; i++) bad.push(normal(2, i, `old${i}`));
+  const net = new TestNet([1, 2, 3]);
+  net.disks.set(1, { hardState: { term: 3, vote: 0, commit: 3 }, entries: good });
+  net.disks.set(2, { hardState: { term: 3, vote: 0, commit: 3 }, entries: good.map((e) => ({ ...e })) });
+  net.disks.set(3, { hardState: { term: 3, vote: 0, commit: 3 }, entries: bad });
+  for (const id of [1, 2, 3]) net.start(id);
+  net.sent.length = 0;
+  net.filter = (m) => !(m.from === 3 && (m.type === MessageType.PreVote || m.type === MessageType.Vote));
+  net.node(1).campaign();
+  net.settle();
+  t.equal(net.node(1).status().role, Role.Leader);
+  net.tick(3);
+  const rejects = net.sent.filter((m) => m.type === MessageType.AppResp && m.from === 3 && m.reject).length;
+  t.ok(rejects <= 2, `${rejects} rejections for 100 divergent entries`);
+  t.equal(net.node(3).status().lastIndex, net.node(1).status().lastIndex);
+  t.same(net.node(3).entryAt(4), net.node(1).entryAt(4));
+});
+
+t.test('leadership transfer: catch the target up, then TimeoutNow', async (t) => {
+  const net = new TestNet([1, 2, 3]);
+  const l = net.elect();
+  const target = [1, 2, 3].find((id) => id !== l.id)!;
+  // Let the target fall behind first.
+  net.isolate(target);
+  l.propose([enc('a'), enc('b')]);
+  net.settle();
+  net.heal();
+  const term = l.status().term;
+  l.transferLeader(target);
+  net.settle();
+  t.equal(net.node(target).status().role, Role.Leader, 'the target leads without any election timeout');
+  t.equal(net.node(target).status().term, term + 1);
+  t.equal(l.status().role, Role.Follower);
+  t.ok(net.sent.some((m) => m.type === MessageType.TimeoutNow && m.to === target));
+});
+
+t.test('a transfer in progress makes the leader refuse proposals', async (t) => {
+  const net = new TestNet([1, 2, 3]);
+  const l = net.elect();
+  const target = [1, 2, 3].find((id) => id !== l.id)!;
+  net.filter = () => false;
+  l.transferLeader(target);
+  t.throws(() => l.propose([enc('x')]), ProposalDroppedError);
+  net.heal();
+});
+
+t.test('membership: add a learner, promote it, remove the leader', async (t) => {
+  const net = new TestNet([1, 2, 3]);
+  let l = net.elect();
+  l.propose([enc('before')]);
+  net.tick(2);
+  net.addEmpty(4);
+  l.proposeConfChange({ type: ConfChangeType.AddLearner, nodeId: 4, context: new Uint8Array() });
+  net.tick(3);
+  t.same(net.appliedData(4), ['before'], 'the learner received the log');
+  t.throws(
+    () => l.proposeConfChange({ type: ConfChangeType.AddLearner, nodeId: 4, context: new Uint8Array() }),
+    /already a learner/,
+  );
+  l.proposeConfChange({ type: ConfChangeType.AddVoter, nodeId: 4, context: new Uint8Array() });
+  net.tick(3);
+  t.same(l.status().confState.voters, [1, 2, 3, 4]);
+  t.same(net.node(4).status().confState.voters, [1, 2, 3, 4], 'the promoted node knows');
+  const oldId = l.id;
+  l.proposeConfChange({ type: ConfChangeType.RemoveNode, nodeId: oldId, context: new Uint8Array() });
+  net.settle();
+  t.not(l.status().role, Role.Leader, 'the removed leader stepped down once the change committed');
+  let fresh: RaftCore | undefined;
+  for (let i = 0; i < 3 * ELECTION && !fresh; i++) {
+    fresh = [...net.nodes.values()].find((n) => n.id !== oldId && n.status().role === Role.Leader);
+    if (!fresh) net.tick();
+  }
+  t.ok(fresh, 'a remaining voter leads');
+  l = fresh!;
+  l.propose([enc('after')]);
+  net.tick(3);
+  for (const id of [1, 2, 3, 4].filter((id) => id !== oldId)) t.same(net.appliedData(id).slice(-1), ['after']);
+  // The removed node stays quiet: it never campaigns.
+  const termAfter = l.status().term;
+  net.tick(10 * ELECTION);
+  t.equal(l.status().term, termAfter, 'no disruption from the removed node');
+});
+
+t.test('one membership change at a time', async (t) => {
+  const net = new TestNet([1, 2, 3]);
+  const l = net.elect();
+  net.tick(2);
+  net.filter = () => false;
+  l.proposeConfChange({ type: ConfChangeType.AddLearner, nodeId: 4, context: new Uint8Array() });
+  t.throws(
+    () => l.proposeConfChange({ type: ConfChangeType.AddLearner, nodeId: 5, context: new Uint8Array() }),
+    /already in progress/,
+  );
+  net.heal();
+});
+
+t.test('a membership entry truncated away reverts the configuration', async (t) => {
+  const boot = bootstrapEntries([1, 2, 3]);
+  const cc: Entry = {
+    term: 2,
+    index: 4,
+    type: EntryType.ConfChange,
+    data: encodeConfChange({ type: ConfChangeType.AddVoter, nodeId: 9, context: new Uint8Array() }),
+  };
+  const n = new RaftCore(
+    { id: 3, electionTick: ELECTION, heartbeatTick: 1, random: seeded(5) },
+    { hardState: { term: 2, vote: 0, commit: 3 }, entries: [...boot, cc], applied: 3 },
+  );
+  t.same(n.status().confState.voters, [1, 2, 3, 9], 'an uncommitted membership entry is in force');
+  const m: Message = {
+    ...emptyMessage(MessageType.App, 3, 1, 3),
+    index: 3,
+    logTerm: 1,
+    entries: [normal(3, 4)],
+    commit: 3,
+  };
+  n.step(m);
+  t.same(n.status().confState.voters, [1, 2, 3], 'reverted when the entry was replaced');
+});
+
+t.test('duplicated and reordered messages are harmless', async (t) => {
+  const net = new TestNet([1, 2, 3]);
+  const l = net.elect();
+  const f = [1, 2, 3].find((id) => id !== l.id)!;
+  const captured: Message[] = [];
+  net.filter = (m) => {
+    if (m.to === f && m.type === MessageType.App) captured.push(m);
+    return true;
+  };
+  for (let i = 0; i < 5; i++) {
+    l.propose([enc(`p${i}`)]);
+    net.settle();
+  }
+  for (const m of [...captured].reverse()) net.node(f).step(m);
+  net.tick(3);
+  t.same(net.appliedData(f), ['p0', 'p1', 'p2', 'p3', 'p4']);
+});
+
+t.test('the core rejects inconsistent configuration', async (t) => {
+  t.throws(() => new RaftCore({ id: 0, electionTick: 10, heartbeatTick: 1, random: Math.random }, { hardState: { term: 0, vote: 0, commit: 0 }, entries: [], applied: 0 }));
+  t.throws(() => new RaftCore({ id: 1, electionTick: 1, heartbeatTick: 1, random: Math.random }, { hardState: { term: 0, vote: 0, commit: 0 }, entries: [], applied: 0 }));
+  t.throws(
+    () =>
+      new RaftCore(
+        { id: 1, electionTick: 10, heartbeatTick: 1, random: Math.random },
+        { hardState: { term: 0, vote: 0, commit: 0 }, entries: [normal(1, 1), normal(1, 3)], applied: 0 },
+      ),
+    /gap/,
+  );
+});
+
+void (null as unknown as NodeId);
