@@ -17,3 +17,27 @@ export class ProposalDroppedError extends RaftError {
     this.name = 'ProposalDroppedError';
   }
 }
+
+/** The proposal was not applied within its deadline; it may still be applied later. */
+export class ProposalTimeoutError extends RaftError {
+  constructor(ms: number) {
+    super('ProposalTimeout', `raft: proposal not applied within ${ms} ms (it may still be applied)`);
+    this.name = 'ProposalTimeoutError';
+  }
+}
+
+/** The node stopped before the request finished. */
+export class NodeStoppedError extends RaftError {
+  constructor() {
+    super('Stopped', 'raft: node stopped');
+    this.name = 'NodeStoppedError';
+  }
+}
+
+/** A linearizable read could not be confirmed within its deadline. */
+export class ReadIndexTimeoutError extends RaftError {
+  constructor(ms: number) {
+    super('ReadTimeout', `raft: linearizable read not confirmed within ${ms} ms`);
+    this.name = 'ReadIndexTimeoutError';
+  }
+}

@@ -772,7 +772,7 @@ export class RaftCore {
   private handleAppendResponse(m: Message, pr: Progress): void {
     if (m.reject) {
       let nextProbe = m.rejectHint;
-      if ((m.logTermHint ?? 0) > 0) nextProbe = this.log.findConflictByTerm(m.rejectHint, m.logTermHint!);
+      if (m.logTerm > 0) nextProbe = this.log.findConflictByTerm(m.rejectHint, m.logTerm);
       if (pr.maybeDecrTo(m.index, nextProbe)) {
         if (pr.state === ProgressState.Replicate) pr.becomeProbe();
         this.sendAppend(m.from, true);
@@ -943,7 +943,7 @@ export class RaftCore {
       index: m.index,
       reject: true,
       rejectHint: hintIndex,
-      logTermHint: this.log.term(hintIndex) ?? 0,
+      logTerm: this.log.term(hintIndex) ?? 0,
     });
   }
 

@@ -74,7 +74,10 @@ export interface Message {
   to: NodeId;
   from: NodeId;
   term: number;
-  /** App: term of the entry before `entries`; Vote/PreVote: term of the candidate's last entry. */
+  /**
+   * App: term of the entry before `entries`; Vote/PreVote: term of the candidate's last entry;
+   * AppResp reject: term of the follower's entry at rejectHint (0 if none).
+   */
   logTerm: number;
   /** App: index of the entry before `entries`; Vote: candidate's last index; AppResp: match/rejected index. */
   index: number;
@@ -84,8 +87,6 @@ export interface Message {
   reject: boolean;
   /** AppResp reject: the follower's guess of where the logs may agree (fast backtracking). */
   rejectHint: number;
-  /** AppResp reject: term of the follower's entry at rejectHint (0 if none). */
-  logTermHint?: number;
   /**
    * Heartbeat/HeartbeatResp/ReadIndex/ReadIndexResp: the read request's id (0 = none).
    * Vote/PreVote: CAMPAIGN_TRANSFER when the election was asked for by a leadership transfer.
@@ -138,8 +139,9 @@ export function emptyMessage(type: MessageType, to: NodeId, from: NodeId, term: 
   return { type, to, from, term, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0, context: 0 };
 }
 
+/** Messages that never leave the node. (Prop is not one: followers forward proposals.) */
 export function isLocalMessage(type: MessageType): boolean {
-  return type < MessageType.App;
+  return type < MessageType.App && type !== MessageType.Prop;
 }
 
 export function isResponseMessage(type: MessageType): boolean {

@@ -1,0 +1,593 @@
+// The node driver: it makes the pure core real. It owns the tick timer, the Ready loop (persist,
+// send, apply, advance), the waiting callers of propose() and readIndex(), the member table, and
+// periodic snapshots. Everything the core decides passes through runLoop(), one Ready at a time.
+import { EventEmitter } from 'node:events';
+import { decodeConfChange } from '../confchange.js';
+import { NodeStoppedError, ProposalDroppedError, ProposalTimeoutError, RaftError, ReadIndexTimeoutError } from '../errors.js';
+import { RaftCore, bootstrapEntries, type RaftStatus } from '../raft.js';
+import { RaftStorage } from '../storage/index.js';
+import { PeerTransport } from '../transport/index.js';
+import { ConfChangeType, EntryType, Role, type Entry, type NodeId, type Ready, type Snapshot } from '../types.js';
+import { componentLogger, type Logger } from '../../util/log.js';
+import { decodeMemberContext, encodeMemberContext, unwrapSnapshot, wrapSnapshot, type MemberInfo } from './members.js';
+import { frameProposal, unframeProposal } from './proposal-frame.js';
+import type { AppliedEntry, StateMachine } from './state-machine.js';
+
+export interface RaftNodeOptions {
+  id: NodeId;
+  clusterId: number;
+  dataDir: string;
+  /** Where this member's peer listener binds (port 0 picks one; see peerAddress()). */
+  peerListen: { host: string; port: number };
+  /** How other members reach and describe this one. */
+  self: { name: string; peerURLs: string[]; clientURLs: string[] };
+  /** A new cluster's members, this one included. Ignored once the data directory holds state. */
+  initialCluster?: MemberInfo[];
+  /** Joining an existing cluster (after a member add): the members to contact. */
+  join?: MemberInfo[];
+  stateMachine: StateMachine;
+  /** Granularity of the core's clock. Default 10 ms. */
+  tickMs?: number;
+  /** Default 100 ms, as etcd. */
+  heartbeatMs?: number;
+  /** Default 1000 ms, as etcd. */
+  electionMs?: number;
+  /** Applied entries between snapshots (etcd's --snapshot-count). Default 10000. */
+  snapshotCount?: number;
+  /** Entries kept after a snapshot for slow followers. Default 5000. */
+  snapshotCatchUpEntries?: number;
+  /** Default deadline of propose() and readIndex(). Default 5000 ms. */
+  requestTimeoutMs?: number;
+  maxSizePerMsg?: number;
+  maxInflightMsgs?: number;
+  maxFrameBytes?: number;
+  snapshotChunkBytes?: number;
+  preVote?: boolean;
+  checkQuorum?: boolean;
+  random?: () => number;
+  logger?: Logger;
+}
+
+export interface RaftNodeStatus extends RaftStatus {
+  pendingProposals: number;
+  pendingReads: number;
+  snapshotIndex: number;
+  fsyncs: number;
+  entriesWritten: number;
+  lastSyncMs: number;
+  syncMsTotal: number;
+  /** Proposals per Ready batch, recent window. */
+  recentBatchSizes: number[];
+}
+
+interface Waiter<T> {
+  resolve: (v: T) => void;
+  reject: (e: Error) => void;
+  timer?: NodeJS.Timeout;
+}
+
+interface PendingProposal extends Waiter<unknown> {
+  seq: number;
+  data: Uint8Array;
+}
+
+export class RaftNode extends EventEmitter {
+  readonly id: NodeId;
+  private readonly core: RaftCore;
+  private readonly storage: RaftStorage;
+  private readonly transport: PeerTransport;
+  private readonly sm: StateMachine;
+  private readonly log: Logger;
+  private readonly opts: Required<Pick<RaftNodeOptions, 'tickMs' | 'heartbeatMs' | 'electionMs' | 'snapshotCount' | 'snapshotCatchUpEntries' | 'requestTimeoutMs'>>;
+
+  private readonly membersById = new Map<NodeId, MemberInfo>();
+  private seq = 0;
+  private readonly inFlight = new Map<number, PendingProposal>();
+  private queued: PendingProposal[] = [];
+  private confWaiters = new Map<string, Waiter<void>>();
+  private readSeq = 0;
+  private readQueue: Waiter<number>[] = [];
+  private readRounds = new Map<number, Waiter<number>[]>();
+  private appliedWaiters: { index: number; waiter: Waiter<number> }[] = [];
+  private lastSnapshotIndex: number;
+  private recentBatchSizes: number[] = [];
+
+  private tickTimer: NodeJS.Timeout | undefined;
+  private loopScheduled = false;
+  private loopRunning: Promise<void> | undefined;
+  private stopped = false;
+  private leader = 0;
+
+  private constructor(
+    opts: RaftNodeOptions,
+    core: RaftCore,
+    storage: RaftStorage,
+    members: MemberInfo[],
+    snapshotIndex: number,
+    log: Logger,
+  ) {
+    super();
+    this.id = opts.id;
+    this.core = core;
+    this.storage = storage;
+    this.sm = opts.stateMachine;
+    this.log = log;
+    this.opts = {
+      tickMs: opts.tickMs ?? 10,
+      heartbeatMs: opts.heartbeatMs ?? 100,
+      electionMs: opts.electionMs ?? 1000,
+      snapshotCount: opts.snapshotCount ?? 10000,
+      snapshotCatchUpEntries: opts.snapshotCatchUpEntries ?? 5000,
+      requestTimeoutMs: opts.requestTimeoutMs ?? 5000,
+    };
+    this.lastSnapshotIndex = snapshotIndex;
+    for (const m of members) this.membersById.set(m.id, m);
+    const peers = new Map<NodeId, string>();
+    for (const m of members) if (m.id !== this.id && m.peerURLs[0]) peers.set(m.id, m.peerURLs[0]);
+    this.transport = new PeerTransport({
+      id: opts.id,
+      clusterId: opts.clusterId,
+      listen: opts.peerListen,
+      peers,
+      onMessage: (m) => {
+        if (this.stopped) return;
+        try {
+          this.core.step(m);
+        } catch (err) {
+          this.log.error({ err, type: m.type, from: m.from }, 'raft: message could not be processed');
+        }
+        this.kick();
+      },
+      onPeerDown: (peer) => {
+        if (peer === this.core.status().lead) {
+          this.log.info({ peer }, 'raft: lost the connection to the leader; campaigning soon');
+          this.core.forgetLeader();
+          this.kick();
+        }
+      },
+      onSnapshotStatus: (to, ok) => {
+        this.core.reportSnapshot(to, ok);
+        this.kick();
+      },
+      maxFrameBytes: opts.maxFrameBytes,
+      snapshotChunkBytes: opts.snapshotChunkBytes,
+      logger: log,
+    });
+  }
+
+  /** Opens the data directory, recovers the log and the state machine, and builds the node (not yet started). */
+  static async create(opts: RaftNodeOptions): Promise<RaftNode> {
+    const log = opts.logger ?? componentLogger('raft', { member: opts.id });
+    const tickMs = opts.tickMs ?? 10;
+    const heartbeatTick = Math.max(1, Math.round((opts.heartbeatMs ?? 100) / tickMs));
+    const electionTick = Math.max(heartbeatTick + 1, Math.round((opts.electionMs ?? 1000) / tickMs));
+    const storage = await RaftStorage.open(opts.dataDir, { logger: log });
+    try {
+      let state = await storage.load();
+      const fresh = state.hardState.term === 0 && state.entries.length === 0 && !state.snapshot;
+      if (fresh && opts.initialCluster && !opts.join) {
+        const contexts = new Map(opts.initialCluster.map((m) => [m.id, encodeMemberContext(m)]));
+        const boot = bootstrapEntries(
+          opts.initialCluster.map((m) => m.id),
+          contexts,
+        );
+        await storage.append({ entries: boot });
+        state = await storage.load();
+      }
+      // The member table: the snapshot's, then every membership change in the log after it.
+      const members = new Map<NodeId, MemberInfo>();
+      let snapshotIndex = 0;
+      if (state.snapshot) {
+        const { members: fromSnap, app } = unwrapSnapshot(state.snapshot.data);
+        for (const m of fromSnap) members.set(m.id, m);
+        snapshotIndex = state.snapshot.meta.index;
+        if (opts.stateMachine.appliedIndex() < snapshotIndex) await opts.stateMachine.restore(app, snapshotIndex);
+      }
+      for (const e of state.entries) if (e.index > snapshotIndex) applyMemberEntry(members, e);
+      for (const m of opts.join ?? []) if (!members.has(m.id)) members.set(m.id, m);
+      const core = new RaftCore(
+        {
+          id: opts.id,
+          electionTick,
+          heartbeatTick,
+          random: opts.random ?? Math.random,
+          preVote: opts.preVote ?? true,
+          checkQuorum: opts.checkQuorum ?? true,
+          maxSizePerMsg: opts.maxSizePerMsg,
+          maxInflightMsgs: opts.maxInflightMsgs,
+        },
+        { hardState: state.hardState, snapshot: state.snapshot, entries: state.entries, applied: opts.stateMachine.appliedIndex() },
+      );
+      return new RaftNode(opts, core, storage, [...members.values()], snapshotIndex, log);
+    } catch (err) {
+      await storage.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async start(): Promise<void> {
+    await this.transport.start();
+    this.tickTimer = setInterval(() => {
+      this.core.tick();
+      this.kick();
+    }, this.opts.tickMs);
+    this.kick();
+  }
+
+  peerAddress(): { host: string; port: number } {
+    return this.transport.address();
+  }
+
+  /** Replicates `payload` and resolves with the state machine's result once it is applied here. */
+  propose(payload: Uint8Array, opts: { timeoutMs?: number } = {}): Promise<unknown> {
+    if (this.stopped) return Promise.reject(new NodeStoppedError());
+    const seq = ++this.seq;
+    return new Promise((resolve, reject) => {
+      const p: PendingProposal = { seq, data: frameProposal(this.id, seq, payload), resolve, reject };
+      const ms = opts.timeoutMs ?? this.opts.requestTimeoutMs;
+      p.timer = setTimeout(() => {
+        this.inFlight.delete(seq);
+        this.queued = this.queued.filter((q) => q !== p);
+        reject(new ProposalTimeoutError(ms));
+      }, ms);
+      this.queued.push(p);
+      this.kick();
+    });
+  }
+
+  /** Adds (as voter or learner) or removes a member; resolves once the change is committed and applied here. */
+  proposeConfChange(change: { type: ConfChangeType; nodeId: NodeId; member?: Omit<MemberInfo, 'id'> }): Promise<void> {
+    if (this.stopped) return Promise.reject(new NodeStoppedError());
+    const key = `${change.type}:${change.nodeId}`;
+    return new Promise<void>((resolve, reject) => {
+      const context = change.member ? encodeMemberContext(change.member) : new Uint8Array(0);
+      try {
+        this.core.proposeConfChange({ type: change.type, nodeId: change.nodeId, context });
+      } catch (err) {
+        reject(err as Error);
+        return;
+      }
+      const w: Waiter<void> = { resolve, reject };
+      w.timer = setTimeout(() => {
+        this.confWaiters.delete(key);
+        reject(new ProposalTimeoutError(this.opts.requestTimeoutMs));
+      }, this.opts.requestTimeoutMs);
+      this.confWaiters.set(key, w);
+      this.kick();
+    });
+  }
+
+  /**
+   * A linearizable read barrier: resolves with an index once this member has applied everything
+   * that was committed when the call was made. Concurrent callers share one heartbeat round.
+   */
+  readIndex(opts: { timeoutMs?: number } = {}): Promise<number> {
+    if (this.stopped) return Promise.reject(new NodeStoppedError());
+    return new Promise<number>((resolve, reject) => {
+      const w: Waiter<number> = { resolve, reject };
+      const ms = opts.timeoutMs ?? this.opts.requestTimeoutMs;
+      w.timer = setTimeout(() => {
+        this.readQueue = this.readQueue.filter((q) => q !== w);
+        for (const [ctx, ws] of this.readRounds) {
+          const rest = ws.filter((q) => q !== w);
+          if (rest.length) this.readRounds.set(ctx, rest);
+          else this.readRounds.delete(ctx);
+        }
+        this.appliedWaiters = this.appliedWaiters.filter((a) => a.waiter !== w);
+        reject(new ReadIndexTimeoutError(ms));
+      }, ms);
+      this.readQueue.push(w);
+      this.kick();
+    });
+  }
+
+  /** Asks the leader to hand leadership to `to`; resolves when `to` leads or rejects after an election timeout. */
+  async transferLeadership(to: NodeId): Promise<void> {
+    this.core.transferLeader(to);
+    this.kick();
+    await this.waitFor(() => this.core.status().lead === to, this.opts.electionMs * 2);
+  }
+
+  status(): RaftNodeStatus {
+    const m = this.storage.metrics;
+    return {
+      ...this.core.status(),
+      pendingProposals: this.inFlight.size + this.queued.length,
+      pendingReads: this.readQueue.length + [...this.readRounds.values()].reduce((n, ws) => n + ws.length, 0),
+      snapshotIndex: this.lastSnapshotIndex,
+      fsyncs: m.fsyncs,
+      entriesWritten: m.entriesWritten,
+      lastSyncMs: m.lastSyncMs,
+      syncMsTotal: m.syncMsTotal,
+      recentBatchSizes: [...this.recentBatchSizes],
+    };
+  }
+
+  members(): MemberInfo[] {
+    const cs = this.core.status().confState;
+    return [...this.membersById.values()]
+      .filter((m) => cs.voters.includes(m.id) || cs.learners.includes(m.id))
+      .map((m) => ({ ...m, isLearner: cs.learners.includes(m.id) || undefined }));
+  }
+
+  leaderId(): NodeId {
+    return this.core.status().lead;
+  }
+
+  isLeader(): boolean {
+    return this.core.status().role === Role.Leader;
+  }
+
+  /** Stops the node; a leader first hands leadership to its most caught-up voter. */
+  async stop(opts: { transfer?: boolean } = {}): Promise<void> {
+    if (this.stopped) return;
+    if ((opts.transfer ?? true) && this.isLeader()) {
+      const target = this.bestTransferTarget();
+      if (target !== undefined) {
+        try {
+          await this.transferLeadership(target);
+        } catch (err) {
+          this.log.warn({ err, target }, 'raft: leadership transfer before stop did not finish');
+        }
+      }
+    }
+    this.stopped = true;
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    await this.loopRunning;
+    const err = new NodeStoppedError();
+    for (const p of [...this.queued, ...this.inFlight.values()]) this.settle(p, err);
+    this.queued = [];
+    this.inFlight.clear();
+    for (const w of this.confWaiters.values()) this.settle(w, err);
+    this.confWaiters.clear();
+    for (const w of this.readQueue) this.settle(w, err);
+    for (const ws of this.readRounds.values()) for (const w of ws) this.settle(w, err);
+    for (const a of this.appliedWaiters) this.settle(a.waiter, err);
+    this.readQueue = [];
+    this.readRounds.clear();
+    this.appliedWaiters = [];
+    await this.transport.stop();
+    await this.storage.close();
+  }
+
+  // ---- The loop -------------------------------------------------------------------------------
+
+  private kick(): void {
+    if (this.loopScheduled || this.stopped) return;
+    this.loopScheduled = true;
+    setImmediate(() => {
+      this.loopScheduled = false;
+      if (this.loopRunning || this.stopped) return;
+      this.loopRunning = this.runLoop()
+        .catch((err) => {
+          this.log.fatal({ err }, 'raft: the Ready loop failed; stopping this member');
+          this.emit('fatal', err);
+        })
+        .finally(() => {
+          this.loopRunning = undefined;
+          if (this.core.hasReady() || this.queued.length || this.readQueue.length) this.kick();
+        });
+    });
+  }
+
+  private async runLoop(): Promise<void> {
+    for (;;) {
+      if (this.stopped) return;
+      this.flushRequests();
+      if (!this.core.hasReady()) return;
+      const rd = this.core.ready();
+      await this.handleReady(rd);
+    }
+  }
+
+  /** Hands everything callers asked for since the last round to the core in one batch. */
+  private flushRequests(): void {
+    if (this.queued.length) {
+      const batch = this.queued;
+      this.queued = [];
+      try {
+        this.core.propose(batch.map((p) => p.data));
+        for (const p of batch) this.inFlight.set(p.seq, p);
+        this.recentBatchSizes.push(batch.length);
+        if (this.recentBatchSizes.length > 256) this.recentBatchSizes.shift();
+      } catch (err) {
+        const e = err instanceof RaftError ? err : new ProposalDroppedError(String(err));
+        for (const p of batch) this.settle(p, e);
+      }
+    }
+    if (this.readQueue.length) {
+      const round = this.readQueue;
+      this.readQueue = [];
+      const ctx = ++this.readSeq;
+      try {
+        this.core.readIndex(ctx);
+        this.readRounds.set(ctx, round);
+      } catch (err) {
+        for (const w of round) this.settle(w, err as Error);
+      }
+    }
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    // 1. Persist: one synced write for the hard state, the entries and a received snapshot.
+    if (rd.hardState || rd.entries.length || rd.snapshot) {
+      await this.storage.append({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+    }
+    for (const e of rd.entries) if (e.type === EntryType.ConfChange) this.learnMember(e);
+    // 2. Send what depends on it.
+    if (rd.messages.length) this.transport.send(rd.messages);
+    // 3. Apply.
+    if (rd.snapshot) await this.installSnapshot(rd.snapshot);
+    if (rd.committedEntries.length) await this.applyEntries(rd.committedEntries);
+    for (const rs of rd.readStates) this.onReadState(rs.context, rs.index);
+    if (rd.softState && rd.softState.leader !== this.leader) {
+      const prev = this.leader;
+      this.leader = rd.softState.leader;
+      this.log.info({ leader: this.leader, term: this.core.status().term }, 'raft: leader changed');
+      this.emit('leader-change', { leader: this.leader, previous: prev, term: this.core.status().term });
+      if (this.leader === 0) this.dropForwardedOnLeaderLoss();
+    }
+    // 4. Advance.
+    this.core.advance(rd);
+    await this.maybeSnapshot();
+  }
+
+  private async installSnapshot(snap: Snapshot): Promise<void> {
+    const { members, app } = unwrapSnapshot(snap.data);
+    await this.sm.restore(app, snap.meta.index);
+    this.membersById.clear();
+    for (const m of members) this.membersById.set(m.id, m);
+    this.syncTransportPeers();
+    this.lastSnapshotIndex = snap.meta.index;
+    this.log.info({ index: snap.meta.index, bytes: snap.data.length }, 'raft: installed a snapshot from the leader');
+    this.onApplied(snap.meta.index);
+  }
+
+  private async applyEntries(entries: Entry[]): Promise<void> {
+    const batch: AppliedEntry[] = [];
+    const framed: ({ origin: number; seq: number } | undefined)[] = [];
+    for (const e of entries) {
+      if (e.type === EntryType.ConfChange) {
+        batch.push({ index: e.index, term: e.term, kind: 'conf', data: new Uint8Array(0) });
+        framed.push(undefined);
+        this.applyConfEntry(e);
+        continue;
+      }
+      const p = unframeProposal(e.data);
+      batch.push({ index: e.index, term: e.term, kind: p ? 'normal' : 'noop', data: p ? p.payload : new Uint8Array(0) });
+      framed.push(p?.header);
+    }
+    const results = await this.sm.apply(batch);
+    for (let i = 0; i < batch.length; i++) {
+      const h = framed[i];
+      if (!h || h.origin !== this.id) continue;
+      const p = this.inFlight.get(h.seq);
+      if (!p) continue;
+      this.inFlight.delete(h.seq);
+      this.settle(p, undefined, results[i]);
+    }
+    this.onApplied(entries[entries.length - 1]!.index);
+  }
+
+  private applyConfEntry(e: Entry): void {
+    const cc = decodeConfChange(e.data);
+    if (cc.type === ConfChangeType.RemoveNode) {
+      if (cc.nodeId === this.id) {
+        this.log.warn('raft: this member was removed from the cluster');
+        this.emit('removed');
+      }
+    } else {
+      this.learnMember(e);
+    }
+    this.syncTransportPeers();
+    const w = this.confWaiters.get(`${cc.type}:${cc.nodeId}`);
+    if (w) {
+      this.confWaiters.delete(`${cc.type}:${cc.nodeId}`);
+      this.settle(w, undefined, undefined);
+    }
+  }
+
+  /** Records the name and URLs a membership entry carries, so that the transport can reach the member. */
+  private learnMember(e: Entry): void {
+    applyMemberEntry(this.membersById, e);
+    this.syncTransportPeers();
+  }
+
+  private syncTransportPeers(): void {
+    const cs = this.core.status().confState;
+    const wanted = new Set([...cs.voters, ...cs.learners]);
+    for (const m of this.membersById.values()) {
+      if (m.id === this.id || !m.peerURLs[0]) continue;
+      if (wanted.has(m.id)) this.transport.addPeer(m.id, m.peerURLs[0]);
+    }
+    for (const id of this.transport.stats().keys()) if (!wanted.has(id)) this.transport.removePeer(id);
+  }
+
+  private onReadState(ctx: number, index: number): void {
+    const waiters = this.readRounds.get(ctx);
+    if (!waiters) return;
+    this.readRounds.delete(ctx);
+    const applied = this.core.status().applied;
+    for (const w of waiters) {
+      if (applied >= index) this.settle(w, undefined, index);
+      else this.appliedWaiters.push({ index, waiter: w });
+    }
+  }
+
+  private onApplied(index: number): void {
+    if (this.appliedWaiters.length) {
+      const ready = this.appliedWaiters.filter((a) => a.index <= index);
+      this.appliedWaiters = this.appliedWaiters.filter((a) => a.index > index);
+      for (const a of ready) this.settle(a.waiter, undefined, a.index);
+    }
+    this.emit('applied', index);
+  }
+
+  /**
+   * Reads forwarded to a leader that is gone will never be answered; fail them now so that
+   * callers retry instead of waiting for their deadline.
+   */
+  private dropForwardedOnLeaderLoss(): void {
+    for (const ws of this.readRounds.values()) for (const w of ws) this.settle(w, new ProposalDroppedError('leader lost during a read'));
+    this.readRounds.clear();
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    const applied = this.core.status().applied;
+    if (applied - this.lastSnapshotIndex < this.opts.snapshotCount) return;
+    const app = await this.sm.snapshot();
+    const data = wrapSnapshot(this.members(), app);
+    const keep = this.opts.snapshotCatchUpEntries;
+    const snap = this.core.compact(data, keep);
+    await this.storage.saveSnapshot(snap, Math.max(1, snap.meta.index - keep + 1));
+    this.lastSnapshotIndex = snap.meta.index;
+    this.log.info({ index: snap.meta.index, bytes: data.length }, 'raft: took a snapshot');
+    this.emit('snapshot', snap.meta.index);
+  }
+
+  private bestTransferTarget(): NodeId | undefined {
+    const progress = this.core.progress();
+    const voters = this.core.status().confState.voters;
+    let best: NodeId | undefined;
+    let bestMatch = -1;
+    for (const [id, p] of progress ?? []) {
+      if (id === this.id || !voters.includes(id)) continue;
+      if (p.match > bestMatch) {
+        best = id;
+        bestMatch = p.match;
+      }
+    }
+    return best;
+  }
+
+  private waitFor(cond: () => boolean, ms: number): Promise<void> {
+    if (cond()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onChange = () => {
+        if (!cond()) return;
+        clearTimeout(timer);
+        this.off('leader-change', onChange);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.off('leader-change', onChange);
+        reject(new RaftError('Timeout', `raft: condition not met within ${ms} ms`));
+      }, ms);
+      this.on('leader-change', onChange);
+    });
+  }
+
+  private settle<T>(w: Waiter<T>, err: Error | undefined, value?: T): void {
+    if (w.timer) clearTimeout(w.timer);
+    if (err) w.reject(err);
+    else w.resolve(value as T);
+  }
+}
+
+function applyMemberEntry(members: Map<NodeId, MemberInfo>, e: Entry): void {
+  if (e.type !== EntryType.ConfChange) return;
+  const cc = decodeConfChange(e.data);
+  if (cc.type === ConfChangeType.RemoveNode) return; // kept in the table; membership itself is the core's
+  if (cc.context.length === 0 && members.has(cc.nodeId)) return;
+  members.set(cc.nodeId, decodeMemberContext(cc.nodeId, cc.context));
+}

@@ -1,0 +1,26 @@
+// What the node driver needs from the replicated state machine above it (src/kv's store, or the
+// small list machine the tests use).
+
+export type AppliedKind = 'normal' | 'noop' | 'conf';
+
+export interface AppliedEntry {
+  index: number;
+  term: number;
+  kind: AppliedKind;
+  /** The proposal's payload (empty for no-ops and membership changes). */
+  data: Uint8Array;
+}
+
+export interface StateMachine {
+  /**
+   * The index of the last entry whose effects are durable in the state machine. Entries after it
+   * are delivered again at start: storing the applied index with the data makes apply exactly-once.
+   */
+  appliedIndex(): number;
+  /** Applies committed entries in order; returns one result per entry (given to the proposer). */
+  apply(entries: AppliedEntry[]): Promise<unknown[]> | unknown[];
+  /** Serializes the state at the last applied index. */
+  snapshot(): Promise<Uint8Array> | Uint8Array;
+  /** Replaces the whole state with a snapshot taken at `index`. */
+  restore(data: Uint8Array, index: number): Promise<void> | void;
+}

@@ -1,0 +1,503 @@
+// Durable storage of one Raft member: hard state, log entries and the newest snapshot.
+//
+// Layout of the data directory (see docs/raft.md, "Storage layout"):
+//   <dir>/leveldb/   LevelDB: format version, hard state, snapshot metadata, entries (keys.ts)
+//   <dir>/snap/      the data file of the newest snapshot (snapshot-file.ts)
+//
+// Every append is one LevelDB batch written with sync: true (one fsync per Ready: group commit).
+// Operations run one at a time in call order; the in-memory bounds of the log (first/last stored
+// index) always describe what is on disk.
+import { mkdir } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { componentLogger, type Logger } from '../../util/log.js';
+import type { Entry, HardState, Snapshot } from '../types.js';
+import {
+  decodeEntry,
+  decodeHardState,
+  decodeSnapshotMeta,
+  decodeVersion,
+  encodeEntry,
+  encodeHardState,
+  encodeSnapshotMeta,
+  encodeVersion,
+  type StoredSnapshotMeta,
+} from './codec.js';
+import {
+  LogCompactedError,
+  SnapshotOutOfDateError,
+  StorageClosedError,
+  StorageCorruptError,
+  StorageError,
+  StorageOpenError,
+  StorageUsageError,
+} from './errors.js';
+import {
+  describeKey,
+  ENTRY_KEY_MAX,
+  ENTRY_KEY_MIN,
+  entryIndexFromKey,
+  entryKey,
+  FORMAT_VERSION,
+  HARD_STATE_KEY,
+  isLogIndex,
+  SNAPSHOT_META_KEY,
+  VERSION_KEY,
+} from './keys.js';
+import { openDb, type Db } from './lock.js';
+import { newMetrics, recordBatchSize, type StorageMetrics } from './metrics.js';
+import {
+  checkSnapshotFile,
+  fsyncDir,
+  readSnapshotFile,
+  removeSnapshotFilesExcept,
+  writeSnapshotFile,
+  type Failpoint,
+  type WrittenSnapshotFile,
+} from './snapshot-file.js';
+
+export interface RaftStorageOptions {
+  logger?: Logger;
+  /**
+   * Crash-test hook, called at each step of a snapshot write (see SnapshotFailpoint). A test makes
+   * the process die there (e.g. process.kill(process.pid, 'SIGKILL')). Leave unset in production.
+   */
+  failpoint?: Failpoint;
+}
+
+export interface LoadedState {
+  hardState: HardState;
+  snapshot?: Snapshot;
+  /** The entries after the snapshot (or from index 1), contiguous and in order. */
+  entries: Entry[];
+}
+
+export interface AppendBatch {
+  hardState?: HardState;
+  /** Contiguous entries in index order. Entries at or below the snapshot index are ignored. */
+  entries: Entry[];
+  /** A snapshot received from the leader, to install. */
+  snapshot?: Snapshot;
+}
+
+type Op = { type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array };
+
+const EMPTY_HARD_STATE: HardState = Object.freeze({ term: 0, vote: 0, commit: 0 });
+
+function isUint(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+function validateHardState(hs: HardState): void {
+  if (!isUint(hs.term) || !isUint(hs.vote) || !isUint(hs.commit)) {
+    throw new StorageUsageError(`invalid hard state ${JSON.stringify(hs)}`);
+  }
+}
+
+function validateEntries(entries: Entry[]): void {
+  if (!Array.isArray(entries)) throw new StorageUsageError('entries must be an array');
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i];
+    if (!isLogIndex(e.index)) throw new StorageUsageError(`entry ${i} has an invalid index ${String(e.index)}`);
+    if (!isUint(e.term)) throw new StorageUsageError(`entry ${e.index} has an invalid term ${String(e.term)}`);
+    if (!isUint(e.type)) throw new StorageUsageError(`entry ${e.index} has an invalid type ${String(e.type)}`);
+    if (!(e.data instanceof Uint8Array)) throw new StorageUsageError(`entry ${e.index} data is not a Uint8Array`);
+    if (i > 0 && e.index !== entries[i - 1].index + 1) {
+      throw new StorageUsageError(`entries are not contiguous: ${entries[i - 1].index} then ${e.index}`);
+    }
+  }
+}
+
+function validateSnapshot(s: Snapshot): void {
+  const m = s.meta;
+  if (!isLogIndex(m.index) || !isUint(m.term)) {
+    throw new StorageUsageError(`invalid snapshot metadata index=${String(m.index)} term=${String(m.term)}`);
+  }
+  const cs = m.confState;
+  if (!cs || !Array.isArray(cs.voters) || !Array.isArray(cs.learners) || ![...cs.voters, ...cs.learners].every(isUint)) {
+    throw new StorageUsageError(`snapshot at index ${m.index} has an invalid confState`);
+  }
+  if (!(s.data instanceof Uint8Array)) throw new StorageUsageError(`snapshot at index ${m.index} data is not a Uint8Array`);
+}
+
+export class RaftStorage {
+  readonly dir: string;
+  readonly metrics: StorageMetrics = newMetrics();
+
+  private readonly db: Db;
+  private readonly snapDir: string;
+  private readonly log: Logger;
+  private readonly failpoint?: Failpoint;
+
+  private hardState: HardState;
+  private snapMeta?: StoredSnapshotMeta;
+  /** Lowest and highest stored entry index; both 0 when no entry is stored. */
+  private first: number;
+  private last: number;
+
+  private tail: Promise<unknown> = Promise.resolve();
+  private closing?: Promise<void>;
+  private failure?: unknown;
+
+  private constructor(init: {
+    dir: string;
+    db: Db;
+    snapDir: string;
+    log: Logger;
+    failpoint?: Failpoint;
+    hardState: HardState;
+    snapMeta?: StoredSnapshotMeta;
+    first: number;
+    last: number;
+  }) {
+    this.dir = init.dir;
+    this.db = init.db;
+    this.snapDir = init.snapDir;
+    this.log = init.log;
+    this.failpoint = init.failpoint;
+    this.hardState = init.hardState;
+    this.snapMeta = init.snapMeta;
+    this.first = init.first;
+    this.last = init.last;
+  }
+
+  /**
+   * Open the storage in `dir`, creating the directory if needed. Throws DataDirLockedError when
+   * another process (or another RaftStorage of this process) has it open.
+   */
+  static async open(dir: string, opts: RaftStorageOptions = {}): Promise<RaftStorage> {
+    const absDir = resolve(dir);
+    const log = opts.logger ?? componentLogger('raft-storage', { dir: absDir });
+    try {
+      const created = await mkdir(absDir, { recursive: true });
+      if (created !== undefined) await fsyncDir(dirname(created));
+    } catch (err) {
+      throw new StorageOpenError(absDir, (err as Error).message, err);
+    }
+    const db = await openDb(absDir, join(absDir, 'leveldb'));
+    try {
+      const snapDir = join(absDir, 'snap');
+      if ((await mkdir(snapDir, { recursive: true })) !== undefined) await fsyncDir(absDir);
+
+      const versionValue = await db.get(VERSION_KEY);
+      if (versionValue === undefined) {
+        const anyKey = await db.keys({ limit: 1 }).all();
+        if (anyKey.length > 0) {
+          throw new StorageCorruptError(describeKey(VERSION_KEY), `missing, but the database holds ${describeKey(anyKey[0])}`);
+        }
+        await db.put(VERSION_KEY, encodeVersion(FORMAT_VERSION), { sync: true });
+      } else {
+        const version = decodeVersion(VERSION_KEY, versionValue);
+        if (version !== FORMAT_VERSION) {
+          throw new StorageOpenError(absDir, `unsupported storage format version ${version} (this build reads ${FORMAT_VERSION})`);
+        }
+      }
+
+      const hsValue = await db.get(HARD_STATE_KEY);
+      const hardState = hsValue === undefined ? { ...EMPTY_HARD_STATE } : decodeHardState(HARD_STATE_KEY, hsValue);
+      const metaValue = await db.get(SNAPSHOT_META_KEY);
+      const snapMeta = metaValue === undefined ? undefined : decodeSnapshotMeta(SNAPSHOT_META_KEY, metaValue);
+
+      const [firstKey] = await db.keys({ gte: ENTRY_KEY_MIN, lte: ENTRY_KEY_MAX, limit: 1 }).all();
+      const [lastKey] = await db.keys({ gte: ENTRY_KEY_MIN, lte: ENTRY_KEY_MAX, limit: 1, reverse: true }).all();
+      let first = 0;
+      let last = 0;
+      if (firstKey !== undefined && lastKey !== undefined) {
+        const f = entryIndexFromKey(firstKey);
+        const l = entryIndexFromKey(lastKey);
+        if (f === undefined) throw new StorageCorruptError(describeKey(firstKey), 'not a valid entry key');
+        if (l === undefined) throw new StorageCorruptError(describeKey(lastKey), 'not a valid entry key');
+        first = f;
+        last = l;
+      }
+      const snapIndex = snapMeta?.index ?? 0;
+      if (first !== 0 && first > snapIndex + 1) {
+        throw new StorageCorruptError(
+          describeKey(entryKey(first)),
+          `the log starts at ${first} but the snapshot covers only up to ${snapIndex}: entries ${snapIndex + 1}..${first - 1} are missing`,
+        );
+      }
+
+      if (snapMeta) await checkSnapshotFile(snapDir, snapMeta);
+      const removed = await removeSnapshotFilesExcept(snapDir, snapMeta?.file);
+      if (removed.length > 0) log.warn({ removed }, 'removed snapshot files left by an interrupted write');
+
+      log.info({ firstIndex: first, lastIndex: last, snapshotIndex: snapIndex, hardState }, 'raft storage opened');
+      return new RaftStorage({ dir: absDir, db, snapDir, log, failpoint: opts.failpoint, hardState, snapMeta, first, last });
+    } catch (err) {
+      await db.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Index of the first stored entry (entries below it were compacted), 0 when the log is empty. */
+  get firstIndex(): number {
+    return this.first;
+  }
+
+  /** Index of the last entry: the last stored one, or the snapshot's index when the log is empty. */
+  get lastIndex(): number {
+    return this.last || this.snapshotIndex;
+  }
+
+  /** Index of the stored snapshot, 0 when there is none. */
+  get snapshotIndex(): number {
+    return this.snapMeta?.index ?? 0;
+  }
+
+  /** Everything needed to restart the member: hard state, newest snapshot, the log after it. */
+  load(): Promise<LoadedState> {
+    return this.run(async () => {
+      const snapIndex = this.snapshotIndex;
+      let snapshot: Snapshot | undefined;
+      if (this.snapMeta) {
+        const { index, term, confState } = this.snapMeta;
+        const data = await readSnapshotFile(this.snapDir, this.snapMeta);
+        snapshot = { meta: { index, term, confState: { voters: [...confState.voters], learners: [...confState.learners] } }, data };
+      }
+      const entries = this.last > snapIndex ? await this.readRange(snapIndex + 1, this.last) : [];
+      return { hardState: { ...this.hardState }, snapshot, entries };
+    });
+  }
+
+  /** Stored entries with lo <= index < hi (entries kept below the snapshot index included). */
+  entries(lo: number, hi: number): Promise<Entry[]> {
+    return this.run(async () => {
+      if (!isLogIndex(lo) || !isUint(hi) || hi < lo) throw new StorageUsageError(`invalid entry range [${lo}, ${hi})`);
+      if (lo === hi) return [];
+      if ((this.first !== 0 && lo < this.first) || (this.first === 0 && lo <= this.snapshotIndex)) {
+        throw new LogCompactedError(lo, this.first || this.snapshotIndex + 1);
+      }
+      if (this.first === 0 || hi - 1 > this.last) {
+        throw new StorageUsageError(`entry range [${lo}, ${hi}) goes beyond the last index ${this.lastIndex}`);
+      }
+      return this.readRange(lo, hi - 1);
+    });
+  }
+
+  /**
+   * Persist one Ready: hard state, entries and snapshot in one synced LevelDB batch (the snapshot's
+   * data file is written and fsynced first). Entries replace stored ones at the same index and every
+   * stored entry after the last new one is deleted. A snapshot discards the entries up to its index
+   * (all of them when the log's term at that index differs).
+   */
+  append(batch: AppendBatch): Promise<void> {
+    return this.run(async () => {
+      this.assertWritable();
+      validateEntries(batch.entries);
+      if (batch.hardState) validateHardState(batch.hardState);
+      if (batch.snapshot) validateSnapshot(batch.snapshot);
+
+      const ops: Op[] = [];
+      let first = this.first;
+      let last = this.last;
+      let snapIndex = this.snapshotIndex;
+      let newMeta: StoredSnapshotMeta | undefined;
+
+      if (batch.snapshot) {
+        const { meta } = batch.snapshot;
+        if (meta.index <= snapIndex) throw new SnapshotOutOfDateError(meta.index, snapIndex);
+        const termThere = await this.termAt(meta.index);
+        const discardTo = termThere === meta.term ? meta.index : last;
+        for (let i = first; first !== 0 && i <= discardTo; i++) ops.push({ type: 'del', key: entryKey(i) });
+        if (discardTo >= last) {
+          first = 0;
+          last = 0;
+        } else if (first !== 0) {
+          first = discardTo + 1;
+        }
+        snapIndex = meta.index;
+      }
+
+      let entries = batch.entries;
+      if (entries.length > 0 && entries[0].index <= snapIndex) entries = entries.slice(snapIndex + 1 - entries[0].index);
+      if (entries.length > 0) {
+        const lo = entries[0].index;
+        const hi = entries[entries.length - 1].index;
+        const logLast = last || snapIndex;
+        if (lo > logLast + 1) {
+          throw new StorageUsageError(`entries starting at ${lo} would leave a gap after the last index ${logLast}`);
+        }
+        for (const e of entries) ops.push({ type: 'put', key: entryKey(e.index), value: encodeEntry(e) });
+        for (let i = hi + 1; i <= last; i++) ops.push({ type: 'del', key: entryKey(i) });
+        if (first === 0) first = lo;
+        last = hi;
+      }
+
+      if (batch.hardState) ops.push({ type: 'put', key: HARD_STATE_KEY, value: encodeHardState(batch.hardState) });
+      if (batch.snapshot) {
+        // Everything is validated: now make the data file durable, then commit its metadata below.
+        const { meta, data } = batch.snapshot;
+        const written = await this.writeSnapshotData(meta.index, meta.term, data);
+        newMeta = { index: meta.index, term: meta.term, confState: meta.confState, ...written };
+        ops.push({ type: 'put', key: SNAPSHOT_META_KEY, value: encodeSnapshotMeta(newMeta) });
+      }
+      if (ops.length === 0) return;
+
+      const ms = await this.commit(ops, entries.length);
+      recordBatchSize(this.metrics, entries.length);
+      this.first = first;
+      this.last = last;
+      if (batch.hardState) this.hardState = { ...batch.hardState };
+      this.log.debug({ entries: entries.length, lastIndex: this.lastIndex, ms }, 'append synced');
+      if (newMeta) await this.snapshotCommitted(newMeta);
+    });
+  }
+
+  /**
+   * Persist a snapshot the application took at snapshot.meta.index (which must be in the log, with
+   * that term), then delete the log entries with index < compactBelow (compactBelow may be at most
+   * meta.index + 1). Metadata and deletions are one synced batch, after the data file is durable.
+   */
+  saveSnapshot(snapshot: Snapshot, compactBelow: number): Promise<void> {
+    return this.run(async () => {
+      this.assertWritable();
+      validateSnapshot(snapshot);
+      const { meta, data } = snapshot;
+      if (!isUint(compactBelow)) throw new StorageUsageError(`invalid compactBelow ${String(compactBelow)}`);
+      if (meta.index <= this.snapshotIndex) throw new SnapshotOutOfDateError(meta.index, this.snapshotIndex);
+      if (meta.index > this.lastIndex) {
+        throw new StorageUsageError(`snapshot index ${meta.index} is beyond the last log index ${this.lastIndex}`);
+      }
+      const termThere = await this.termAt(meta.index);
+      if (termThere !== meta.term) {
+        throw new StorageUsageError(`snapshot at index ${meta.index} has term ${meta.term} but the log has term ${termThere}`);
+      }
+      if (compactBelow > meta.index + 1) {
+        throw new StorageUsageError(
+          `cannot compact below ${compactBelow}: the snapshot covers entries up to ${meta.index} only`,
+        );
+      }
+
+      const written = await this.writeSnapshotData(meta.index, meta.term, data);
+      const newMeta: StoredSnapshotMeta = { index: meta.index, term: meta.term, confState: meta.confState, ...written };
+      const ops: Op[] = [{ type: 'put', key: SNAPSHOT_META_KEY, value: encodeSnapshotMeta(newMeta) }];
+      let first = this.first;
+      let last = this.last;
+      if (first !== 0 && compactBelow > first) {
+        const to = Math.min(compactBelow - 1, last);
+        for (let i = first; i <= to; i++) ops.push({ type: 'del', key: entryKey(i) });
+        if (to >= last) {
+          first = 0;
+          last = 0;
+        } else {
+          first = to + 1;
+        }
+      }
+      const ms = await this.commit(ops, 0);
+      this.first = first;
+      this.last = last;
+      this.log.info({ snapshotIndex: meta.index, bytes: data.byteLength, firstIndex: first, ms }, 'snapshot saved');
+      await this.snapshotCommitted(newMeta);
+    });
+  }
+
+  /** Wait for the operations already called, then close the database. Later calls fail. */
+  close(): Promise<void> {
+    if (!this.closing) {
+      const pending = this.tail;
+      this.closing = pending.then(async () => {
+        await this.db.close();
+        this.log.info('raft storage closed');
+      });
+    }
+    return this.closing;
+  }
+
+  // --- internals ---
+
+  /** Run `fn` after every operation called before it. */
+  private run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closing) return Promise.reject(new StorageClosedError(this.dir, 'it was closed'));
+    const result = this.tail.then(fn);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+
+  private assertWritable(): void {
+    if (this.failure !== undefined) {
+      throw new StorageClosedError(this.dir, 'an earlier synced write failed; reopen it to recover', this.failure);
+    }
+  }
+
+  /** Term of the stored entry at `index`, or undefined when it is not stored. */
+  private async termAt(index: number): Promise<number | undefined> {
+    if (this.first === 0 || index < this.first || index > this.last) return undefined;
+    const key = entryKey(index);
+    const value = await this.db.get(key);
+    if (value === undefined) throw new StorageCorruptError(describeKey(key), 'missing inside the stored log range');
+    return decodeEntry(key, index, value).term;
+  }
+
+  /** Entries lo..hi (inclusive), which must all be stored. */
+  private async readRange(lo: number, hi: number): Promise<Entry[]> {
+    const out: Entry[] = [];
+    let expected = lo;
+    for await (const [key, value] of this.db.iterator({ gte: entryKey(lo), lte: entryKey(hi) })) {
+      const index = entryIndexFromKey(key);
+      if (index === undefined) throw new StorageCorruptError(describeKey(key), 'not a valid entry key');
+      if (index !== expected) {
+        throw new StorageCorruptError(describeKey(entryKey(expected)), `missing: the log jumps from ${expected - 1} to ${index}`);
+      }
+      out.push(decodeEntry(key, index, value));
+      expected++;
+    }
+    if (expected !== hi + 1) {
+      throw new StorageCorruptError(describeKey(entryKey(expected)), `missing: the log ends at ${expected - 1}, expected ${hi}`);
+    }
+    return out;
+  }
+
+  private async writeSnapshotData(
+    index: number,
+    term: number,
+    data: Uint8Array,
+  ): Promise<Omit<WrittenSnapshotFile, 'fsyncs' | 'bytes'>> {
+    const t0 = performance.now();
+    let written: WrittenSnapshotFile;
+    try {
+      written = await writeSnapshotFile(this.snapDir, index, term, data, this.failpoint);
+    } catch (err) {
+      throw new StorageError('STORAGE_WRITE_FAILED', `writing snapshot ${index} into ${this.snapDir} failed: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    this.metrics.fsyncs += written.fsyncs;
+    this.metrics.bytesWritten += written.bytes;
+    this.metrics.syncMsTotal += performance.now() - t0;
+    return { file: written.file, size: written.size, crc32: written.crc32 };
+  }
+
+  /** Write one synced batch. A failure leaves the disk state unknown, so the storage refuses further writes. */
+  private async commit(ops: Op[], entries: number): Promise<number> {
+    let bytes = 0;
+    for (const op of ops) bytes += op.key.byteLength + (op.type === 'put' ? op.value.byteLength : 0);
+    const t0 = performance.now();
+    try {
+      await this.db.batch(ops, { sync: true });
+    } catch (err) {
+      this.failure = err;
+      this.log.error({ err }, 'synced write failed; the storage refuses further writes');
+      throw new StorageError('STORAGE_WRITE_FAILED', `synced write to ${this.dir} failed: ${(err as Error).message}`, { cause: err });
+    }
+    const ms = performance.now() - t0;
+    const m = this.metrics;
+    m.fsyncs++;
+    m.entriesWritten += entries;
+    m.bytesWritten += bytes;
+    m.lastSyncMs = ms;
+    m.syncMsTotal += ms;
+    return ms;
+  }
+
+  /** The new snapshot's metadata is durable: adopt it and remove older snapshot files. */
+  private async snapshotCommitted(meta: StoredSnapshotMeta): Promise<void> {
+    this.snapMeta = meta;
+    await this.failpoint?.('snapshot:committed');
+    try {
+      await removeSnapshotFilesExcept(this.snapDir, meta.file);
+    } catch (err) {
+      this.log.warn({ err }, 'could not remove old snapshot files; they will be removed at the next open');
+    }
+  }
+}

@@ -1,0 +1,136 @@
+// The Raft runtime with real storage and real loopback sockets, members in this process.
+import t from 'tap';
+import { LocalCluster, untilApplied } from './cluster.js';
+import { ConfChangeType } from '../../src/raft/types.js';
+
+t.test('3 members elect, replicate and apply the same sequence; proposals are batched', async (t) => {
+  const c = await LocalCluster.start(3);
+  t.teardown(() => c.close());
+  const leader = await c.leader();
+  const follower = [...c.members.values()].find((m) => m !== leader)!;
+  const n = 300;
+  const results = await Promise.all(
+    Array.from({ length: n }, (_, i) => (i % 3 === 0 ? follower : leader).node.propose(Buffer.from(`v${i}`))),
+  );
+  t.equal(results.length, n, 'every proposal was acknowledged');
+  for (const m of c.members.values()) await untilApplied(m.node, () => m.sm.items.length === n);
+  const seq = leader.sm.items;
+  for (const m of c.members.values()) t.same(m.sm.items, seq, `${m.info.name} applied the same sequence`);
+  t.same([...seq].sort(), Array.from({ length: n }, (_, i) => `v${i}`).sort());
+  const st = leader.node.status();
+  t.ok(st.fsyncs < n / 2, `leader: ${st.fsyncs} fsyncs for ${n} proposals (batch sizes up to ${Math.max(...st.recentBatchSizes)})`);
+});
+
+t.test('5 members replicate and apply the same sequence', async (t) => {
+  const c = await LocalCluster.start(5);
+  t.teardown(() => c.close());
+  const leader = await c.leader();
+  const n = 100;
+  await Promise.all(Array.from({ length: n }, (_, i) => leader.node.propose(Buffer.from(`x${i}`))));
+  for (const m of c.members.values()) await untilApplied(m.node, () => m.sm.items.length === n);
+  for (const m of c.members.values()) t.same(m.sm.items, leader.sm.items, `${m.info.name}`);
+});
+
+t.test('restarting every member from disk keeps every acknowledged proposal', async (t) => {
+  const c = await LocalCluster.start(3);
+  t.teardown(() => c.close());
+  const leader = await c.leader();
+  const acked: string[] = [];
+  await Promise.all(
+    Array.from({ length: 50 }, async (_, i) => {
+      await leader.node.propose(Buffer.from(`k${i}`));
+      acked.push(`k${i}`);
+    }),
+  );
+  for (const id of [1, 2, 3]) await c.stopMember(id);
+  for (const id of [1, 2, 3]) await c.startMember(id);
+  const l2 = await c.leader();
+  await l2.node.propose(Buffer.from('after-restart'));
+  for (const m of c.members.values()) {
+    await untilApplied(m.node, () => m.sm.items.includes('after-restart'));
+    t.same(acked.filter((v) => !m.sm.items.includes(v)), [], `${m.info.name} kept every acknowledged proposal`);
+  }
+  t.equal(acked.length, 50);
+});
+
+t.test('a member down while more than the snapshot interval commits catches up through a chunked snapshot', async (t) => {
+  const c = await LocalCluster.start(3, { snapshotCount: 50, snapshotCatchUpEntries: 10, snapshotChunkBytes: 512 });
+  t.teardown(() => c.close());
+  const leader = await c.leader();
+  const down = [...c.members.values()].find((m) => m !== leader)!;
+  await c.stopMember(down.info.id);
+  const n = 200;
+  for (let i = 0; i < n; i += 20) {
+    await Promise.all(Array.from({ length: 20 }, (_, j) => leader.node.propose(Buffer.from(`s${i + j}-${'x'.repeat(40)}`))));
+  }
+  t.ok(leader.node.status().snapshotIndex > 0, `the leader took a snapshot at ${leader.node.status().snapshotIndex}`);
+  t.ok(leader.node.status().firstIndex > 20, 'and compacted its log');
+  const back = await c.startMember(down.info.id);
+  await untilApplied(back.node, () => back.sm.items.length === n);
+  t.same(back.sm.items, leader.sm.items, 'the returning member has the same sequence');
+  t.ok(back.node.status().snapshotIndex > 0, 'it installed a snapshot');
+  const stats = leader.node['transport'].stats().get(back.info.id)!;
+  t.ok(stats.framesSent > 3, `the snapshot went in chunks (frames sent to it: ${stats.framesSent})`);
+});
+
+t.test('membership: add a learner, promote it, remove a member', async (t) => {
+  const c = await LocalCluster.start(3);
+  t.teardown(() => c.close());
+  const leader = await c.leader();
+  await leader.node.propose(Buffer.from('one'));
+  const spec4 = (await (await import('./cluster.js')).clusterSpec(1))[0]!;
+  const info4 = { ...spec4, id: 4, name: 'm4' };
+  c.spec.push(info4);
+  await leader.node.proposeConfChange({ type: ConfChangeType.AddLearner, nodeId: 4, member: info4 });
+  const m4 = await c.startMember(4);
+  await untilApplied(m4.node, () => m4.sm.items.includes('one'));
+  await leader.node.proposeConfChange({ type: ConfChangeType.AddVoter, nodeId: 4 });
+  t.same(leader.node.status().confState.voters, [1, 2, 3, 4]);
+  t.same(
+    leader.node.members().map((m) => m.name).sort(),
+    ['m1', 'm2', 'm3', 'm4'],
+    'the member table names every member',
+  );
+  const victim = [...c.members.values()].find((m) => m !== leader && m !== m4)!;
+  await leader.node.proposeConfChange({ type: ConfChangeType.RemoveNode, nodeId: victim.info.id });
+  await leader.node.propose(Buffer.from('two'));
+  await untilApplied(m4.node, () => m4.sm.items.includes('two'));
+  t.notOk(leader.node.status().confState.voters.includes(victim.info.id));
+});
+
+t.test('graceful stop of the leader hands leadership over first', async (t) => {
+  const c = await LocalCluster.start(3);
+  t.teardown(() => c.close());
+  const leader = await c.leader();
+  const term = leader.node.status().term;
+  await leader.node.stop({ transfer: true });
+  const others = c.running();
+  const next = others.find((m) => m.node.isLeader());
+  t.ok(next, 'a new leader was in place when stop() returned');
+  t.equal(next!.node.status().term, term + 1, 'by transfer, in the next term');
+});
+
+t.test('propose without a leader fails fast; a stopped node rejects', async (t) => {
+  const c = await LocalCluster.start(3);
+  t.teardown(() => c.close());
+  const leader = await c.leader();
+  const f = [...c.members.values()].find((m) => m !== leader)!;
+  for (const m of c.members.values()) if (m !== f) await c.stopMember(m.info.id);
+  // The follower loses its leader (connection drop) and finds no quorum.
+  await untilLeaderless(f);
+  await t.rejects(f.node.propose(Buffer.from('x')), { code: 'ProposalDropped' });
+  await c.stopMember(f.info.id);
+  await t.rejects(f.node.propose(Buffer.from('x')), { code: 'Stopped' });
+});
+
+async function untilLeaderless(m: { node: import('../../src/raft/node/index.js').RaftNode }): Promise<void> {
+  if (m.node.leaderId() === 0) return;
+  await new Promise<void>((resolve) => {
+    const on = () => {
+      if (m.node.leaderId() !== 0) return;
+      m.node.off('leader-change', on);
+      resolve();
+    };
+    m.node.on('leader-change', on);
+  });
+}
