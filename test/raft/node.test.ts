@@ -110,7 +110,7 @@ t.test('graceful stop of the leader hands leadership over first', async (t) => {
   t.equal(next!.node.status().term, term + 1, 'by transfer, in the next term');
 });
 
-t.test('propose without a leader fails fast; a stopped node rejects', async (t) => {
+t.test('without a leader a proposal waits for one, then fails with "no leader"; a stopped node rejects', async (t) => {
   const c = await LocalCluster.start(3);
   t.teardown(() => c.close());
   const leader = await c.leader();
@@ -118,7 +118,7 @@ t.test('propose without a leader fails fast; a stopped node rejects', async (t) 
   for (const m of c.members.values()) if (m !== f) await c.stopMember(m.info.id);
   // The follower loses its leader (connection drop) and finds no quorum.
   await untilLeaderless(f);
-  await t.rejects(f.node.propose(Buffer.from('x')), { code: 'ProposalDropped' });
+  await t.rejects(f.node.propose(Buffer.from('x'), { timeoutMs: 300 }), { code: 'ProposalDropped', message: /no leader/ });
   await c.stopMember(f.info.id);
   await t.rejects(f.node.propose(Buffer.from('x')), { code: 'Stopped' });
 });

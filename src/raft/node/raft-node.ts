@@ -226,9 +226,10 @@ export class RaftNode extends EventEmitter {
       const p: PendingProposal = { seq, data: frameProposal(this.id, seq, payload), resolve, reject };
       const ms = opts.timeoutMs ?? this.opts.requestTimeoutMs;
       p.timer = setTimeout(() => {
+        const waitingForLeader = this.queued.includes(p);
         this.inFlight.delete(seq);
         this.queued = this.queued.filter((q) => q !== p);
-        reject(new ProposalTimeoutError(ms));
+        reject(waitingForLeader && this.leaderId() === 0 ? new ProposalDroppedError(`no leader within ${ms} ms`) : new ProposalTimeoutError(ms));
       }, ms);
       this.queued.push(p);
       this.kick();
@@ -310,6 +311,10 @@ export class RaftNode extends EventEmitter {
       .map((m) => ({ ...m, isLearner: cs.learners.includes(m.id) || undefined }));
   }
 
+  private canForward(): boolean {
+    return this.core.status().lead !== 0;
+  }
+
   leaderId(): NodeId {
     return this.core.status().lead;
   }
@@ -365,7 +370,7 @@ export class RaftNode extends EventEmitter {
         })
         .finally(() => {
           this.loopRunning = undefined;
-          if (this.core.hasReady() || this.queued.length || this.readQueue.length) this.kick();
+          if (this.core.hasReady() || (this.canForward() && (this.queued.length || this.readQueue.length))) this.kick();
         });
     });
   }
@@ -380,8 +385,13 @@ export class RaftNode extends EventEmitter {
     }
   }
 
-  /** Hands everything callers asked for since the last round to the core in one batch. */
+  /**
+   * Hands everything callers asked for since the last round to the core in one batch. While no
+   * leader is known (an election is under way) requests wait, up to their deadline, rather than
+   * fail at once.
+   */
   private flushRequests(): void {
+    if (!this.canForward()) return;
     if (this.queued.length) {
       const batch = this.queued;
       this.queued = [];
