@@ -46,6 +46,8 @@ export interface RaftNodeOptions {
   checkQuorum?: boolean;
   random?: () => number;
   logger?: Logger;
+  /** Plain HTTP requests on the peer port (see PeerTransport). */
+  peerHttpHandler?: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void;
 }
 
 export interface RaftNodeStatus extends RaftStatus {
@@ -70,6 +72,9 @@ interface PendingProposal extends Waiter<unknown> {
   seq: number;
   data: Uint8Array;
 }
+
+/** The proposal-frame origin reserved for members' attribute updates (no member has id 0). */
+const MEMBER_ATTRIBUTES_ORIGIN = 0;
 
 export class RaftNode extends EventEmitter {
   readonly id: NodeId;
@@ -152,6 +157,7 @@ export class RaftNode extends EventEmitter {
       maxFrameBytes: opts.maxFrameBytes,
       snapshotChunkBytes: opts.snapshotChunkBytes,
       logger: log,
+      httpHandler: opts.peerHttpHandler,
     });
   }
 
@@ -220,10 +226,14 @@ export class RaftNode extends EventEmitter {
 
   /** Replicates `payload` and resolves with the state machine's result once it is applied here. */
   propose(payload: Uint8Array, opts: { timeoutMs?: number } = {}): Promise<unknown> {
+    return this.proposeFramed(this.id, payload, opts);
+  }
+
+  private proposeFramed(origin: number, payload: Uint8Array, opts: { timeoutMs?: number }): Promise<unknown> {
     if (this.stopped) return Promise.reject(new NodeStoppedError());
     const seq = ++this.seq;
     return new Promise((resolve, reject) => {
-      const p: PendingProposal = { seq, data: frameProposal(this.id, seq, payload), resolve, reject };
+      const p: PendingProposal = { seq, data: frameProposal(origin, seq, payload), resolve, reject };
       const ms = opts.timeoutMs ?? this.opts.requestTimeoutMs;
       p.timer = setTimeout(() => {
         const waitingForLeader = this.queued.includes(p);
@@ -234,6 +244,18 @@ export class RaftNode extends EventEmitter {
       this.queued.push(p);
       this.kick();
     });
+  }
+
+  /**
+   * Publishes this member's name and client URLs to the whole cluster through the log (as etcd's
+   * members publish their attributes when they start), so that every member's table lists them.
+   */
+  publishAttributes(attrs: { name: string; clientURLs: string[] }, opts: { timeoutMs?: number } = {}): Promise<unknown> {
+    const payload = encodeMemberContext({ name: attrs.name, peerURLs: this.membersById.get(this.id)?.peerURLs ?? [], clientURLs: attrs.clientURLs });
+    const body = new Uint8Array(8 + payload.length);
+    new DataView(body.buffer).setFloat64(0, this.id);
+    body.set(payload, 8);
+    return this.proposeFramed(MEMBER_ATTRIBUTES_ORIGIN, body, opts);
   }
 
   /** Adds (as voter or learner) or removes a member; resolves once the change is committed and applied here. */
@@ -464,6 +486,13 @@ export class RaftNode extends EventEmitter {
         continue;
       }
       const p = unframeProposal(e.data);
+      if (p && p.header.origin === MEMBER_ATTRIBUTES_ORIGIN) {
+        // A member published its name and client URLs: the node's own business, a no-op to the state machine.
+        const publisher = this.applyMemberAttributes(p.payload);
+        batch.push({ index: e.index, term: e.term, kind: 'noop', data: new Uint8Array(0) });
+        framed.push({ origin: publisher, seq: p.header.seq });
+        continue;
+      }
       batch.push({ index: e.index, term: e.term, kind: p ? 'normal' : 'noop', data: p ? p.payload : new Uint8Array(0) });
       framed.push(p?.header);
     }
@@ -477,6 +506,14 @@ export class RaftNode extends EventEmitter {
       this.settle(p, undefined, results[i]);
     }
     this.onApplied(entries[entries.length - 1]!.index);
+  }
+
+  /** Records a member's published attributes; returns the publishing member's id. */
+  private applyMemberAttributes(body: Uint8Array): number {
+    if (body.length < 8) return 0;
+    const id = new DataView(body.buffer, body.byteOffset, 8).getFloat64(0);
+    applyAttributes(this.membersById, id, body.subarray(8));
+    return id;
   }
 
   private applyConfEntry(e: Entry): void {
@@ -595,9 +632,22 @@ export class RaftNode extends EventEmitter {
 }
 
 function applyMemberEntry(members: Map<NodeId, MemberInfo>, e: Entry): void {
-  if (e.type !== EntryType.ConfChange) return;
+  if (e.type !== EntryType.ConfChange) {
+    // Replay published attributes too: entries the state machine already applied are not redelivered.
+    const p = unframeProposal(e.data);
+    if (!p || p.header.origin !== MEMBER_ATTRIBUTES_ORIGIN || p.payload.length < 8) return;
+    applyAttributes(members, new DataView(p.payload.buffer, p.payload.byteOffset, 8).getFloat64(0), p.payload.subarray(8));
+    return;
+  }
   const cc = decodeConfChange(e.data);
   if (cc.type === ConfChangeType.RemoveNode) return; // kept in the table; membership itself is the core's
   if (cc.context.length === 0 && members.has(cc.nodeId)) return;
   members.set(cc.nodeId, decodeMemberContext(cc.nodeId, cc.context));
+}
+
+/** A member's published name and client URLs; its peer URLs stay those its membership entry gave. */
+function applyAttributes(members: Map<NodeId, MemberInfo>, id: NodeId, context: Uint8Array): void {
+  const info = decodeMemberContext(id, context);
+  const known = members.get(id);
+  members.set(id, { ...info, peerURLs: known?.peerURLs.length ? known.peerURLs : info.peerURLs });
 }

@@ -1,0 +1,179 @@
+// kvd's configuration: etcd's flag names and defaults, each also readable from KVD_<FLAG> in the
+// environment (as etcd reads ETCD_<FLAG>). Flags win over the environment.
+import { parseArgs } from 'node:util';
+
+export interface KvdConfig {
+  name: string;
+  dataDir: string;
+  listenClientUrls: URL[];
+  advertiseClientUrls: string[];
+  listenPeerUrls: URL[];
+  initialAdvertisePeerUrls: string[];
+  /** name -> peer URLs */
+  initialCluster: Map<string, string[]>;
+  initialClusterState: 'new' | 'existing';
+  initialClusterToken: string;
+  heartbeatMs: number;
+  electionMs: number;
+  snapshotCount: number;
+  snapshotCatchUpEntries: number;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const FLAGS = {
+  name: { type: 'string', help: 'human-readable name for this member', def: 'default' },
+  'data-dir': { type: 'string', help: 'path to the data directory', def: '${name}.kvd' },
+  'listen-client-urls': { type: 'string', help: 'URLs to listen on for client traffic', def: 'http://127.0.0.1:2379' },
+  'advertise-client-urls': { type: 'string', help: "this member's client URLs to advertise to the rest of the cluster", def: 'http://127.0.0.1:2379' },
+  'listen-peer-urls': { type: 'string', help: 'URLs to listen on for peer traffic', def: 'http://127.0.0.1:2380' },
+  'initial-advertise-peer-urls': { type: 'string', help: "this member's peer URLs to advertise to the rest of the cluster", def: 'http://127.0.0.1:2380' },
+  'initial-cluster': { type: 'string', help: 'initial cluster configuration for bootstrapping (name=peerURL,...)', def: '${name}=${initial-advertise-peer-urls}' },
+  'initial-cluster-state': { type: 'string', help: "initial cluster state ('new' or 'existing')", def: 'new' },
+  'initial-cluster-token': { type: 'string', help: 'initial cluster token, distinguishing clusters during bootstrap', def: 'etcd-cluster' },
+  'heartbeat-interval': { type: 'string', help: 'time (in milliseconds) of a heartbeat interval', def: '100' },
+  'election-timeout': { type: 'string', help: 'time (in milliseconds) for an election to timeout', def: '1000' },
+  'snapshot-count': { type: 'string', help: 'number of committed transactions to trigger a snapshot to disk', def: '100000' },
+  'snapshot-catchup-entries': { type: 'string', help: 'entries kept after a snapshot for slow followers', def: '5000' },
+  'log-level': { type: 'string', help: 'log level: debug, info, warn, error, fatal', def: 'info' },
+} as const;
+
+type FlagName = keyof typeof FLAGS;
+
+export function usage(): string {
+  const lines = ['Usage: kvd [flags]', '', 'An etcd v3 compatible key/value member. Each flag may also be set as KVD_<FLAG> (e.g. KVD_DATA_DIR).', ''];
+  for (const [name, f] of Object.entries(FLAGS)) {
+    lines.push(`  --${name}`);
+    lines.push(`      ${f.help} (default ${JSON.stringify(f.def)})`);
+  }
+  lines.push('  --help', '      show this help', '  --version', '      print the version');
+  return lines.join('\n') + '\n';
+}
+
+export function envName(flag: string): string {
+  return `KVD_${flag.toUpperCase().replace(/-/g, '_')}`;
+}
+
+export type ParseResult = { kind: 'help' } | { kind: 'version' } | { kind: 'config'; config: KvdConfig };
+
+export function parseKvdArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ParseResult {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        ...Object.fromEntries(Object.keys(FLAGS).map((k) => [k, { type: 'string' as const }])),
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (err) {
+    throw new ConfigError((err as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
+  }
+  const v = parsed.values as Record<string, string | boolean | undefined>;
+  if (v.help) return { kind: 'help' };
+  if (v.version) return { kind: 'version' };
+
+  const raw = (flag: FlagName): string | undefined => {
+    const fromFlag = v[flag];
+    if (typeof fromFlag === 'string') return fromFlag;
+    const fromEnv = env[envName(flag)];
+    return fromEnv !== undefined && fromEnv !== '' ? fromEnv : undefined;
+  };
+  const name = raw('name') ?? FLAGS.name.def;
+  const peerAdvertise = raw('initial-advertise-peer-urls') ?? FLAGS['initial-advertise-peer-urls'].def;
+  const get = (flag: FlagName): string => {
+    const r = raw(flag);
+    if (r !== undefined) return r;
+    return FLAGS[flag].def.replace('${name}', name).replace('${initial-advertise-peer-urls}', peerAdvertise);
+  };
+
+  const config: KvdConfig = {
+    name,
+    dataDir: get('data-dir'),
+    listenClientUrls: parseUrls('listen-client-urls', get('listen-client-urls'), ['http:']),
+    advertiseClientUrls: parseUrls('advertise-client-urls', get('advertise-client-urls'), ['http:']).map(stripSlash),
+    listenPeerUrls: parseUrls('listen-peer-urls', get('listen-peer-urls'), ['http:', 'ws:']),
+    initialAdvertisePeerUrls: parseUrls('initial-advertise-peer-urls', get('initial-advertise-peer-urls'), ['http:', 'ws:']).map(stripSlash),
+    initialCluster: parseInitialCluster(get('initial-cluster')),
+    initialClusterState: parseEnum('initial-cluster-state', get('initial-cluster-state'), ['new', 'existing']),
+    initialClusterToken: get('initial-cluster-token'),
+    heartbeatMs: parsePositiveInt('heartbeat-interval', get('heartbeat-interval')),
+    electionMs: parsePositiveInt('election-timeout', get('election-timeout')),
+    snapshotCount: parsePositiveInt('snapshot-count', get('snapshot-count')),
+    snapshotCatchUpEntries: parsePositiveInt('snapshot-catchup-entries', get('snapshot-catchup-entries')),
+    logLevel: parseEnum('log-level', get('log-level'), ['debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+  };
+  if (config.electionMs < 5 * config.heartbeatMs) {
+    throw new ConfigError(
+      `--election-timeout[${config.electionMs}ms] should be at least 5 times as --heartbeat-interval[${config.heartbeatMs}ms]`,
+    );
+  }
+  const mine = config.initialCluster.get(name);
+  if (!mine) {
+    throw new ConfigError(`couldn't find local name "${name}" in the initial cluster configuration`);
+  }
+  const advertised = [...config.initialAdvertisePeerUrls].sort().join(',');
+  if ([...mine].map(stripSlash).sort().join(',') !== advertised) {
+    throw new ConfigError(
+      `--initial-cluster has ${name}=${mine.join(',')} but missing from --initial-advertise-peer-urls=${config.initialAdvertisePeerUrls.join(',')}`,
+    );
+  }
+  return { kind: 'config', config };
+}
+
+function stripSlash(u: URL | string): string {
+  return String(u).replace(/\/$/, '');
+}
+
+function parseUrls(flag: string, value: string, protocols: string[]): URL[] {
+  const out: URL[] = [];
+  for (const part of value.split(',').map((s) => s.trim()).filter(Boolean)) {
+    let u: URL;
+    try {
+      u = new URL(part);
+    } catch {
+      throw new ConfigError(`--${flag}: "${part}" is not a URL`);
+    }
+    if (!protocols.includes(u.protocol)) throw new ConfigError(`--${flag}: URL scheme must be ${protocols.map((p) => p.replace(':', '')).join(' or ')} (got "${part}")`);
+    if (!u.port) throw new ConfigError(`--${flag}: "${part}" has no port`);
+    if (u.pathname !== '/' && u.pathname !== '') throw new ConfigError(`--${flag}: "${part}" must not have a path`);
+    out.push(u);
+  }
+  if (out.length === 0) throw new ConfigError(`--${flag} is empty`);
+  return out;
+}
+
+function parseInitialCluster(value: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const part of value.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new ConfigError(`--initial-cluster: "${part}" is not name=URL`);
+    const name = part.slice(0, eq);
+    const url = parseUrls('initial-cluster', part.slice(eq + 1), ['http:', 'ws:'])[0]!;
+    const list = out.get(name) ?? [];
+    list.push(stripSlash(url));
+    out.set(name, list);
+  }
+  if (out.size === 0) throw new ConfigError('--initial-cluster is empty');
+  return out;
+}
+
+function parseEnum<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) throw new ConfigError(`--${flag}: must be one of ${allowed.join(', ')} (got "${value}")`);
+  return value as T;
+}
+
+function parsePositiveInt(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new ConfigError(`--${flag}: must be a positive integer (got "${value}")`);
+  return n;
+}
