@@ -1,0 +1,102 @@
+// The store as one byte string, for Raft's InstallSnapshot and for backups:
+//
+//   "FKVS" u32be(format 1)
+//   u32be(n) msgpack [applied index, revision, compactMain, [[lease id, ttl], ...]]
+//   then, to the end, every change record: u32be(n) followed by n bytes = record key (13) + value
+//
+// The records are the LevelDB ones byte for byte (all revisions since the last compaction, and
+// possibly some at or below it that physical compaction had not removed yet: the index rebuilt
+// from them is compacted again, so they are harmless). The key index is not in the snapshot; it
+// is rebuilt from the records, as at every start.
+import type { LeaseId } from './api.js';
+import { KvCorruptError, packr } from './record-codec.js';
+import { isRevKey, REV_KEY_LENGTH } from './revision.js';
+
+const MAGIC = [0x46, 0x4b, 0x56, 0x53]; // "FKVS"
+const FORMAT = 1;
+
+export interface SnapshotHeader {
+  applied: number;
+  revision: number;
+  compactMain: number;
+  leases: [LeaseId, number][];
+}
+
+/** Builds the byte string from the header and the records (key, value) in revision order. */
+export class SnapshotWriter {
+  private chunks: Uint8Array[] = [];
+  private size = 0;
+
+  constructor(h: SnapshotHeader) {
+    const head = packr.pack([h.applied, h.revision, h.compactMain, h.leases]);
+    const pre = new Uint8Array(12);
+    pre.set(MAGIC, 0);
+    const v = new DataView(pre.buffer);
+    v.setUint32(4, FORMAT);
+    v.setUint32(8, head.length);
+    this.push(pre);
+    this.push(new Uint8Array(head));
+  }
+
+  private push(b: Uint8Array): void {
+    this.chunks.push(b);
+    this.size += b.length;
+  }
+
+  record(key: Uint8Array, value: Uint8Array): void {
+    const len = new Uint8Array(4);
+    new DataView(len.buffer).setUint32(0, key.length + value.length);
+    this.push(len);
+    this.push(key);
+    this.push(value);
+  }
+
+  finish(): Uint8Array {
+    const out = new Uint8Array(this.size);
+    let at = 0;
+    for (const c of this.chunks) {
+      out.set(c, at);
+      at += c.length;
+    }
+    this.chunks = [];
+    return out;
+  }
+}
+
+function corrupt(detail: string): never {
+  throw new KvCorruptError('snapshot', detail);
+}
+
+export function readSnapshotHeader(data: Uint8Array): { header: SnapshotHeader; body: number } {
+  if (data.length < 12 || MAGIC.some((b, i) => data[i] !== b)) corrupt('not a kv snapshot');
+  const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  if (v.getUint32(4) !== FORMAT) corrupt(`unknown format ${v.getUint32(4)}`);
+  const n = v.getUint32(8);
+  if (12 + n > data.length) corrupt('truncated header');
+  const h = packr.unpack(data.subarray(12, 12 + n)) as unknown;
+  if (!Array.isArray(h) || h.length !== 4 || !Array.isArray(h[3])) corrupt('bad header');
+  const [applied, revision, compactMain, leases] = h as [unknown, unknown, unknown, unknown[]];
+  if (typeof applied !== 'number' || typeof revision !== 'number' || typeof compactMain !== 'number') corrupt('bad header numbers');
+  const ls: [LeaseId, number][] = leases.map((l) => {
+    if (!Array.isArray(l) || typeof l[1] !== 'number') corrupt('bad lease');
+    const id = typeof l[0] === 'bigint' ? l[0] : typeof l[0] === 'number' ? BigInt(l[0]) : corrupt('bad lease id');
+    return [id, l[1]];
+  });
+  return { header: { applied, revision, compactMain, leases: ls }, body: 12 + n };
+}
+
+/** The records after the header: [key, value] views into `data`. */
+export function* snapshotRecords(data: Uint8Array, from: number): Generator<[Uint8Array, Uint8Array]> {
+  const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  let at = from;
+  while (at < data.length) {
+    if (at + 4 > data.length) corrupt('truncated record length');
+    const n = v.getUint32(at);
+    at += 4;
+    if (n < REV_KEY_LENGTH || at + n > data.length) corrupt('truncated record');
+    const key = data.subarray(at, at + REV_KEY_LENGTH);
+    if (!isRevKey(key)) corrupt('bad record key');
+    yield [key, data.subarray(at + REV_KEY_LENGTH, at + n)];
+    at += n;
+  }
+}

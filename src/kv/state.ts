@@ -1,0 +1,25 @@
+// The in-memory state of the store, replaced as a whole by a snapshot restore: the key index (with
+// the live values), the lease table, and the revision counters.
+import type { Lessor } from './lease/lessor.js';
+import { TreeIndex } from './tree-index.js';
+
+export class MvccState {
+  readonly tree = new TreeIndex();
+  /** The store revision: that of the last write. An empty etcd store is at revision 1. */
+  revision = 1;
+  /**
+   * The compacted revision as etcd's compactMainRev: -1 until the first compaction (so that, as
+   * on etcd, compacting at 0 succeeds once on a fresh store).
+   */
+  compactMain = -1;
+  /** Live keys (the tree also holds deleted keys whose history is not compacted yet). */
+  liveKeys = 0;
+
+  /** The lessor outlives a restore (it carries this member's leadership); its table is reset. */
+  constructor(readonly lessor: Lessor) {}
+
+  /** Revisions below this are gone; 0 when nothing was compacted. */
+  compactedRevision(): number {
+    return Math.max(0, this.compactMain);
+  }
+}

@@ -1,0 +1,145 @@
+// One write request's changes (etcd's storeTxnWrite): every put and delete of the request shares
+// the main revision currentRevision + 1, numbered by sub-revision in order. Changes go straight
+// into the in-memory index and live values (reads inside the same txn see them), into the LevelDB
+// batch of the apply call, into the records not yet written (so that history reads find them), and
+// into the batch's events. The revision only counts as used once a change has been made: a txn
+// that changes nothing leaves the store revision where it was.
+import type { Event, KeyValue, LeaseId } from './api.js';
+import { EventType } from './api.js';
+import { EMPTY_BYTES, keyStr, type KeyInterval, type KeyStr } from './bytes.js';
+import type { Lessor } from './lease/lessor.js';
+import { encodeLease, encodeRecord, encodeTombstone, leaseKey } from './record-codec.js';
+import { revId, revKey } from './revision.js';
+import type { TreeIndex } from './tree-index.js';
+
+export type BatchOp = { type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array };
+
+/** A change record of a batch not written yet. */
+export interface PendingRecord {
+  main: number;
+  sub: number;
+  key: Uint8Array;
+  /** undefined for a tombstone. */
+  kv: KeyValue | undefined;
+}
+
+/** Everything one apply() call writes: one LevelDB batch, the events it produced. */
+export class ApplyBatch {
+  readonly ops: BatchOp[] = [];
+  readonly events: Event[] = [];
+  /** Approximate bytes the batch adds to the database. */
+  bytes = 0;
+
+  constructor(
+    /** Records of this batch by revId, readable (history, events) before the batch is written. */
+    readonly pending: Map<string, PendingRecord>,
+  ) {}
+
+  putRecord(main: number, sub: number, kv: KeyValue | undefined, key: Uint8Array): void {
+    const value = kv ? encodeRecord(kv) : encodeTombstone(key);
+    this.ops.push({ type: 'put', key: revKey(main, sub), value });
+    this.pending.set(revId(main, sub), { main, sub, key, kv });
+    this.bytes += value.length + 13;
+  }
+
+  putLease(id: LeaseId, ttl: number): void {
+    const key = leaseKey(id);
+    const value = encodeLease(ttl);
+    this.ops.push({ type: 'put', key, value });
+    this.bytes += key.length + value.length;
+  }
+
+  delLease(id: LeaseId, ttl: number): void {
+    const key = leaseKey(id);
+    this.ops.push({ type: 'del', key });
+    this.bytes -= key.length + encodeLease(ttl).length;
+  }
+}
+
+/** The store state a write touches. */
+export interface WriteTarget {
+  tree: TreeIndex;
+  lessor: Lessor;
+  revision: number;
+  liveKeys: number;
+}
+
+/** A DELETE event's kv: etcd fills only key and mod_revision. */
+function deletedKv(key: Uint8Array, main: number): KeyValue {
+  return Object.freeze({ key, create_revision: 0, mod_revision: main, version: 0, value: EMPTY_BYTES, lease: 0n });
+}
+
+export class WriteTxn {
+  readonly beginRev: number;
+  private changes = 0;
+  constructor(
+    private readonly s: WriteTarget,
+    private readonly batch: ApplyBatch,
+  ) {
+    this.beginRev = s.revision;
+  }
+
+  /** The revision a read inside the txn reports: the new one once something changed. */
+  rev(): number {
+    return this.changes > 0 ? this.beginRev + 1 : this.beginRev;
+  }
+
+  hasChanges(): boolean {
+    return this.changes > 0;
+  }
+
+  /** Writes key = value (with lease, 0n for none); returns the new revision. */
+  put(key: Uint8Array, value: Uint8Array, lease: LeaseId, k: KeyStr = keyStr(key)): number {
+    const main = this.beginRev + 1;
+    const sub = this.changes++;
+    const ki = this.s.tree.getOrCreate(k, key);
+    const prev = ki.kv;
+    const kv: KeyValue = Object.freeze({
+      key: ki.key,
+      create_revision: prev ? prev.create_revision : main,
+      mod_revision: main,
+      version: prev ? prev.version + 1 : 1,
+      value: value.length === 0 ? EMPTY_BYTES : value,
+      lease,
+    });
+    ki.put(main, sub);
+    ki.kv = kv;
+    if (!prev) this.s.liveKeys++;
+    this.batch.putRecord(main, sub, kv, ki.key);
+    // A create event (version 1) has no prev_kv, as on etcd's watch, even when a from-key delete
+    // earlier in the same txn removed the key.
+    this.batch.events.push(prev ? { type: EventType.PUT, kv, prev_kv: prev } : { type: EventType.PUT, kv });
+    const lessor = this.s.lessor;
+    if (prev && prev.lease !== 0n) lessor.detach(prev.lease, k);
+    if (lease !== 0n) lessor.attach(lease, k);
+    this.s.revision = main;
+    return main;
+  }
+
+  /** Deletes the live keys of the interval; returns how many. */
+  deleteRange(iv: KeyInterval): number {
+    const victims: [KeyStr, KeyValue][] = [];
+    this.s.tree.visit(iv, (k, ki) => {
+      if (ki.kv) victims.push([k, ki.kv]);
+    });
+    for (const [k] of victims) this.deleteKey(k);
+    return victims.length;
+  }
+
+  /** Deletes one key if it is live; returns whether it was. */
+  deleteKey(k: KeyStr): boolean {
+    const ki = this.s.tree.get(k);
+    const prev = ki?.kv;
+    if (!ki || !prev) return false;
+    const main = this.beginRev + 1;
+    const sub = this.changes++;
+    ki.tombstone(main, sub);
+    ki.kv = undefined;
+    this.s.liveKeys--;
+    this.batch.putRecord(main, sub, undefined, ki.key);
+    this.batch.events.push({ type: EventType.DELETE, kv: deletedKv(ki.key, main), prev_kv: prev });
+    if (prev.lease !== 0n) this.s.lessor.detach(prev.lease, k);
+    this.s.revision = main;
+    return true;
+  }
+}

@@ -1,0 +1,182 @@
+// Exactly-once apply across restarts, snapshots and restore.
+import t from 'tap';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Event, RangeResponse } from '../../src/kv/api.js';
+import { KvStore } from '../../src/kv/kv-store.js';
+import type { InternalRequest } from '../../src/kv/request-codec.js';
+import { b, Driver, entry, errText, rejects, s, silent, tempDir } from './helpers.js';
+
+const ALL = { key: new Uint8Array([0]), range_end: new Uint8Array([0]) };
+
+t.test('exactly once: entries at or below the applied index are skipped, also after a restart', async (t) => {
+  const d = await Driver.open(t);
+  const reqs: InternalRequest[] = [
+    { put: { key: b('a'), value: b('1') } },
+    { put: { key: b('a'), value: b('2') } },
+    { delete_range: { key: b('zz') } },
+    { lease_grant: { ID: 5n, TTL: 60 } },
+    { put: { key: b('b'), value: b('1'), lease: 5n } },
+  ];
+  const entries = reqs.map((r, i) => entry(i + 1, r));
+  const first = await d.store.apply(entries);
+  t.equal(first.length, 5);
+  t.same(first[0], { header: { revision: 2 } });
+  t.equal(d.store.appliedIndex(), 5);
+  t.equal(d.store.currentRevision(), 4);
+  await d.reopen();
+  t.equal(d.store.appliedIndex(), 5);
+  const again = await d.store.apply(entries);
+  t.same(again, [undefined, undefined, undefined, undefined, undefined], 'already applied: no results, no effects');
+  t.equal(d.store.currentRevision(), 4);
+  t.equal((await d.get('a')).kvs[0]!.version, 2);
+  t.same(d.store.leases(), [5n]);
+
+  // An overlapping batch: 4..7, where 4 and 5 are already applied.
+  const more = [
+    entries[3]!,
+    entries[4]!,
+    entry(6, { put: { key: b('c'), value: b('1') } }),
+    { index: 7, term: 2, kind: 'noop' as const, data: new Uint8Array(0) },
+    { index: 8, term: 2, kind: 'conf' as const, data: new Uint8Array(0) },
+  ];
+  const res = await d.store.apply(more);
+  t.same(res, [undefined, undefined, { header: { revision: 5 } }, undefined, undefined]);
+  t.equal(d.store.appliedIndex(), 8, 'noop and conf entries advance the applied index');
+  await d.reopen();
+  t.equal(d.store.appliedIndex(), 8);
+  t.same(await d.kv('\0', { range_end: new Uint8Array([0]) }), ['a=2', 'b=1', 'c=1']);
+});
+
+t.test('an undecodable entry answers an error and changes nothing but the applied index', async (t) => {
+  const d = await Driver.open(t);
+  const [r] = await d.store.apply([{ index: 1, term: 1, kind: 'normal', data: new Uint8Array([0xc1, 0x00]) }]);
+  t.type(r, Error);
+  t.match((r as Error).message, /undecodable/);
+  t.equal(d.store.appliedIndex(), 1);
+  t.equal(d.store.currentRevision(), 1);
+});
+
+t.test('history reads inside one apply batch see the records not written yet', async (t) => {
+  const d = await Driver.open(t);
+  const res = await d.applyAll([
+    { put: { key: b('x'), value: b('1') } }, // 2
+    { put: { key: b('x'), value: b('2') } }, // 3
+    { txn: { compare: [], success: [{ request_range: { key: b('x'), revision: 2 } }, { request_put: { key: b('y'), value: b('y') } }], failure: [] } },
+  ]);
+  const txn = res[2] as { responses: { response_range: RangeResponse }[] };
+  t.same(txn.responses[0]!.response_range.kvs.map((kv) => s(kv.value)), ['1']);
+  t.same(txn.responses[0]!.response_range.header, { revision: 3 });
+});
+
+async function describe(store: KvStore): Promise<unknown> {
+  const ranges: unknown[] = [];
+  for (let rev = Math.max(1, store.compactedRevision()); rev <= store.currentRevision(); rev++) {
+    const r = await store.range({ ...ALL, revision: rev });
+    ranges.push(r.kvs.map((kv) => [s(kv.key), s(kv.value), kv.create_revision, kv.mod_revision, kv.version, String(kv.lease)]));
+  }
+  const events = (await store.events(store.compactedRevision(), store.currentRevision(), 1e9, true)).map((e: Event) => [
+    e.type,
+    s(e.kv.key),
+    e.kv.mod_revision,
+    e.prev_kv ? s(e.prev_kv.value) : null,
+  ]);
+  return {
+    applied: store.appliedIndex(),
+    revision: store.currentRevision(),
+    compacted: store.compactedRevision(),
+    keys: store.keyCount(),
+    leases: store.leases().map((id) => [String(id), store.leaseTimeToLive({ ID: id, keys: true }).keys.map(s), store.leaseTimeToLive({ ID: id }).grantedTTL]),
+    ranges,
+    events,
+  };
+}
+
+async function build(d: Driver): Promise<void> {
+  await d.grant(1n, 60);
+  await d.grant(-2n, 120);
+  for (let i = 0; i < 30; i++) await d.put(`k${i % 7}`, `v${i}`, i % 3 === 0 ? { lease: 1n } : {});
+  await d.del('k3');
+  await d.compact(12);
+  await d.put('k3', 'back', { lease: -2n });
+  await d.txn({ success: [{ request_put: { key: b('t1'), value: b('x') } }, { request_delete_range: { key: b('k5') } }] });
+  await d.del('k6');
+}
+
+t.test('snapshot and restore give an equivalent store', async (t) => {
+  const src = await Driver.open(t);
+  await build(src);
+  await src.store.waitCompaction(12);
+  const snap = await src.store.snapshot();
+  const want = await describe(src.store);
+
+  const dst = await Driver.open(t);
+  await dst.put('unrelated', 'old'); // replaced by the restore
+  await dst.grant(99n, 10);
+  const restored: number[] = [];
+  dst.store.onRestored((rev) => restored.push(rev));
+  await dst.store.restore(snap, src.store.appliedIndex());
+  dst.index = dst.store.appliedIndex();
+  t.same(await describe(dst.store), want, 'same data, history, leases, counters');
+  t.same(restored, [src.store.currentRevision()]);
+  // Both go on the same way.
+  for (const d of [src, dst]) {
+    t.equal(errText(await d.compact(12)), 'etcdserver: mvcc: required revision has been compacted');
+    await d.put('k0', 'next');
+    await d.revoke(1n);
+  }
+  t.same(await describe(dst.store), await describe(src.store));
+
+  // The restored state is durable, in a new database directory; the old one is gone.
+  await dst.reopen();
+  t.same(await describe(dst.store), await describe(src.store));
+  t.same((await readdir(dst.dir)).filter((n) => n.startsWith('db-')), ['db-1']);
+});
+
+t.test('a snapshot taken with records awaiting physical compaction restores the same', async (t) => {
+  const src = await Driver.open(t, { compactionBatchSize: 1 });
+  await build(src);
+  const snap = await src.store.snapshot(); // the background job has barely started
+  const dst = await Driver.open(t);
+  await dst.store.restore(snap, src.store.appliedIndex());
+  t.same(await describe(dst.store), await describe(src.store));
+  await dst.store.waitCompaction(12);
+  await src.store.waitCompaction(12);
+  t.equal(dst.store.dbSize(), src.store.dbSize(), 'the same size estimate once both compactions are done');
+});
+
+t.test('a bad snapshot is refused and the old state stays', async (t) => {
+  const d = await Driver.open(t);
+  await d.put('keep', 'me');
+  t.match(await rejects(d.store.restore(new Uint8Array([1, 2, 3]), 10)), /not a kv snapshot/);
+  const snap = await d.store.snapshot();
+  t.match(await rejects(d.store.restore(snap.subarray(0, snap.length - 3), 10)), /truncated/);
+  t.same(await d.kv('keep'), ['keep=me']);
+  t.equal(d.store.appliedIndex(), 1);
+  t.same((await readdir(d.dir)).filter((n) => n.startsWith('db-')), ['db-0'], 'the half-written database was removed');
+});
+
+t.test('an interrupted restore leaves the old state; its leftovers are removed at open', async (t) => {
+  const dir = await tempDir(t);
+  let store = await KvStore.open(dir, { logger: silent });
+  await store.apply([entry(1, { put: { key: b('a'), value: b('1') } })]);
+  await store.close();
+  await mkdir(join(dir, 'db-1'));
+  await writeFile(join(dir, 'db-1', 'junk'), 'half a restore');
+  store = await KvStore.open(dir, { logger: silent });
+  t.teardown(() => store.close());
+  t.same((await readdir(dir)).sort(), ['CURRENT', 'db-0']);
+  t.equal((await store.range({ key: b('a') })).count, 1);
+});
+
+t.test('the data directory is locked', async (t) => {
+  const d = await Driver.open(t);
+  t.match(await rejects(KvStore.open(d.dir, { logger: silent })), /in use/);
+});
+
+t.test('closed stores refuse work', async (t) => {
+  const d = await Driver.open(t);
+  await d.store.close();
+  t.match(await rejects(d.store.apply([entry(1, { put: { key: b('a') } })])), /closed/);
+  t.match(await rejects(d.store.range({ key: b('a') })), /closed/);
+});
