@@ -443,7 +443,9 @@ export class RaftNode extends EventEmitter {
   private async handleReady(rd: Ready): Promise<void> {
     // 1. Persist: one synced write for the hard state, the entries and a received snapshot.
     if (rd.hardState || rd.entries.length || rd.snapshot) {
+      const t0 = performance.now();
       await this.storage.append({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+      this.emit('persisted', { ms: performance.now() - t0, entries: rd.entries.length });
     }
     for (const e of rd.entries) if (e.type === EntryType.ConfChange) this.learnMember(e);
     // 2. Send what depends on it.

@@ -1,0 +1,102 @@
+// The kvd process: a member (KvMember) served on its client URLs by the etcd JSON gateway, plus
+// the member-to-member internal endpoints. bin/kvd.ts only parses flags and calls startKvd().
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { KvdConfig } from './config.js';
+import { createHttpFrontEnd } from './http/index.js';
+import { KvMember } from './member/kv-member.js';
+import { EtcdError, GrpcCode } from '../util/errors.js';
+import { componentLogger, rootLogger } from '../util/log.js';
+
+export interface RunningKvd {
+  member: KvMember;
+  clientAddresses: { host: string; port: number }[];
+  stop(): Promise<void>;
+}
+
+const INTERNAL_PREFIX = '/flotilla/internal/';
+const MAX_INTERNAL_BODY = 64 * 1024;
+
+export async function startKvd(config: KvdConfig): Promise<RunningKvd> {
+  rootLogger.level = config.logLevel;
+  const log = componentLogger('kvd', { name: config.name });
+  const peer = config.listenPeerUrls[0]!;
+  const member = await KvMember.start({
+    name: config.name,
+    dataDir: config.dataDir,
+    peerListen: { host: peer.hostname, port: Number(peer.port) },
+    advertisePeerURLs: config.initialAdvertisePeerUrls,
+    advertiseClientURLs: config.advertiseClientUrls,
+    initialCluster: config.initialCluster,
+    initialClusterState: config.initialClusterState,
+    initialClusterToken: config.initialClusterToken,
+    heartbeatMs: config.heartbeatMs,
+    electionMs: config.electionMs,
+    snapshotCount: config.snapshotCount,
+    snapshotCatchUpEntries: config.snapshotCatchUpEntries,
+    logger: log,
+  });
+  const gateway = createHttpFrontEnd(member, { logger: log });
+  const servers: http.Server[] = [];
+  const clientAddresses: { host: string; port: number }[] = [];
+  try {
+    for (const url of config.listenClientUrls) {
+      const server = http.createServer((req, res) => {
+        if (req.url?.startsWith(INTERNAL_PREFIX)) void serveInternal(member, req, res);
+        else gateway.handle(req, res);
+      });
+      server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => gateway.handleUpgrade(req, socket, head));
+      server.keepAliveTimeout = 65_000;
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(Number(url.port), url.hostname.replace(/^\[|\]$/g, ''), () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      const addr = server.address() as { address: string; port: number };
+      clientAddresses.push({ host: addr.address, port: addr.port });
+      servers.push(server);
+    }
+  } catch (err) {
+    for (const s of servers) s.close();
+    await member.stop();
+    throw err;
+  }
+  log.info({ clientURLs: config.advertiseClientUrls, peerURLs: config.initialAdvertisePeerUrls, dataDir: config.dataDir }, 'kvd: serving');
+  let stopping: Promise<void> | undefined;
+  return {
+    member,
+    clientAddresses,
+    stop() {
+      stopping ??= (async () => {
+        for (const s of servers) {
+          s.close();
+          s.closeAllConnections();
+        }
+        await gateway.close();
+        await member.stop();
+      })();
+      return stopping;
+    },
+  };
+}
+
+async function serveInternal(member: KvMember, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  try {
+    if (req.method !== 'POST') throw new EtcdError(GrpcCode.InvalidArgument, 'POST only');
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const c of req as AsyncIterable<Buffer>) {
+      size += c.length;
+      if (size > MAX_INTERNAL_BODY) throw new EtcdError(GrpcCode.InvalidArgument, 'etcdserver: request is too large');
+      chunks.push(c);
+    }
+    const body = JSON.parse(Buffer.concat(chunks).toString() || '{}') as Record<string, unknown>;
+    const out = await member.serveInternal(req.url!.slice(INTERNAL_PREFIX.length), body);
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(out));
+  } catch (err) {
+    const e = err instanceof EtcdError ? err : new EtcdError(GrpcCode.Unknown, (err as Error).message);
+    res.writeHead(e.httpStatus, { 'content-type': 'application/json' }).end(JSON.stringify({ error: e.message, code: e.grpcCode, message: e.message }));
+  }
+}

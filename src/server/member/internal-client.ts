@@ -1,0 +1,51 @@
+// Member-to-member calls outside Raft: a joining member asking an existing one who is in the
+// cluster (on the peer port), and a follower forwarding to the leader what only the leader can
+// answer (on the leader's client port).
+import { EtcdError, GrpcCode } from '../../util/errors.js';
+import type { Logger } from '../../util/log.js';
+import type { MemberInfo } from '../../raft/node/index.js';
+
+export interface ClusterInfo {
+  clusterId: number;
+  members: MemberInfo[];
+}
+
+/** Asks each peer URL in turn for the cluster's id and members, retrying for up to `timeoutMs`. */
+export async function fetchClusterInfo(peerURLs: string[], log: Logger, timeoutMs = 10000): Promise<ClusterInfo> {
+  if (peerURLs.length === 0) throw new EtcdError(GrpcCode.InvalidArgument, 'joining an existing cluster needs the other members in --initial-cluster');
+  const deadline = Date.now() + timeoutMs;
+  let lastErr = '';
+  for (let attempt = 0; ; attempt++) {
+    for (const url of peerURLs) {
+      try {
+        const res = await fetch(`${url.replace(/^ws/, 'http')}/flotilla/cluster`, { signal: AbortSignal.timeout(2000) });
+        if (res.ok) return (await res.json()) as ClusterInfo;
+        lastErr = `${url}: HTTP ${res.status}`;
+      } catch (err) {
+        lastErr = `${url}: ${(err as Error).message}`;
+      }
+    }
+    if (Date.now() > deadline) {
+      throw new EtcdError(GrpcCode.Unavailable, `could not reach any existing member to join the cluster (${lastErr})`);
+    }
+    log.info({ lastErr, attempt }, 'kvd: waiting for an existing member to answer');
+    await new Promise((r) => setTimeout(r, Math.min(1000, 100 * 2 ** attempt)));
+  }
+}
+
+export async function forwardToLeader<T>(clientURL: string, path: string, body: unknown, timeoutMs: number): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(`${clientURL}/flotilla/internal/${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch {
+    throw new EtcdError(GrpcCode.Unavailable, 'etcdserver: leader changed');
+  }
+  const json = (await res.json().catch(() => ({}))) as { error?: string; code?: number } & T;
+  if (!res.ok) throw new EtcdError((json.code as GrpcCode) ?? GrpcCode.Unknown, json.error ?? `HTTP ${res.status}`);
+  return json;
+}

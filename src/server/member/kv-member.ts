@@ -1,0 +1,571 @@
+// One kvd member: the Raft node, the MVCC store and the watch hub put together behind KvService.
+// Writes are proposed through Raft and answered with the store's result once applied here;
+// linearizable reads wait for a ReadIndex; lease keep-alives and time-to-live are the leader's
+// business (only it holds lease deadlines), so a follower forwards them to the leader.
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type * as api from '../../kv/api.js';
+import { MAX_LEASE_TTL, MAX_REQUEST_BYTES } from '../../kv/api.js';
+import { KvStore, encodeRequest, validateDeleteRange, validatePut, validateRange, validateTxn, type InternalRequest } from '../../kv/index.js';
+import { WatchHub } from '../../kv/watch/index.js';
+import { RaftNode, type MemberInfo } from '../../raft/node/index.js';
+import { RaftError } from '../../raft/errors.js';
+import { ConfChangeType, Role } from '../../raft/types.js';
+import { EtcdError, Errors, GrpcCode } from '../../util/errors.js';
+import { componentLogger, type Logger } from '../../util/log.js';
+import type { KvService, WatchSession, WatchSink } from '../service.js';
+import { clusterIdFor, memberIdFor } from './ids.js';
+import { fetchClusterInfo, forwardToLeader } from './internal-client.js';
+import { MemberMetrics } from './metrics.js';
+
+export const SERVER_VERSION = '3.4.0';
+export const CLUSTER_VERSION = '3.4.0';
+
+export interface KvMemberOptions {
+  name: string;
+  dataDir: string;
+  /** Where the peer listener binds. */
+  peerListen: { host: string; port: number };
+  advertisePeerURLs: string[];
+  advertiseClientURLs: string[];
+  /** name -> peer URLs, for a new cluster or for joining one. */
+  initialCluster: Map<string, string[]>;
+  initialClusterState: 'new' | 'existing';
+  initialClusterToken: string;
+  heartbeatMs?: number;
+  electionMs?: number;
+  snapshotCount?: number;
+  snapshotCatchUpEntries?: number;
+  requestTimeoutMs?: number;
+  logger?: Logger;
+  /** Milliseconds; drives lease expiry. */
+  clock?: () => number;
+  /** Check for expired leases this often (leader only). Default 500 ms, as etcd. */
+  leaseCheckMs?: number;
+}
+
+/** What the data directory remembers about this member, so that restarts ignore the bootstrap flags (as etcd does). */
+interface MemberIdentity {
+  memberId: number;
+  clusterId: number;
+  name: string;
+}
+
+export class KvMember implements KvService {
+  readonly memberId: number;
+  readonly clusterId: number;
+  readonly promMetrics: MemberMetrics;
+  private readonly log: Logger;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private readonly revoking = new Set<bigint>();
+  private published = false;
+  private stopped = false;
+
+  private constructor(
+    readonly opts: KvMemberOptions,
+    identity: MemberIdentity,
+    readonly node: RaftNode,
+    readonly store: KvStore,
+    readonly hub: WatchHub,
+    log: Logger,
+  ) {
+    this.memberId = identity.memberId;
+    this.clusterId = identity.clusterId;
+    this.log = log;
+    this.promMetrics = new MemberMetrics({
+      hasLeader: () => node.leaderId() !== 0,
+      isLeader: () => node.isLeader(),
+      term: () => node.status().term,
+      commitIndex: () => node.status().commit,
+      appliedIndex: () => node.status().applied,
+      pendingProposals: () => node.status().pendingProposals,
+      keys: () => store.keyCount(),
+      dbSize: () => store.dbSize(),
+      watchers: () => hub.stats().watchers,
+      watchStreams: () => hub.stats().sessions,
+    });
+    node.on('persisted', (p: { ms: number }) => this.promMetrics.fsyncSeconds.observe(p.ms / 1000));
+    node.on('leader-change', (ev: { leader: number }) => this.onLeaderChange(ev.leader));
+  }
+
+  static async start(opts: KvMemberOptions): Promise<KvMember> {
+    const log = opts.logger ?? componentLogger('kvd', { name: opts.name });
+    await mkdir(opts.dataDir, { recursive: true });
+    const identity = await resolveIdentity(opts, log);
+    const store = await KvStore.open(join(opts.dataDir, 'kv'), { logger: log, clock: opts.clock });
+    let node: RaftNode | undefined;
+    try {
+      const initial: MemberInfo[] = [];
+      if (opts.initialClusterState === 'new') {
+        for (const [name, peerURLs] of opts.initialCluster) {
+          initial.push({ id: memberIdFor(peerURLs, opts.initialClusterToken), name, peerURLs, clientURLs: [] });
+        }
+      }
+      const joinPeers = opts.initialClusterState === 'existing' ? await fetchClusterInfo(peersOtherThan(opts), log).then((c) => c.members) : undefined;
+      const header = { cluster_id: identity.clusterId, member_id: identity.memberId };
+      let member: KvMember | undefined;
+      const hub = new WatchHub(store, {
+        header: () => ({ ...header, raft_term: member?.node.status().term ?? 0 }),
+        logger: log,
+      });
+      store.onApplied((events, revision) => hub.notify(events, revision));
+      store.onRestored((revision) => hub.restored(revision));
+      node = await RaftNode.create({
+        id: identity.memberId,
+        clusterId: identity.clusterId,
+        dataDir: join(opts.dataDir, 'raft'),
+        peerListen: opts.peerListen,
+        self: { name: opts.name, peerURLs: opts.advertisePeerURLs, clientURLs: opts.advertiseClientURLs },
+        initialCluster: initial.length ? initial : undefined,
+        join: joinPeers,
+        stateMachine: store,
+        heartbeatMs: opts.heartbeatMs,
+        electionMs: opts.electionMs,
+        snapshotCount: opts.snapshotCount,
+        snapshotCatchUpEntries: opts.snapshotCatchUpEntries,
+        requestTimeoutMs: opts.requestTimeoutMs,
+        logger: log,
+        peerHttpHandler: (req, res) => member?.servePeerHttp(req, res) ?? res.writeHead(503).end(),
+      });
+      member = new KvMember(opts, identity, node, store, hub, log);
+      await node.start();
+      return member;
+    } catch (err) {
+      if (node) await node.stop({ transfer: false }).catch(() => undefined);
+      await store.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.leaseTimer) clearInterval(this.leaseTimer);
+    this.hub.close();
+    await this.node.stop({ transfer: true });
+    await this.store.close();
+  }
+
+  // ---- KV -------------------------------------------------------------------------------------
+
+  async range(req: api.RangeRequest): Promise<api.RangeResponse> {
+    throwIf(validateRange(req));
+    if (!req.serializable) await this.linearize();
+    const resp = await this.store.range(req);
+    resp.header = this.header(resp.header.revision);
+    return resp;
+  }
+
+  async put(req: api.PutRequest): Promise<api.PutResponse> {
+    throwIf(validatePut(req));
+    const resp = (await this.propose({ put: req })) as api.PutResponse;
+    resp.header = this.header(resp.header.revision);
+    return resp;
+  }
+
+  async deleteRange(req: api.DeleteRangeRequest): Promise<api.DeleteRangeResponse> {
+    throwIf(validateDeleteRange(req));
+    const resp = (await this.propose({ delete_range: req })) as api.DeleteRangeResponse;
+    resp.header = this.header(resp.header.revision);
+    return resp;
+  }
+
+  async txn(req: api.TxnRequest): Promise<api.TxnResponse> {
+    throwIf(validateTxn(req));
+    // Every txn goes through the log, read-only ones too (serving those locally after a ReadIndex
+    // would save a log entry; not done yet).
+    const resp = (await this.propose({ txn: req })) as api.TxnResponse;
+    resp.header = this.header(resp.header.revision);
+    return resp;
+  }
+
+  async compact(req: api.CompactionRequest): Promise<api.CompactionResponse> {
+    const resp = (await this.propose({ compaction: req })) as api.CompactionResponse;
+    if (req.physical) await this.store.waitCompaction(req.revision);
+    return { header: this.header(resp.header.revision) };
+  }
+
+  // ---- Leases ---------------------------------------------------------------------------------
+
+  async leaseGrant(req: api.LeaseGrantRequest): Promise<api.LeaseGrantResponse> {
+    if (req.TTL > MAX_LEASE_TTL) throw Errors.leaseTTLTooLarge();
+    const ID = req.ID && req.ID !== 0n ? req.ID : randomLeaseId();
+    const resp = (await this.propose({ lease_grant: { ID, TTL: req.TTL } })) as api.LeaseGrantResponse;
+    resp.header = this.header(resp.header.revision);
+    return resp;
+  }
+
+  async leaseRevoke(req: api.LeaseRevokeRequest): Promise<api.LeaseRevokeResponse> {
+    const resp = (await this.propose({ lease_revoke: req })) as api.LeaseRevokeResponse;
+    return { header: this.header(resp.header.revision) };
+  }
+
+  async leaseKeepAlive(req: api.LeaseKeepAliveRequest): Promise<api.LeaseKeepAliveResponse> {
+    if (this.node.isLeader()) {
+      const resp = this.store.leaseKeepAlive(req);
+      return { ...resp, header: this.header(resp.header.revision) };
+    }
+    const r = await this.forward<{ TTL: string }>('lease/keepalive', { ID: req.ID.toString() });
+    return { header: this.header(this.store.currentRevision()), ID: req.ID, TTL: Number(r.TTL) };
+  }
+
+  async leaseTimeToLive(req: api.LeaseTimeToLiveRequest): Promise<api.LeaseTimeToLiveResponse> {
+    if (this.node.isLeader()) {
+      const resp = this.store.leaseTimeToLive(req);
+      return { ...resp, header: this.header(resp.header.revision) };
+    }
+    const r = await this.forward<{ TTL: string; grantedTTL: string; keys: string[] }>('lease/timetolive', {
+      ID: req.ID.toString(),
+      keys: !!req.keys,
+    });
+    return {
+      header: this.header(this.store.currentRevision()),
+      ID: req.ID,
+      TTL: Number(r.TTL),
+      grantedTTL: Number(r.grantedTTL),
+      keys: r.keys.map((k) => Buffer.from(k, 'base64')),
+    };
+  }
+
+  async leaseLeases(): Promise<api.LeaseLeasesResponse> {
+    const resp = this.store.leaseLeases();
+    return { ...resp, header: this.header(resp.header.revision) };
+  }
+
+  // ---- Watch ----------------------------------------------------------------------------------
+
+  openWatch(sink: WatchSink): WatchSession {
+    return this.hub.openSession(sink);
+  }
+
+  // ---- Cluster --------------------------------------------------------------------------------
+
+  async memberList(): Promise<api.MemberListResponse> {
+    return { header: this.headerNoRevision(), members: this.members() };
+  }
+
+  async memberAdd(req: api.MemberAddRequest): Promise<api.MemberAddResponse> {
+    const peerURLs = (req.peerURLs ?? []).map(normalizeUrl);
+    if (peerURLs.length === 0) throw new EtcdError(GrpcCode.InvalidArgument, 'etcdserver: no peer URLs given');
+    for (const u of peerURLs) {
+      if (!/^https?:\/\/[^/]+:\d+$/.test(u)) throw new EtcdError(GrpcCode.InvalidArgument, `etcdserver: invalid peer URL ${u}`);
+    }
+    const taken = new Set(this.node.members().flatMap((m) => m.peerURLs.map(normalizeUrl)));
+    if (peerURLs.some((u) => taken.has(u))) throw Errors.peerURLExist();
+    const ID = memberIdFor(peerURLs, this.opts.initialClusterToken, String(Date.now()));
+    await this.confChange(req.isLearner ? ConfChangeType.AddLearner : ConfChangeType.AddVoter, ID, { name: '', peerURLs, clientURLs: [] });
+    const members = this.members();
+    const member = members.find((m) => m.ID === ID) ?? { ID, name: '', peerURLs, clientURLs: [], isLearner: req.isLearner };
+    return { header: this.headerNoRevision(), member, members };
+  }
+
+  async memberRemove(req: { ID: number }): Promise<api.MemberRemoveResponse> {
+    if (!this.members().some((m) => m.ID === req.ID)) throw Errors.memberNotFound();
+    await this.confChange(ConfChangeType.RemoveNode, req.ID);
+    return { header: this.headerNoRevision(), members: this.members() };
+  }
+
+  async memberPromote(req: { ID: number }): Promise<api.MemberListResponse> {
+    const m = this.members().find((x) => x.ID === req.ID);
+    if (!m) throw Errors.memberNotFound();
+    if (!m.isLearner) throw Errors.memberNotLearner();
+    if (!this.node.isLeader()) {
+      await this.forward('member/promote', { ID: String(req.ID) });
+      return { header: this.headerNoRevision(), members: this.members() };
+    }
+    // Like etcd: promote only a learner that holds at least 90% of the leader's log.
+    const progress = this.node['core'].progress();
+    const match = progress?.get(req.ID)?.match ?? 0;
+    if (match < this.node.status().commit * 0.9) throw Errors.learnerNotReady();
+    await this.confChange(ConfChangeType.AddVoter, req.ID);
+    return { header: this.headerNoRevision(), members: this.members() };
+  }
+
+  // ---- Maintenance ----------------------------------------------------------------------------
+
+  async status(): Promise<api.StatusResponse> {
+    const st = this.node.status();
+    const size = this.store.dbSize();
+    return {
+      header: this.header(this.store.currentRevision()),
+      version: SERVER_VERSION,
+      dbSize: size,
+      leader: st.lead,
+      raftIndex: st.commit,
+      raftTerm: st.term,
+      raftAppliedIndex: st.applied,
+      dbSizeInUse: size,
+      isLearner: st.confState.learners.includes(this.memberId) || undefined,
+    };
+  }
+
+  async transferLeadership(req: { targetID: number }): Promise<{ header: api.ResponseHeader }> {
+    if (!this.node.isLeader()) throw Errors.notLeader();
+    const voters = this.node.status().confState.voters;
+    if (!voters.includes(req.targetID) || req.targetID === this.memberId) throw Errors.badLeaderTransferee();
+    try {
+      await this.node.transferLeadership(req.targetID);
+    } catch {
+      throw Errors.timeout();
+    }
+    return { header: this.header(this.store.currentRevision()) };
+  }
+
+  async *snapshot(): AsyncIterable<Uint8Array> {
+    const data = await this.store.snapshot();
+    const chunk = 64 * 1024;
+    for (let off = 0; off < data.length; off += chunk) yield data.subarray(off, Math.min(off + chunk, data.length));
+    if (data.length === 0) yield new Uint8Array(0);
+  }
+
+  async health(): Promise<{ health: boolean; reason?: string }> {
+    if (this.node.leaderId() === 0) return { health: false, reason: 'RAFT NO LEADER' };
+    try {
+      await this.node.readIndex({ timeoutMs: 1000 });
+      return { health: true };
+    } catch {
+      return { health: false, reason: 'RAFT READ INDEX TIMEOUT' };
+    }
+  }
+
+  version(): { etcdserver: string; etcdcluster: string } {
+    return { etcdserver: SERVER_VERSION, etcdcluster: CLUSTER_VERSION };
+  }
+
+  metrics(): Promise<{ contentType: string; body: string }> {
+    return this.promMetrics.text();
+  }
+
+  // ---- Internals ------------------------------------------------------------------------------
+
+  header(revision?: number): api.ResponseHeader {
+    return { cluster_id: this.clusterId, member_id: this.memberId, revision, raft_term: this.node.status().term };
+  }
+
+  private headerNoRevision(): api.ResponseHeader {
+    return { cluster_id: this.clusterId, member_id: this.memberId, raft_term: this.node.status().term };
+  }
+
+  private members(): api.Member[] {
+    return this.node.members().map((m) => ({
+      ID: m.id,
+      name: m.name,
+      peerURLs: m.peerURLs,
+      clientURLs: m.clientURLs,
+      isLearner: m.isLearner || undefined,
+    }));
+  }
+
+  private async propose(req: InternalRequest): Promise<unknown> {
+    const payload = encodeRequest(req);
+    if (payload.length > MAX_REQUEST_BYTES) throw Errors.requestTooLarge();
+    let result: unknown;
+    try {
+      result = await this.node.propose(payload);
+    } catch (err) {
+      this.promMetrics.proposalsFailed.inc();
+      throw this.mapRaftError(err);
+    }
+    if (result instanceof EtcdError) throw result;
+    return result;
+  }
+
+  private async linearize(): Promise<void> {
+    try {
+      await this.node.readIndex();
+    } catch (err) {
+      throw this.mapRaftError(err);
+    }
+  }
+
+  private async confChange(type: ConfChangeType, nodeId: number, member?: Omit<MemberInfo, 'id'>): Promise<void> {
+    try {
+      await this.node.proposeConfChange({ type, nodeId, member });
+    } catch (err) {
+      if (err instanceof RaftError && err.code === 'ProposalDropped' && /already in progress|not committed an entry/.test(err.message)) {
+        throw new EtcdError(GrpcCode.FailedPrecondition, 'etcdserver: unhealthy cluster');
+      }
+      throw this.mapRaftError(err);
+    }
+  }
+
+  private mapRaftError(err: unknown): Error {
+    if (err instanceof EtcdError) return err;
+    if (err instanceof RaftError) {
+      switch (err.code) {
+        case 'ProposalDropped':
+          return this.node.leaderId() === 0 ? Errors.noLeader() : Errors.leaderChanged();
+        case 'ProposalTimeout':
+        case 'ReadTimeout':
+          return Errors.timeout();
+        case 'Stopped':
+          return Errors.stopped();
+      }
+    }
+    this.log.error({ err }, 'kvd: unexpected error');
+    return new EtcdError(GrpcCode.Unknown, (err as Error).message);
+  }
+
+  /** Calls the leader's internal endpoint (for what only the leader knows: lease deadlines, learner progress). */
+  private async forward<T>(path: string, body: unknown): Promise<T> {
+    const leader = this.node.members().find((m) => m.id === this.node.leaderId());
+    if (!leader) throw Errors.noLeader();
+    if (leader.clientURLs.length === 0) throw Errors.notCapable();
+    return forwardToLeader<T>(leader.clientURLs[0]!, path, body, this.opts.requestTimeoutMs ?? 5000);
+  }
+
+  private onLeaderChange(leader: number): void {
+    this.promMetrics.leaderChanges.inc();
+    if (leader === this.memberId) {
+      // A new leader must not expire leases early: every lease gets its full TTL again, plus an
+      // election timeout for the keep-alives that were on their way to the old leader (as etcd).
+      this.store.promote(this.opts.electionMs ?? 1000);
+      this.startLeaseExpiry();
+    } else {
+      this.store.demote();
+      this.stopLeaseExpiry();
+    }
+    if (leader !== 0 && !this.published) void this.publish();
+  }
+
+  /** Makes this member's name and client URLs known to the cluster (etcd's publish). */
+  private async publish(): Promise<void> {
+    const mine = this.node.members().find((m) => m.id === this.memberId);
+    const same =
+      mine && mine.name === this.opts.name && mine.clientURLs.join(',') === this.opts.advertiseClientURLs.join(',');
+    if (same) {
+      this.published = true;
+      return;
+    }
+    try {
+      await this.node.publishAttributes({ name: this.opts.name, clientURLs: this.opts.advertiseClientURLs });
+      this.published = true;
+      this.log.info('kvd: published this member’s name and client URLs');
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'kvd: could not publish member attributes yet; will retry at the next leader change');
+    }
+  }
+
+  private startLeaseExpiry(): void {
+    if (this.leaseTimer) return;
+    this.leaseTimer = setInterval(() => this.revokeExpired(), this.opts.leaseCheckMs ?? 500);
+    this.leaseTimer.unref();
+  }
+
+  private stopLeaseExpiry(): void {
+    if (this.leaseTimer) clearInterval(this.leaseTimer);
+    this.leaseTimer = undefined;
+  }
+
+  /** Only the leader expires leases, by proposing their revocation through Raft. */
+  private revokeExpired(): void {
+    if (!this.node.isLeader()) return;
+    for (const ID of this.store.expired(500)) {
+      if (this.revoking.has(ID)) continue;
+      this.revoking.add(ID);
+      this.propose({ lease_revoke: { ID } })
+        .catch((err) => {
+          if (!(err instanceof EtcdError && err.grpcCode === GrpcCode.NotFound)) {
+            this.log.warn({ lease: ID.toString(), err: (err as Error).message }, 'kvd: revoking an expired lease failed; will retry');
+          }
+        })
+        .finally(() => this.revoking.delete(ID));
+    }
+  }
+
+  /** The member's internal endpoints on the client port (member to member only). */
+  async serveInternal(path: string, body: Record<string, unknown>): Promise<unknown> {
+    if (path === 'lease/keepalive' || path === 'lease/timetolive' || path === 'member/promote') {
+      if (!this.node.isLeader()) throw Errors.notLeader();
+    }
+    switch (path) {
+      case 'lease/keepalive': {
+        const r = this.store.leaseKeepAlive({ ID: BigInt(String(body.ID)) });
+        return { TTL: String(r.TTL) };
+      }
+      case 'lease/timetolive': {
+        const r = this.store.leaseTimeToLive({ ID: BigInt(String(body.ID)), keys: !!body.keys });
+        return { TTL: String(r.TTL), grantedTTL: String(r.grantedTTL), keys: r.keys.map((k) => Buffer.from(k).toString('base64')) };
+      }
+      case 'member/promote': {
+        await this.memberPromote({ ID: Number(body.ID) });
+        return {};
+      }
+      default:
+        throw new EtcdError(GrpcCode.NotFound, `unknown internal endpoint ${path}`);
+    }
+  }
+
+  /** Plain HTTP on the peer port: a joining member asks who is in the cluster. */
+  servePeerHttp(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): void {
+    if (req.method === 'GET' && req.url === '/flotilla/cluster') {
+      const body = JSON.stringify({ clusterId: this.clusterId, members: this.node.members() });
+      res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('404 page not found\n');
+  }
+
+  isLeader(): boolean {
+    return this.node.status().role === Role.Leader;
+  }
+}
+
+function throwIf(err: EtcdError | undefined): void {
+  if (err) throw err;
+}
+
+function randomLeaseId(): bigint {
+  for (;;) {
+    const id = randomBytes(8).readBigUInt64BE() & 0x7fffffffffffffffn;
+    if (id !== 0n) return id;
+  }
+}
+
+function normalizeUrl(u: string): string {
+  return u.replace(/\/$/, '');
+}
+
+function peersOtherThan(opts: KvMemberOptions): string[] {
+  const mine = new Set(opts.advertisePeerURLs.map(normalizeUrl));
+  return [...opts.initialCluster.values()].flat().map(normalizeUrl).filter((u) => !mine.has(u));
+}
+
+/**
+ * This member's id and its cluster's: read from the data directory after the first start;
+ * computed from --initial-cluster for a new cluster; asked of the existing members when joining.
+ */
+async function resolveIdentity(opts: KvMemberOptions, log: Logger): Promise<MemberIdentity> {
+  const file = join(opts.dataDir, 'member.json');
+  try {
+    const saved = JSON.parse(await readFile(file, 'utf8')) as MemberIdentity;
+    if (saved.name !== opts.name) log.warn({ saved: saved.name, flag: opts.name }, 'kvd: --name differs from the data directory; keeping the data directory’s identity');
+    return saved;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  let identity: MemberIdentity;
+  if (opts.initialClusterState === 'new') {
+    const ids = [...opts.initialCluster.values()].map((urls) => memberIdFor(urls, opts.initialClusterToken));
+    identity = {
+      memberId: memberIdFor(opts.advertisePeerURLs, opts.initialClusterToken),
+      clusterId: clusterIdFor(ids, opts.initialClusterToken),
+      name: opts.name,
+    };
+  } else {
+    const info = await fetchClusterInfo(peersOtherThan(opts), log);
+    const mine = new Set(opts.advertisePeerURLs.map(normalizeUrl));
+    const me = info.members.find((m) => m.peerURLs.some((u) => mine.has(normalizeUrl(u))));
+    if (!me) {
+      throw new EtcdError(
+        GrpcCode.FailedPrecondition,
+        `this member (peer URLs ${opts.advertisePeerURLs.join(',')}) is not in the cluster: add it first with "kvctl member add ${opts.name} --peer-urls=${opts.advertisePeerURLs.join(',')}"`,
+      );
+    }
+    identity = { memberId: me.id, clusterId: info.clusterId, name: opts.name };
+  }
+  await writeFile(`${file}.tmp`, JSON.stringify(identity));
+  await rename(`${file}.tmp`, file);
+  return identity;
+}
