@@ -1,0 +1,71 @@
+// The simulated network between members: per-message loss, duplication and delay (a long delay
+// is how messages get reordered), and partitions as sets of blocked directed links, which covers
+// symmetric splits, one-way cuts and non-transitive "bridge" topologies alike. A partition is
+// applied when a message would arrive, so a cut also drops what was already in flight.
+import { MessageType, type Message, type NodeId } from '../types.js';
+import type { Rng } from './random.js';
+
+export interface NetworkConditions {
+  /** Probability that a message is lost. */
+  loss: number;
+  /** Probability that a message is delivered twice. */
+  duplicate: number;
+  /** Probability that a message is held back by up to `maxExtraDelay`, so that later ones overtake it. */
+  reorder: number;
+  maxExtraDelay: number;
+}
+
+export const CALM: NetworkConditions = { loss: 0, duplicate: 0, reorder: 0, maxExtraDelay: 0 };
+
+/** Time units of the usual one-way latency: a fraction of a tick, so a round trip fits between ticks. */
+const MIN_DELAY = 1;
+const MAX_DELAY = 3;
+
+export class Network {
+  conditions: NetworkConditions = CALM;
+  private blocked = new Set<number>();
+  /** A human description of the current partition, for traces. */
+  partition = '';
+
+  constructor(private readonly rng: Rng) {}
+
+  private static link(from: NodeId, to: NodeId): number {
+    return from * 1_000_003 + to;
+  }
+
+  /** Replaces the partition by one that blocks each of `links` (from, to). */
+  cut(links: Iterable<readonly [NodeId, NodeId]>, description: string): void {
+    this.blocked = new Set();
+    for (const [from, to] of links) this.blocked.add(Network.link(from, to));
+    this.partition = description;
+  }
+
+  heal(): void {
+    this.blocked = new Set();
+    this.partition = '';
+  }
+
+  isBlocked(from: NodeId, to: NodeId): boolean {
+    return this.blocked.size > 0 && this.blocked.has(Network.link(from, to));
+  }
+
+  /**
+   * The delays after which copies of `m` arrive: none if lost, two if duplicated. Forwarded
+   * proposals are never duplicated: a second copy would be a second client request, and a
+   * membership change applied twice is the runtime's business to prevent, not the core's.
+   */
+  deliveries(m: Message): number[] {
+    const c = this.conditions;
+    if (c.loss > 0 && this.rng.chance(c.loss)) return [];
+    const first = this.delay();
+    if (c.duplicate > 0 && m.type !== MessageType.Prop && this.rng.chance(c.duplicate)) return [first, this.delay()];
+    return [first];
+  }
+
+  private delay(): number {
+    const c = this.conditions;
+    let d = this.rng.range(MIN_DELAY, MAX_DELAY);
+    if (c.reorder > 0 && this.rng.chance(c.reorder)) d += this.rng.range(1, c.maxExtraDelay);
+    return d;
+  }
+}
