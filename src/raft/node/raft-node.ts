@@ -150,6 +150,7 @@ export class RaftNode extends EventEmitter {
           this.kick();
         }
       },
+      onUnreachable: (peer) => this.core.reportUnreachable(peer),
       onSnapshotStatus: (to, ok) => {
         this.core.reportSnapshot(to, ok);
         this.kick();

@@ -61,6 +61,9 @@ function isHeartbeat(type: MessageType): boolean {
   return type === MessageType.Heartbeat || type === MessageType.HeartbeatResp;
 }
 
+/** Messages kept for a peer while no connection to it is open. */
+const DISCONNECTED_QUEUE_LIMIT = 64;
+
 export class PeerConnection {
   readonly stats: PeerStats = {
     connected: false,
@@ -139,6 +142,14 @@ export class PeerConnection {
     if (!this.open && isHeartbeat(m.type)) {
       this.stats.dropped++;
       return;
+    }
+    // While the peer is unreachable keep only a few recent messages (enough for an election at
+    // start-up): Raft resends what matters once the peer answers, and a leader pipelining to a
+    // dead follower must not pile up its whole log here.
+    if (!this.open && this.queue.length >= DISCONNECTED_QUEUE_LIMIT) {
+      const old = this.queue.shift()!;
+      this.queuedBytes -= estimateMessageBytes(old);
+      this.stats.dropped++;
     }
     this.queue.push(m);
     this.queuedBytes += estimateMessageBytes(m);

@@ -30,6 +30,8 @@ export interface TransportOptions {
   onPeerDown?: (id: NodeId) => void;
   /** The first connection to/from that peer opened. */
   onPeerUp?: (id: NodeId) => void;
+  /** Messages were sent to a peer with no open connection (the leader should stop pipelining to it). */
+  onUnreachable?: (id: NodeId) => void;
   /** After a Snap message was fully written (ok) or failed. */
   onSnapshotStatus?: (to: NodeId, ok: boolean) => void;
   /** Default 16 MiB; larger frames are refused. Must be the same on all members. */
@@ -135,6 +137,7 @@ export class PeerTransport {
   /** Queues messages by recipient; never throws, never blocks. One frame per peer per tick. */
   send(messages: Message[]): void {
     if (this.state === 'stopped') return;
+    const unreachable = new Set<NodeId>();
     try {
       for (const m of messages) {
         const p = this.peers.get(m.to);
@@ -143,6 +146,7 @@ export class PeerTransport {
           if (m.type === MessageType.Snap) this.reportSnapshot(m.to, false);
           continue;
         }
+        if (!p.conn.isOpen) unreachable.add(m.to);
         p.conn.enqueue(m);
         this.dirty.add(p);
       }
@@ -150,6 +154,7 @@ export class PeerTransport {
     } catch (err) {
       this.log.error({ err }, 'send failed');
     }
+    for (const id of unreachable) this.opts.onUnreachable?.(id);
   }
 
   addPeer(id: NodeId, url: string): void {

@@ -86,7 +86,13 @@ export class PeerListener {
   constructor(private readonly opts: ListenerOptions) {
     this.server = http.createServer((req, res) => {
       if (this.opts.httpHandler) {
-        this.opts.httpHandler(req, res);
+        try {
+          this.opts.httpHandler(req, res);
+        } catch (err) {
+          this.opts.logger.error({ err }, 'peer listener: HTTP handler failed');
+          if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+          res.end();
+        }
         return;
       }
       res.writeHead(426, { 'content-type': 'text/plain', connection: 'close' });

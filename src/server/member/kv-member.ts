@@ -126,7 +126,10 @@ export class KvMember implements KvService {
         snapshotCatchUpEntries: opts.snapshotCatchUpEntries,
         requestTimeoutMs: opts.requestTimeoutMs,
         logger: log,
-        peerHttpHandler: (req, res) => member?.servePeerHttp(req, res) ?? res.writeHead(503).end(),
+        peerHttpHandler: (req, res) => {
+          if (member) member.servePeerHttp(req, res);
+          else res.writeHead(503, { 'content-type': 'text/plain' }).end('starting\n');
+        },
       });
       member = new KvMember(opts, identity, node, store, hub, log);
       await node.start();

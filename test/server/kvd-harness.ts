@@ -1,0 +1,187 @@
+// Real kvd processes on loopback for integration tests: free ports, temporary data directories,
+// a tiny JSON-gateway client, and kill -9. Every process started here is killed at close().
+import { spawn, type ChildProcess } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { freePort, tempDir } from '../raft/cluster.js';
+
+const kvdScript = fileURLToPath(new URL('../../dist/bin/kvd.js', import.meta.url));
+
+export const b64 = (s: string): string => Buffer.from(s).toString('base64');
+export const unb64 = (s: string | undefined): string => Buffer.from(s ?? '', 'base64').toString();
+
+export interface KvdSpec {
+  name: string;
+  clientPort: number;
+  peerPort: number;
+  dataDir: string;
+}
+
+export class KvdProc {
+  child: ChildProcess | undefined;
+  readonly log: string[] = [];
+  exited: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly spec: KvdSpec,
+    readonly args: () => string[],
+  ) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.spec.clientPort}`;
+  }
+
+  get alive(): boolean {
+    return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  async start(extra: string[] = []): Promise<void> {
+    const child = spawn(process.execPath, [kvdScript, ...this.args(), ...extra], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, KVD_LOG_LEVEL: process.env.KVD_TEST_LOG_LEVEL ?? 'warn' },
+    });
+    this.child = child;
+    child.stdout!.on('data', (d: Buffer) => this.log.push(d.toString()));
+    child.stderr!.on('data', (d: Buffer) => this.log.push(d.toString()));
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    // Serving once the start line is printed (the listeners are bound by then).
+    await new Promise<void>((resolve, reject) => {
+      const onData = (d: Buffer) => {
+        if (d.toString().includes('serving clients')) {
+          child.stderr!.off('data', onData);
+          resolve();
+        }
+      };
+      child.stderr!.on('data', onData);
+      child.once('exit', (code) => reject(new Error(`kvd ${this.spec.name} exited with ${code}: ${this.log.join('')}`)));
+    });
+  }
+
+  /** Resolves once the member's output contains `pattern` (it may have already). */
+  waitForLog(pattern: RegExp, timeoutMs = 10000): Promise<void> {
+    if (pattern.test(this.log.join(''))) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (!pattern.test(this.log.join(''))) return;
+        cleanup();
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`${this.spec.name}: no log line matching ${pattern}`));
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.child?.stdout?.off('data', check);
+        this.child?.stderr?.off('data', check);
+      };
+      this.child?.stdout?.on('data', check);
+      this.child?.stderr?.on('data', check);
+    });
+  }
+
+  kill9(): Promise<void> {
+    this.child?.kill('SIGKILL');
+    return this.exited;
+  }
+
+  stop(): Promise<void> {
+    this.child?.kill('SIGTERM');
+    return this.exited;
+  }
+
+  /** POST a JSON gateway request; resolves with the HTTP status and the parsed body. */
+  async call<T = Record<string, unknown>>(path: string, body: unknown = {}, timeoutMs = 10000): Promise<{ status: number; body: T }> {
+    const res = await fetch(`${this.url}${path}`, {
+      method: 'POST',
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      /* plain text bodies stay strings */
+    }
+    return { status: res.status, body: parsed as T };
+  }
+}
+
+export class KvdCluster {
+  readonly members: KvdProc[] = [];
+  private dirs: string[] = [];
+  token = `test-${process.pid}-${Math.floor(Math.random() * 1e9)}`;
+
+  static async create(n: number, flags: string[] = []): Promise<KvdCluster> {
+    const c = new KvdCluster();
+    const specs: KvdSpec[] = [];
+    for (let i = 1; i <= n; i++) {
+      const dataDir = await tempDir('flotilla-kvd-');
+      c.dirs.push(dataDir);
+      specs.push({ name: `m${i}`, clientPort: await freePort(), peerPort: await freePort(), dataDir });
+    }
+    const initial = specs.map((s) => `${s.name}=http://127.0.0.1:${s.peerPort}`).join(',');
+    for (const s of specs) {
+      c.members.push(new KvdProc(s, () => [...memberArgs(s), '--initial-cluster', initial, '--initial-cluster-token', c.token, ...flags]));
+    }
+    await Promise.all(c.members.map((m) => m.start()));
+    return c;
+  }
+
+  /** A new member's process, to be started after `member add` (joins with --initial-cluster-state existing). */
+  async newMember(name: string, flags: string[] = []): Promise<KvdProc> {
+    const dataDir = await tempDir('flotilla-kvd-');
+    this.dirs.push(dataDir);
+    const spec: KvdSpec = { name, clientPort: await freePort(), peerPort: await freePort(), dataDir };
+    const others = this.members.filter((m) => m.alive);
+    const proc = new KvdProc(spec, () => [
+      ...memberArgs(spec),
+      '--initial-cluster',
+      [...others, { spec }].map((m) => `${m.spec.name}=http://127.0.0.1:${m.spec.peerPort}`).join(','),
+      '--initial-cluster-state',
+      'existing',
+      '--initial-cluster-token',
+      this.token,
+      ...flags,
+    ]);
+    this.members.push(proc);
+    return proc;
+  }
+
+  /** The member every live member names as leader (polling status, which is cheap). */
+  async leader(timeoutMs = 15000): Promise<KvdProc> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const live = this.members.filter((m) => m.alive);
+      const views = await Promise.all(
+        live.map((m) => m.call<{ leader?: string; header: { member_id: string } }>('/v3/maintenance/status', {}, 2000).catch(() => undefined)),
+      );
+      const leaders = new Set(views.map((v) => v?.body.leader ?? '0'));
+      if (leaders.size === 1 && !leaders.has('0')) {
+        const id = [...leaders][0];
+        const m = live.find((_, i) => views[i]!.body.header.member_id === id);
+        if (m) return m;
+      }
+      if (Date.now() > deadline) throw new Error(`no agreed leader: ${[...leaders].join(',')}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const m of this.members) if (m.alive) m.child!.kill('SIGKILL');
+    await Promise.all(this.members.map((m) => m.exited));
+    for (const d of this.dirs) await rm(d, { recursive: true, force: true });
+  }
+}
+
+function memberArgs(s: KvdSpec): string[] {
+  return [
+    '--name', s.name,
+    '--data-dir', s.dataDir,
+    '--listen-client-urls', `http://127.0.0.1:${s.clientPort}`,
+    '--advertise-client-urls', `http://127.0.0.1:${s.clientPort}`,
+    '--listen-peer-urls', `http://127.0.0.1:${s.peerPort}`,
+    '--initial-advertise-peer-urls', `http://127.0.0.1:${s.peerPort}`,
+  ];
+}

@@ -1,0 +1,259 @@
+// kvd as real processes: etcd's gateway examples, faults (kill -9 of the leader or a follower),
+// catch-up through a snapshot, membership changes, and bad input against a live member.
+import t from 'tap';
+import { KvdCluster, b64, unb64, type KvdProc } from './kvd-harness.js';
+
+type Header = { revision?: string; member_id: string; cluster_id: string; raft_term: string };
+type Kv = { key: string; value?: string; create_revision: string; mod_revision: string; version: string; lease?: string };
+
+t.test("the curl examples of etcd's gRPC gateway page work unchanged, with etcd's shapes", async (t) => {
+  const c = await KvdCluster.create(1);
+  t.teardown(() => c.close());
+  const m = c.members[0]!;
+  const put = await m.call<{ header: Header }>('/v3/kv/put', { key: 'Zm9v', value: 'YmFy' });
+  t.equal(put.status, 200);
+  t.same(Object.keys(put.body), ['header']);
+  t.same(Object.keys(put.body.header).sort(), ['cluster_id', 'member_id', 'raft_term', 'revision']);
+  t.equal(put.body.header.revision, '2', 'the first write of a fresh store is revision 2, as in etcd');
+
+  const range = await m.call<{ kvs: Kv[]; count: string }>('/v3/kv/range', { key: 'Zm9v' });
+  t.same(range.body.kvs, [{ key: 'Zm9v', create_revision: '2', mod_revision: '2', version: '1', value: 'YmFy' }]);
+  t.equal(range.body.count, '1');
+  const prefix = await m.call<{ kvs: Kv[] }>('/v3/kv/range', { key: 'Zm9v', range_end: 'Zm9w' });
+  t.equal(prefix.body.kvs.length, 1, 'prefix range');
+
+  // watch, as `curl http://localhost:2379/v3/watch -X POST -d '{"create_request": {"key":"Zm9v"} }' &`
+  const ac = new AbortController();
+  const res = await fetch(`${m.url}/v3/watch`, { method: 'POST', body: '{"create_request": {"key":"Zm9v"} }', signal: ac.signal });
+  const reader = res.body!.getReader();
+  let buf = '';
+  const nextLine = async (): Promise<Record<string, any>> => {
+    for (;;) {
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (line.trim()) return JSON.parse(line);
+        continue;
+      }
+      const { value, done } = await reader.read();
+      if (done) throw new Error('watch ended');
+      buf += Buffer.from(value).toString();
+    }
+  };
+  const created = await nextLine();
+  t.equal(created.result.created, true);
+  t.equal(created.result.header.revision, '2');
+  await m.call('/v3/kv/put', { key: 'Zm9v', value: 'YmFy' });
+  const ev = await nextLine();
+  t.same(ev.result.events, [{ kv: { key: 'Zm9v', create_revision: '2', mod_revision: '3', version: '2', value: 'YmFy' } }]);
+  ac.abort();
+
+  // txn with camelCase input, as on etcd's page
+  const txn = await m.call<{ succeeded: boolean; responses: unknown[]; header: Header }>('/v3/kv/txn', {
+    compare: [{ target: 'CREATE', key: 'Zm9v', createRevision: '2' }],
+    success: [{ requestPut: { key: 'Zm9v', value: 'YmFy' } }],
+  });
+  t.equal(txn.body.succeeded, true);
+  t.same(txn.body.responses, [{ response_put: { header: { revision: '4' } } }]);
+  const txn2 = await m.call<{ succeeded: boolean; responses: any[] }>('/v3/kv/txn', {
+    compare: [{ version: '3', result: 'EQUAL', target: 'VERSION', key: 'Zm9v' }],
+    success: [{ requestRange: { key: 'Zm9v' } }],
+  });
+  t.equal(txn2.body.succeeded, true);
+  t.equal(txn2.body.responses[0].response_range.count, '1');
+  const failed = await m.call<Record<string, unknown>>('/v3/kv/txn', { compare: [{ version: '99', result: 'EQUAL', target: 'VERSION', key: 'Zm9v' }] });
+  t.notOk('succeeded' in failed.body, 'a failed txn has no succeeded field');
+
+  // lease: grant, attach, keep alive, time to live, revoke
+  const grant = await m.call<{ ID: string; TTL: string }>('/v3/lease/grant', { TTL: 30 });
+  t.equal(grant.body.TTL, '30');
+  await m.call('/v3/kv/put', { key: b64('leased'), value: b64('v'), lease: grant.body.ID });
+  const ka = await m.call<{ result: { ID: string; TTL: string } }>('/v3/lease/keepalive', { ID: grant.body.ID });
+  t.same([ka.body.result.ID, ka.body.result.TTL], [grant.body.ID, '30'], 'keepalive answers with the TTL');
+  const ttl = await m.call<{ TTL: string; grantedTTL: string; keys: string[] }>('/v3/lease/timetolive', { ID: grant.body.ID, keys: true });
+  t.equal(ttl.body.grantedTTL, '30');
+  t.ok(Number(ttl.body.TTL) <= 30 && Number(ttl.body.TTL) >= 28);
+  t.same(ttl.body.keys.map(unb64), ['leased']);
+  await m.call('/v3/lease/revoke', { ID: grant.body.ID });
+  const gone = await m.call<{ kvs?: Kv[] }>('/v3/kv/range', { key: b64('leased') });
+  t.notOk(gone.body.kvs, 'revoking the lease deleted its key');
+});
+
+t.test('bad input against a live member gets etcd errors and the member keeps serving', async (t) => {
+  const c = await KvdCluster.create(1);
+  t.teardown(() => c.close());
+  const m = c.members[0]!;
+  const cases: [string, string, number, number | undefined, RegExp][] = [
+    ['/v3/kv/put', '{"key": bad}', 400, 3, /invalid character/],
+    ['/v3/kv/put', '{"key": "!!!"}', 400, 3, /illegal base64 data at input byte 0/],
+    ['/v3/kv/range', '{"key": "Zm9v", "limit": "abc"}', 400, 3, /invalid character 'a'/],
+    ['/v3/kv/put', JSON.stringify({ key: b64('big'), value: Buffer.alloc(1600 * 1024).toString('base64') }), 400, 3, /request is too large/],
+    ['/v3/kv/txn', JSON.stringify({ success: Array.from({ length: 200 }, (_, i) => ({ request_put: { key: b64(`k${i}`) } })) }), 400, 3, /too many operations in txn request/],
+    ['/v3/kv/put', JSON.stringify({ key: b64('x'), lease: '12345' }), 404, 5, /requested lease not found/],
+  ];
+  for (const [path, body, status, code, msg] of cases) {
+    const r = await m.call<{ error: string; code: number; message: string }>(path, body);
+    t.equal(r.status, status, `${path} ${body.slice(0, 40)}: status`);
+    t.equal(r.body.code, code, 'grpc code');
+    t.match(r.body.error, msg);
+    t.equal(r.body.message, r.body.error);
+  }
+  const unknown = await fetch(`${m.url}/v3/kv/nope`, { method: 'POST', body: '{}' });
+  t.equal(unknown.status, 404);
+  t.equal(await unknown.text(), 'Not Found\n');
+  // a watch from a compacted revision is cancelled with the compact revision
+  for (let i = 0; i < 5; i++) await m.call('/v3/kv/put', { key: b64('c'), value: b64(String(i)) });
+  await m.call('/v3/kv/compaction', { revision: 4 });
+  const ac = new AbortController();
+  const res = await fetch(`${m.url}/v3/watch`, { method: 'POST', body: JSON.stringify({ create_request: { key: b64('c'), start_revision: 2 } }), signal: ac.signal });
+  const reader = res.body!.getReader();
+  let text = '';
+  while (!text.includes('canceled')) text += Buffer.from((await reader.read()).value!).toString();
+  ac.abort();
+  t.match(text, /"canceled":true,"compact_revision":"4"/);
+  const ka = await m.call<{ result: Record<string, unknown> }>('/v3/lease/keepalive', { ID: '777' });
+  t.equal(ka.body.result.ID, '777');
+  t.notOk('TTL' in ka.body.result, 'keepalive of an unknown lease: the ID and no TTL');
+  const ok = await m.call<{ header: Header }>('/v3/kv/put', { key: b64('after'), value: b64('ok') });
+  t.equal(ok.status, 200, 'still serving');
+});
+
+/** Writes unique keys through whichever member answers, until `stop()`; returns the acknowledged keys. */
+function writer(c: KvdCluster, name: string) {
+  let stopped = false;
+  const acked: string[] = [];
+  const done = (async () => {
+    let i = 0;
+    while (!stopped) {
+      const live = c.members.filter((m) => m.alive);
+      const m = live[i % live.length];
+      const key = `${name}/${i++}`;
+      if (!m) continue;
+      try {
+        const r = await m.call('/v3/kv/put', { key: b64(key), value: b64('v') }, 3000);
+        if (r.status === 200) acked.push(key);
+      } catch {
+        // connection refused or timed out: outcome unknown, not counted
+      }
+    }
+  })();
+  return {
+    acked,
+    async stop() {
+      stopped = true;
+      await done;
+    },
+  };
+}
+
+async function countUnder(m: KvdProc, prefix: string, serializable = false): Promise<Set<string>> {
+  const r = await m.call<{ kvs?: Kv[] }>('/v3/kv/range', {
+    key: b64(prefix),
+    range_end: b64(prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)),
+    keys_only: true,
+    serializable,
+  });
+  return new Set((r.body.kvs ?? []).map((kv) => unb64(kv.key)));
+}
+
+t.test('3 members: kill -9 of a follower and of the leader loses no acknowledged write', async (t) => {
+  const c = await KvdCluster.create(3);
+  t.teardown(() => c.close());
+  const w = [writer(c, 'a'), writer(c, 'b'), writer(c, 'c'), writer(c, 'd')];
+  const progress = async (n: number) => {
+    const start = w.reduce((s, x) => s + x.acked.length, 0);
+    while (w.reduce((s, x) => s + x.acked.length, 0) < start + n) await new Promise((r) => setTimeout(r, 20));
+  };
+  await progress(200);
+  const leader = await c.leader();
+  const follower = c.members.find((m) => m !== leader)!;
+  await follower.kill9();
+  await progress(200);
+  await follower.start();
+  await progress(100);
+  const l2 = await c.leader();
+  await l2.kill9();
+  await progress(200);
+  await l2.start();
+  await progress(100);
+  for (const x of w) await x.stop();
+  const acked = w.flatMap((x) => x.acked);
+  t.ok(acked.length > 800, `${acked.length} writes acknowledged across the kills`);
+  await c.leader();
+  for (const m of c.members) {
+    const keys = new Set<string>();
+    for (const p of ['a/', 'b/', 'c/', 'd/']) for (const k of await countUnder(m, p)) keys.add(k);
+    t.same(acked.filter((k) => !keys.has(k)), [], `${m.spec.name} holds every acknowledged write`);
+  }
+});
+
+t.test('a member down while more than --snapshot-count entries commit catches up through a snapshot', async (t) => {
+  const c = await KvdCluster.create(3, ['--snapshot-count', '300', '--snapshot-catchup-entries', '50']);
+  t.teardown(() => c.close());
+  const leader = await c.leader();
+  const down = c.members.find((m) => m !== leader)!;
+  await down.stop();
+  for (let i = 0; i < 1000; i += 50) {
+    await Promise.all(Array.from({ length: 50 }, (_, j) => leader.call('/v3/kv/put', { key: b64(`s/${i + j}`), value: b64('x'.repeat(100)) })));
+  }
+  await down.start(['--log-level', 'info']);
+  const want = (await countUnder(leader, 's/')).size;
+  t.equal(want, 1000);
+  let have = 0;
+  for (let tries = 0; tries < 200 && have < want; tries++) {
+    have = (await countUnder(down, 's/', true)).size;
+    if (have < want) await new Promise((r) => setTimeout(r, 50));
+  }
+  t.equal(have, want, 'the returning member has every key');
+  await down.waitForLog(/installed a snapshot from the leader/).catch((err) => {
+    for (const m of c.members) t.comment(`${m.spec.name}: ${m.log.join('').split('\n').filter((l) => /snapshot|leader|compact/.test(l)).join('\n').slice(-3000)}`);
+    throw err;
+  });
+  t.pass('it caught up through a snapshot');
+});
+
+t.test('membership: add a member that joins, promote a learner, remove a member', async (t) => {
+  const c = await KvdCluster.create(3);
+  t.teardown(() => c.close());
+  const leader = await c.leader();
+  await leader.call('/v3/kv/put', { key: b64('before'), value: b64('1') });
+  const fresh = await c.newMember('m4');
+  const add = await leader.call<{ member: { ID: string; isLearner?: boolean }; members: unknown[] }>('/v3/cluster/member/add', {
+    peerURLs: [`http://127.0.0.1:${fresh.spec.peerPort}`],
+    isLearner: true,
+  });
+  t.equal(add.status, 200);
+  t.equal(add.body.member.isLearner, true);
+  t.equal(add.body.members.length, 4);
+  await fresh.start(['--log-level', 'info']);
+  t.teardown(() => {
+    if (t.passing()) return;
+    for (const m of c.members) t.comment(`${m.spec.name} alive=${m.alive}: ${m.log.join('').slice(-1500)}`);
+  });
+  let got: { kvs?: Kv[] } = {};
+  for (let i = 0; i < 100 && !got.kvs; i++) {
+    got = (await fresh.call<{ kvs?: Kv[] }>('/v3/kv/range', { key: b64('before'), serializable: true })).body;
+    if (!got.kvs) await new Promise((r) => setTimeout(r, 50));
+  }
+  t.equal(unb64(got.kvs?.[0]?.value), '1', 'the new member caught up');
+  let promoted = await leader.call('/v3/cluster/member/promote', { ID: add.body.member.ID });
+  for (let i = 0; i < 50 && promoted.status !== 200; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    promoted = await leader.call('/v3/cluster/member/promote', { ID: add.body.member.ID });
+  }
+  t.equal(promoted.status, 200, 'learner promoted');
+  const list = await fresh.call<{ members: { name: string; isLearner?: boolean; clientURLs?: string[] }[] }>('/v3/cluster/member/list');
+  const m4 = list.body.members.find((m) => m.name === 'm4');
+  t.ok(m4, 'the new member published its name');
+  t.notOk(m4?.isLearner);
+  t.same(m4?.clientURLs, [fresh.url]);
+  const victim = c.members.find((m) => m !== leader && m !== fresh)!;
+  const vid = (await victim.call<{ header: Header }>('/v3/maintenance/status')).body.header.member_id;
+  const rm = await leader.call<{ members: unknown[] }>('/v3/cluster/member/remove', { ID: vid });
+  t.equal(rm.status, 200);
+  t.equal(rm.body.members.length, 3);
+  await victim.kill9();
+  const after = await leader.call('/v3/kv/put', { key: b64('after'), value: b64('2') });
+  t.equal(after.status, 200, 'the shrunk cluster keeps writing');
+});
