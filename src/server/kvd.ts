@@ -47,6 +47,8 @@ export async function startKvd(config: KvdConfig): Promise<RunningKvd> {
       });
       server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => gateway.handleUpgrade(req, socket, head));
       server.keepAliveTimeout = 65_000;
+      // Watches keep their request open for as long as the client wants: no request deadline.
+      server.requestTimeout = 0;
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(Number(url.port), url.hostname.replace(/^\[|\]$/g, ''), () => {

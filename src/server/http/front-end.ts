@@ -116,7 +116,12 @@ function route(ctx: FrontEndContext, req: IncomingMessage, res: ServerResponse):
     req.resume();
     return;
   }
-  const url = req.url ?? '/';
+  let url = req.url ?? '/';
+  if (url.charCodeAt(0) !== 47 /* / */) {
+    // The absolute form (from proxies): Go routes it by its path.
+    const m = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/?#]*/.exec(url);
+    if (m) url = url.slice(m[0].length) || '/';
+  }
   const q = url.indexOf('?');
   const rawPath = q < 0 ? url : url.slice(0, q);
   const path = decodePath(rawPath);
