@@ -25,6 +25,7 @@ export class KvdProc {
   constructor(
     readonly spec: KvdSpec,
     readonly args: () => string[],
+    private readonly onStarted: () => void = () => undefined,
   ) {}
 
   get url(): string {
@@ -55,6 +56,7 @@ export class KvdProc {
       child.stderr!.on('data', onData);
       child.once('exit', (code) => reject(new Error(`kvd ${this.spec.name} exited with ${code}: ${this.log.join('')}`)));
     });
+    this.onStarted();
   }
 
   /** Resolves once the member's output contains `pattern` (it may have already). */
@@ -110,6 +112,18 @@ export class KvdProc {
 
 export class KvdCluster {
   readonly members: KvdProc[] = [];
+  private startWaiters: (() => void)[] = [];
+
+  /** Resolves when any member (re)starts. */
+  nextStart(): Promise<void> {
+    return new Promise((resolve) => this.startWaiters.push(resolve));
+  }
+
+  notifyStarted(): void {
+    const ws = this.startWaiters;
+    this.startWaiters = [];
+    for (const w of ws) w();
+  }
   private dirs: string[] = [];
   token = `test-${process.pid}-${Math.floor(Math.random() * 1e9)}`;
 
@@ -123,7 +137,9 @@ export class KvdCluster {
     }
     const initial = specs.map((s) => `${s.name}=http://127.0.0.1:${s.peerPort}`).join(',');
     for (const s of specs) {
-      c.members.push(new KvdProc(s, () => [...memberArgs(s), '--initial-cluster', initial, '--initial-cluster-token', c.token, ...flags]));
+      c.members.push(
+        new KvdProc(s, () => [...memberArgs(s), '--initial-cluster', initial, '--initial-cluster-token', c.token, ...flags], () => c.notifyStarted()),
+      );
     }
     await Promise.all(c.members.map((m) => m.start()));
     return c;
@@ -144,7 +160,7 @@ export class KvdCluster {
       '--initial-cluster-token',
       this.token,
       ...flags,
-    ]);
+    ], () => this.notifyStarted());
     this.members.push(proc);
     return proc;
   }

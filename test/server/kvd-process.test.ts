@@ -127,9 +127,13 @@ function writer(c: KvdCluster, name: string) {
     let i = 0;
     while (!stopped) {
       const live = c.members.filter((m) => m.alive);
-      const m = live[i % live.length];
+      const m = live[i % Math.max(1, live.length)];
       const key = `${name}/${i++}`;
-      if (!m) continue;
+      if (!m) {
+        // Every member is down for a moment (a restart): wait for one to come back.
+        await c.nextStart();
+        continue;
+      }
       try {
         const r = await m.call('/v3/kv/put', { key: b64(key), value: b64('v') }, 3000);
         if (r.status === 200) acked.push(key);
@@ -161,9 +165,20 @@ t.test('3 members: kill -9 of a follower and of the leader loses no acknowledged
   const c = await KvdCluster.create(3);
   t.teardown(() => c.close());
   const w = [writer(c, 'a'), writer(c, 'b'), writer(c, 'c'), writer(c, 'd')];
+  t.teardown(() => {
+    for (const x of w) void x.stop();
+  });
+  const ackedCount = () => w.reduce((s, x) => s + x.acked.length, 0);
   const progress = async (n: number) => {
-    const start = w.reduce((s, x) => s + x.acked.length, 0);
-    while (w.reduce((s, x) => s + x.acked.length, 0) < start + n) await new Promise((r) => setTimeout(r, 20));
+    const start = ackedCount();
+    const deadline = Date.now() + 60_000;
+    while (ackedCount() < start + n) {
+      if (Date.now() > deadline) {
+        for (const m of c.members) t.comment(`${m.spec.name} alive=${m.alive}: ${m.log.join('').slice(-2000)}`);
+        throw new Error(`writes stalled at ${ackedCount()} acknowledged`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
   };
   await progress(200);
   const leader = await c.leader();
