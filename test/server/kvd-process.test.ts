@@ -272,3 +272,80 @@ t.test('membership: add a member that joins, promote a learner, remove a member'
   const after = await leader.call('/v3/kv/put', { key: b64('after'), value: b64('2') });
   t.equal(after.status, 200, 'the shrunk cluster keeps writing');
 });
+
+/** Opens a watch over HTTP and returns a reader of its newline-delimited messages. */
+async function openWatch(m: KvdProc, create: Record<string, unknown>) {
+  const ac = new AbortController();
+  const res = await fetch(`${m.url}/v3/watch`, { method: 'POST', body: JSON.stringify({ create_request: create }), signal: ac.signal });
+  const reader = res.body!.getReader();
+  let buf = '';
+  return {
+    async next(): Promise<Record<string, any>> {
+      for (;;) {
+        const nl = buf.indexOf('\n');
+        if (nl >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (line.trim()) return JSON.parse(line);
+          continue;
+        }
+        const { value, done } = await reader.read();
+        if (done) throw new Error('watch ended');
+        buf += Buffer.from(value).toString();
+      }
+    },
+    close: () => ac.abort(),
+  };
+}
+
+t.test('3 members: followers serve linearizable reads, health, version and metrics', async (t) => {
+  const c = await KvdCluster.create(3);
+  t.teardown(() => c.close());
+  const leader = await c.leader();
+  const follower = c.members.find((m) => m !== leader)!;
+  for (let i = 0; i < 20; i++) {
+    await leader.call('/v3/kv/put', { key: b64('lin'), value: b64(String(i)) });
+    const r = await follower.call<{ kvs: Kv[] }>('/v3/kv/range', { key: b64('lin') });
+    t.equal(unb64(r.body.kvs[0]!.value), String(i), `follower read ${i} sees the write acknowledged before it`);
+  }
+  const health = await fetch(`${follower.url}/health`);
+  t.equal(health.status, 200);
+  t.same(await health.json(), { health: 'true' });
+  const version = (await (await fetch(`${follower.url}/version`)).json()) as Record<string, string>;
+  t.match(version.etcdserver, /^3\.4\./);
+  const metrics = await (await fetch(`${leader.url}/metrics`)).text();
+  t.match(metrics, /^etcd_server_has_leader 1$/m);
+  t.match(metrics, /^etcd_server_is_leader 1$/m);
+  t.match(metrics, /^etcd_disk_wal_fsync_duration_seconds_count [1-9]/m);
+  t.match(metrics, /^kvd_raft_term \d+$/m);
+});
+
+t.test('a lease expires on the leader, deleting its keys in one revision, and a new leader does not expire it early', async (t) => {
+  const c = await KvdCluster.create(3);
+  t.teardown(() => c.close());
+  const leader = await c.leader();
+  const follower = c.members.find((m) => m !== leader)!;
+  const ttl = 3;
+  const grant = await follower.call<{ ID: string }>('/v3/lease/grant', { TTL: ttl });
+  const grantedAt = Date.now();
+  await follower.call('/v3/kv/put', { key: b64('eph/1'), value: b64('a'), lease: grant.body.ID });
+  await follower.call('/v3/kv/put', { key: b64('eph/2'), value: b64('b'), lease: grant.body.ID });
+  const w = await openWatch(follower, { key: b64('eph/'), range_end: b64('eph0') });
+  t.teardown(() => w.close());
+  await w.next(); // created
+  // The leader dies: the new leader must give the lease its whole TTL again.
+  await leader.kill9();
+  const msg = await w.next();
+  const deletedAfter = Date.now() - grantedAt;
+  t.same(
+    msg.result.events.map((e: any) => [e.type, unb64(e.kv.key)]),
+    [
+      ['DELETE', 'eph/1'],
+      ['DELETE', 'eph/2'],
+    ],
+    'both keys deleted in one revision',
+  );
+  t.ok(deletedAfter >= ttl * 1000, `deleted ${deletedAfter} ms after the grant (TTL ${ttl} s), not earlier`);
+  const ttlNow = await follower.call<{ TTL: string }>('/v3/lease/timetolive', { ID: grant.body.ID });
+  t.equal(ttlNow.body.TTL, '-1', 'the lease is gone');
+});
