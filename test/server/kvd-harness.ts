@@ -201,3 +201,28 @@ function memberArgs(s: KvdSpec): string[] {
     '--initial-advertise-peer-urls', `http://127.0.0.1:${s.peerPort}`,
   ];
 }
+
+/** Opens a watch over HTTP and returns a reader of its newline-delimited messages. */
+export async function openWatch(m: KvdProc, create: Record<string, unknown>) {
+  const ac = new AbortController();
+  const res = await fetch(`${m.url}/v3/watch`, { method: 'POST', body: JSON.stringify({ create_request: create }), signal: ac.signal });
+  const reader = res.body!.getReader();
+  let buf = '';
+  return {
+    async next(): Promise<Record<string, any>> {
+      for (;;) {
+        const nl = buf.indexOf('\n');
+        if (nl >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (line.trim()) return JSON.parse(line);
+          continue;
+        }
+        const { value, done } = await reader.read();
+        if (done) throw new Error('watch ended');
+        buf += Buffer.from(value).toString();
+      }
+    },
+    close: () => ac.abort(),
+  };
+}

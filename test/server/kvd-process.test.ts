@@ -1,7 +1,7 @@
 // kvd as real processes: etcd's gateway examples, faults (kill -9 of the leader or a follower),
 // catch-up through a snapshot, membership changes, and bad input against a live member.
 import t from 'tap';
-import { KvdCluster, b64, unb64, type KvdProc } from './kvd-harness.js';
+import { KvdCluster, b64, openWatch, unb64, type KvdProc } from './kvd-harness.js';
 
 type Header = { revision?: string; member_id: string; cluster_id: string; raft_term: string };
 type Kv = { key: string; value?: string; create_revision: string; mod_revision: string; version: string; lease?: string };
@@ -23,31 +23,14 @@ t.test("the curl examples of etcd's gRPC gateway page work unchanged, with etcd'
   t.equal(prefix.body.kvs.length, 1, 'prefix range');
 
   // watch, as `curl http://localhost:2379/v3/watch -X POST -d '{"create_request": {"key":"Zm9v"} }' &`
-  const ac = new AbortController();
-  const res = await fetch(`${m.url}/v3/watch`, { method: 'POST', body: '{"create_request": {"key":"Zm9v"} }', signal: ac.signal });
-  const reader = res.body!.getReader();
-  let buf = '';
-  const nextLine = async (): Promise<Record<string, any>> => {
-    for (;;) {
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (line.trim()) return JSON.parse(line);
-        continue;
-      }
-      const { value, done } = await reader.read();
-      if (done) throw new Error('watch ended');
-      buf += Buffer.from(value).toString();
-    }
-  };
-  const created = await nextLine();
+  const w = await openWatch(m, { key: 'Zm9v' });
+  t.teardown(() => w.close());
+  const created = await w.next();
   t.equal(created.result.created, true);
   t.equal(created.result.header.revision, '2');
   await m.call('/v3/kv/put', { key: 'Zm9v', value: 'YmFy' });
-  const ev = await nextLine();
+  const ev = await w.next();
   t.same(ev.result.events, [{ kv: { key: 'Zm9v', create_revision: '2', mod_revision: '3', version: '2', value: 'YmFy' } }]);
-  ac.abort();
 
   // txn with camelCase input, as on etcd's page
   const txn = await m.call<{ succeeded: boolean; responses: unknown[]; header: Header }>('/v3/kv/txn', {
@@ -272,31 +255,6 @@ t.test('membership: add a member that joins, promote a learner, remove a member'
   const after = await leader.call('/v3/kv/put', { key: b64('after'), value: b64('2') });
   t.equal(after.status, 200, 'the shrunk cluster keeps writing');
 });
-
-/** Opens a watch over HTTP and returns a reader of its newline-delimited messages. */
-async function openWatch(m: KvdProc, create: Record<string, unknown>) {
-  const ac = new AbortController();
-  const res = await fetch(`${m.url}/v3/watch`, { method: 'POST', body: JSON.stringify({ create_request: create }), signal: ac.signal });
-  const reader = res.body!.getReader();
-  let buf = '';
-  return {
-    async next(): Promise<Record<string, any>> {
-      for (;;) {
-        const nl = buf.indexOf('\n');
-        if (nl >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          if (line.trim()) return JSON.parse(line);
-          continue;
-        }
-        const { value, done } = await reader.read();
-        if (done) throw new Error('watch ended');
-        buf += Buffer.from(value).toString();
-      }
-    },
-    close: () => ac.abort(),
-  };
-}
 
 t.test('3 members: followers serve linearizable reads, health, version and metrics', async (t) => {
   const c = await KvdCluster.create(3);
