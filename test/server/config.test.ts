@@ -1,0 +1,72 @@
+// kvd's flags: etcd's names and defaults, KVD_* environment equivalents, and clear errors.
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, envName, parseKvdArgs, usage } from '../../src/server/config.js';
+
+const kvd = fileURLToPath(new URL('../../dist/bin/kvd.js', import.meta.url));
+
+function config(argv: string[], env: Record<string, string> = {}) {
+  const r = parseKvdArgs(argv, env);
+  if (r.kind !== 'config') throw new Error(`expected a config, got ${r.kind}`);
+  return r.config;
+}
+
+t.test('no flags: a single member named default on 127.0.0.1:2379/2380 with data in default.kvd', async (t) => {
+  const c = config([]);
+  t.equal(c.name, 'default');
+  t.equal(c.dataDir, 'default.kvd');
+  t.same(c.listenClientUrls.map(String), ['http://127.0.0.1:2379/']);
+  t.same(c.advertiseClientUrls, ['http://127.0.0.1:2379']);
+  t.same(c.initialAdvertisePeerUrls, ['http://127.0.0.1:2380']);
+  t.same([...c.initialCluster], [['default', ['http://127.0.0.1:2380']]]);
+  t.equal(c.initialClusterState, 'new');
+  t.equal(c.initialClusterToken, 'etcd-cluster');
+  t.equal(c.heartbeatMs, 100);
+  t.equal(c.electionMs, 1000);
+  t.equal(c.snapshotCount, 100000);
+});
+
+t.test('flags in both forms, the environment, and flags winning over it', async (t) => {
+  const c = config(['--name=infra1', '--data-dir', '/tmp/x', '--initial-advertise-peer-urls', 'http://127.0.0.1:12380'], {
+    KVD_NAME: 'ignored',
+    KVD_HEARTBEAT_INTERVAL: '50',
+    KVD_ELECTION_TIMEOUT: '500',
+  });
+  t.equal(c.name, 'infra1');
+  t.equal(c.dataDir, '/tmp/x');
+  t.equal(c.heartbeatMs, 50);
+  t.equal(c.electionMs, 500);
+  t.same([...c.initialCluster], [['infra1', ['http://127.0.0.1:12380']]], 'the default initial cluster follows the name and peer URL');
+  t.equal(envName('initial-cluster-token'), 'KVD_INITIAL_CLUSTER_TOKEN');
+  t.match(usage(), /--listen-client-urls/);
+});
+
+t.test('bad input gets one clear message', async (t) => {
+  const bad: [string[], RegExp][] = [
+    [['--bogus'], /Unknown option '--bogus'/],
+    [['--heartbeat-interval', 'fast'], /heartbeat-interval: must be a positive integer/],
+    [['--heartbeat-interval', '500'], /should be at least 5 times/],
+    [['--initial-cluster-state', 'maybe'], /must be one of new, existing/],
+    [['--listen-client-urls', 'localhost'], /is not a URL/],
+    [['--listen-client-urls', 'ftp://127.0.0.1:1'], /scheme must be http/],
+    [['--listen-client-urls', 'http://127.0.0.1'], /has no port/],
+    [['--initial-cluster', 'other=http://127.0.0.1:2380'], /couldn't find local name "default"/],
+    [['--initial-cluster', 'default=http://127.0.0.1:9999'], /missing from --initial-advertise-peer-urls/],
+    [['--initial-cluster', 'default'], /is not name=URL/],
+  ];
+  for (const [argv, msg] of bad) t.throws(() => parseKvdArgs(argv, {}), { name: 'ConfigError', message: msg }, argv.join(' '));
+  t.ok(new ConfigError('x') instanceof Error);
+});
+
+t.test('the kvd binary: --help, --version, and an unknown flag exits 2 with one line', async (t) => {
+  const help = spawnSync(process.execPath, [kvd, '--help'], { encoding: 'utf8' });
+  t.equal(help.status, 0);
+  t.match(help.stdout, /^Usage: kvd \[flags\]/);
+  const version = spawnSync(process.execPath, [kvd, '--version'], { encoding: 'utf8' });
+  t.match(version.stdout, /etcd API 3\.4/);
+  const bad = spawnSync(process.execPath, [kvd, '--nope'], { encoding: 'utf8' });
+  t.equal(bad.status, 2);
+  t.match(bad.stderr, /^kvd: Unknown option '--nope'/);
+  t.notMatch(bad.stderr, /at .*\.js/, 'no stack trace');
+});
