@@ -1,0 +1,123 @@
+// The keep-alive loop of one lease: a renewal at once, then every TTL/3 (as etcd's clientv3), each
+// one a single keepalive exchange sent through the client's failover (a renewal may be repeated
+// safely). Failed renewals are retried until the lease's deadline; past it, or when the server
+// says the lease is gone, the loop reports 'lost' once and stops.
+import { EventEmitter } from 'node:events';
+import { ClientError, GrpcCode } from './errors.js';
+import type { LeaseKeepAliveResponse } from './types.js';
+
+export interface KeepAliveHost {
+  readonly requestTimeoutMs: number;
+  keepAliveOnce(id: bigint, opts: { timeoutMs: number; signal: AbortSignal }): Promise<LeaseKeepAliveResponse>;
+  track(c: { close(): void }): void;
+  untrack(c: { close(): void }): void;
+  readonly log: { debug(obj: object, msg: string): void };
+}
+
+export interface KeepAliveOptions {
+  /** The lease's TTL if known (seconds): until the first renewal, the lease counts as lost after it. */
+  ttl?: number;
+  /** Pause between failed renewals (ms); default 250. */
+  retryMs?: number;
+}
+
+export interface KeepAlive {
+  on(event: 'renewed', fn: (ttl: number) => void): this;
+  on(event: 'lost', fn: (reason: ClientError) => void): this;
+  once(event: 'renewed', fn: (ttl: number) => void): this;
+  once(event: 'lost', fn: (reason: ClientError) => void): this;
+}
+
+export class KeepAlive extends EventEmitter {
+  /** The TTL of the last renewal (seconds), 0 before the first. */
+  ttl = 0;
+  /** When the lease runs out unless renewed (ms since the epoch, as far as this client knows). */
+  expiresAt: number;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly ac = new AbortController();
+  private stopped = false;
+  private lostReason: ClientError | undefined;
+  private readonly retryMs: number;
+
+  constructor(
+    private readonly host: KeepAliveHost,
+    readonly id: bigint,
+    opts: KeepAliveOptions = {},
+  ) {
+    super();
+    this.retryMs = opts.retryMs ?? 250;
+    this.expiresAt = Date.now() + (opts.ttl !== undefined && opts.ttl > 0 ? opts.ttl * 1000 : host.requestTimeoutMs);
+    host.track(this);
+    void this.renew();
+  }
+
+  /** Whether the loop ended because the lease is gone or expired. */
+  get lost(): boolean {
+    return this.lostReason !== undefined;
+  }
+
+  /** Stops renewing (the lease itself stays until its TTL runs out). No event follows. */
+  close(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.ac.abort();
+    this.host.untrack(this);
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.renew();
+    }, Math.max(1, ms));
+  }
+
+  private lose(reason: ClientError): void {
+    if (this.stopped) return;
+    this.lostReason = reason;
+    this.close();
+    this.emit('lost', reason);
+  }
+
+  private async renew(): Promise<void> {
+    if (this.stopped) return;
+    const sentAt = Date.now();
+    const left = this.expiresAt - sentAt;
+    let r: LeaseKeepAliveResponse;
+    try {
+      r = await this.host.keepAliveOnce(this.id, {
+        timeoutMs: Math.max(100, Math.min(this.host.requestTimeoutMs, left)),
+        signal: this.ac.signal,
+      });
+    } catch (e) {
+      if (this.stopped) return;
+      const now = Date.now();
+      this.host.log.debug({ lease: this.id.toString(), err: (e as Error).message }, 'lease keep-alive: renewal failed');
+      if (e instanceof ClientError && e.kind === 'Server' && e.code === GrpcCode.NotFound) {
+        this.lose(e);
+        return;
+      }
+      if (now >= this.expiresAt) {
+        this.lose(
+          new ClientError('Unavailable', GrpcCode.Unavailable, `lease ${this.id.toString(16)} could not be renewed before its TTL ran out: ${(e as Error).message}`, {
+            cause: e,
+          }),
+        );
+        return;
+      }
+      this.schedule(Math.min(this.retryMs, this.expiresAt - now));
+      return;
+    }
+    if (this.stopped) return;
+    if (r.TTL <= 0) {
+      this.lose(new ClientError('Server', GrpcCode.NotFound, 'etcdserver: requested lease not found'));
+      return;
+    }
+    this.ttl = r.TTL;
+    this.expiresAt = sentAt + r.TTL * 1000;
+    this.emit('renewed', r.TTL);
+    this.schedule((r.TTL * 1000) / 3);
+  }
+}
