@@ -66,15 +66,20 @@ export function kvdScript(): string {
   return process.env.CT_KVD_BIN ?? join(repoRoot(), 'dist', 'bin', 'kvd.js');
 }
 
+/**
+ * A port free to listen on, chosen below the kernel's ephemeral range (32768 and up): a port from
+ * that range can be taken by an outgoing connection before the member binds it.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
+  for (;;) {
+    const port = 10000 + Math.floor(Math.random() * 22000);
+    const ok = await new Promise<boolean>((resolve) => {
+      const srv = net.createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
     });
-  });
+    if (ok) return port;
+  }
 }
 
 /** Sends a signal to a child by pid; a child that is already gone is not an error. */

@@ -7,15 +7,21 @@ import { join } from 'node:path';
 import { RaftNode, type MemberInfo, type RaftNodeOptions } from '../../src/raft/node/index.js';
 import { ListStateMachine } from '../../src/raft/testing/list-state-machine.js';
 
+/**
+ * A port that is free to listen on. Chosen below the kernel's ephemeral range (32768 and up here):
+ * a port the kernel handed out as "free" from that range can be taken by any outgoing connection
+ * before the member binds it, which made parallel test files collide (EADDRINUSE).
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
+  for (;;) {
+    const port = 10000 + Math.floor(Math.random() * 22000);
+    const ok = await new Promise<boolean>((resolve) => {
+      const srv = createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
     });
-  });
+    if (ok) return port;
+  }
 }
 
 export async function tempDir(prefix = 'flotilla-raft-'): Promise<string> {
