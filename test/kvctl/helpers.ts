@@ -40,6 +40,8 @@ export function kvctl(args: string[], opts: { stdin?: string; env?: Record<strin
       clearTimeout(timer);
       resolve({ code: code ?? (signal === 'SIGINT' ? 130 : 1), stdout, stderr });
     });
+    // A command that exits without reading its input must not fail the test with EPIPE.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(opts.stdin ?? '');
   });
 }
