@@ -86,7 +86,12 @@ export class RaftNode extends EventEmitter {
   private readonly opts: Required<Pick<RaftNodeOptions, 'tickMs' | 'heartbeatMs' | 'electionMs' | 'snapshotCount' | 'snapshotCatchUpEntries' | 'requestTimeoutMs'>>;
 
   private readonly membersById = new Map<NodeId, MemberInfo>();
-  private seq = 0;
+  /**
+   * Proposal ids must be unique across restarts of this member: entries its previous process
+   * proposed may be applied after a restart, and must not settle this process's requests. Start
+   * from the clock (as etcd's idutil does), in microseconds, still exact as a float64.
+   */
+  private seq = Date.now() * 1000;
   private readonly inFlight = new Map<number, PendingProposal>();
   private queued: PendingProposal[] = [];
   private confWaiters = new Map<string, Waiter<void>>();
