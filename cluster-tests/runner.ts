@@ -84,7 +84,9 @@ export async function runScenario(sc: Scenario, o: RunOptions): Promise<RunResul
   print(`== ${sc.name}: ${sc.description}`);
   print(`   seed=${o.seed} duration=${(o.durationMs / 1000).toFixed(0)}s members=${members} clients=${o.clients} keys=${o.keys} watchers=${o.watchers} timeout=${o.timeoutMs}ms${o.unsafeSerializableReads ? ' UNSAFE-SERIALIZABLE-READS' : ''}`);
   const faults: FaultRecord[] = [];
-  const cluster = await Cluster.start({
+  let cluster: Cluster;
+  try {
+    cluster = await Cluster.start({
     members,
     heartbeatMs: o.heartbeatMs,
     electionMs: o.electionMs,
@@ -93,6 +95,18 @@ export async function runScenario(sc: Scenario, o: RunOptions): Promise<RunResul
     logLevel: o.logLevel,
     keepData: !!o.outDir,
   });
+  } catch (err) {
+    const error = `the cluster did not start: ${(err as Error).message}`;
+    print(`   ERROR: ${error}`);
+    const r: RunResult = {
+      scenario: sc.name, seed: o.seed, durationMs: o.durationMs, members, ops: 0,
+      byKind: { put: z(), get: z(), delete: z(), cas: z() }, faults: {}, unknown: 0, unknownCommitted: 0,
+      unknownNotCommitted: 0, unknownUnresolved: 0, unknownReasons: {}, watchEvents: 0, watchReconnects: 0,
+      snapshotsTaken: 0, snapshotsInstalled: 0, anomalies: 0, anomalyCounts: {}, passed: false, error,
+    };
+    printSummary(r, [], print, o.verbose);
+    return r;
+  }
   let workload: Workload | undefined;
   let report: CheckReport | undefined;
   let finalRev: number | undefined;

@@ -107,6 +107,38 @@ export const flapMember: Fault = async (ctx) => {
   await settle(ctx);
 };
 
+/**
+ * A young member crashes with writes in flight: a follower is restarted; as soon as it knows the
+ * leader again, every link into it is cut (it still reaches the leader, so it forwards its clients'
+ * writes, which commit without it); 300-700 ms later it is killed, the network heals, and it is
+ * restarted. The new process applies the entries of its short-lived predecessor while its own first
+ * requests are in flight. This is how kvd's bug of proposal sequence numbers that restart at 0 with
+ * every process shows (see cluster-tests/repro/proposal-seq.ts).
+ */
+export const youngCrash: Fault = async (ctx) => {
+  const leader = await ctx.cluster.leader(3000);
+  const followers = ctx.cluster.voters.filter((m) => m !== leader && m.state === 'running');
+  if (!leader || followers.length === 0) return;
+  const m = ctx.rng.pick(followers);
+  const f = record(ctx, 'young-crash', [m], 'restart; cut its inbound links once it knows the leader; kill -9; heal; restart');
+  await m.kill();
+  await sleep(ctx.rng.int(50, 300));
+  await m.start();
+  const deadline = performance.now() + 5000;
+  while (performance.now() < deadline) {
+    const st = await m.status(300);
+    if (st && st.leader !== '0') break;
+    await sleep(10);
+  }
+  for (const o of ctx.cluster.current) if (o !== m) ctx.cluster.network.set(o.name, m.name, { mode: 'drop' });
+  await sleep(ctx.rng.int(300, 700));
+  await m.kill();
+  ctx.cluster.network.heal();
+  await m.start();
+  healed(ctx, f, 'restarted');
+  await settle(ctx);
+};
+
 /** SIGSTOP of the leader for longer than an election timeout, then SIGCONT. */
 export const pauseLeader: Fault = async (ctx) => {
   const l = await leaderOrSkip(ctx, 'pause-leader');

@@ -2,6 +2,7 @@
 
 import { sleep } from '../lib/rng.js';
 import {
+  youngCrash,
   flapMember,
   killLeader,
   killRandom,
@@ -46,10 +47,10 @@ export const scenarios: Scenario[] = [
   },
   {
     name: 'member-kill',
-    description: 'kill -9 of random members (one; sometimes a majority or all), restart 0.3-2.5 s later; sometimes a member flaps (killed again while it catches up)',
+    description: 'kill -9 of random members (one; sometimes a majority or all), restart 0.3-2.5 s later; a member that flaps; a young member that crashes with writes in flight',
     members: 3,
     failover: true,
-    nemesis: loop((ctx) => (ctx.rng.chance(0.3) ? flapMember : killRandom), 1000, 3000),
+    nemesis: loop((ctx) => ctx.rng.weighted<Fault>([[5, killRandom], [2, flapMember], [2, youngCrash]]), 1000, 3000),
   },
   {
     name: 'partition',
@@ -92,6 +93,7 @@ export const scenarios: Scenario[] = [
         [2, killLeader],
         [2, killRandom],
         [1, flapMember],
+        [1, youngCrash],
         [3, partition()],
         [2, pauseLeader],
         [1, pauseRandom],

@@ -1,7 +1,7 @@
 // One short cluster-tests scenario with real kvd processes: the leader kill loop for 15 seconds,
-// checked for linearizability and watch properties. The long runs are `npm run cluster-tests`.
+// checked for linearizability and watch properties. The long runs are `npm run cluster-test`.
 //
-// The scenario runs as its own process (as `npm run cluster-tests` does), without coverage
+// The scenario runs as its own process (as `npm run cluster-test` does), without coverage
 // collection: the harness is test code, and kvd's coverage comes from its own tests.
 
 import { spawn, spawnSync } from 'node:child_process';
