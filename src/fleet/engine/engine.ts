@@ -1,0 +1,412 @@
+// The engine: every fleetd runs one, one at a time acts. It campaigns in the store's election under
+// `engine/` with a session whose TTL is the agent's, so an engine whose fleetd died or lost the store
+// hands over within a TTL. While it leads it mirrors the registry (RegistryView), runs the scheduler
+// on every change (coalesced: one pass in flight, at most one queued) and on a timer, and writes each
+// decision in a txn guarded by its election key and by the placement's mod revision as it saw it:
+// an engine that lost the election, or decided from a stale view, has its writes refused by the store.
+import { EventEmitter } from 'node:events';
+import { Compare, Election, Session, type TxnCompare } from '../../client/index.js';
+import { componentLogger, type Logger } from '../../util/log.js';
+import type { Registry, RegistrySnapshot } from '../registry/index.js';
+import { RegistryView } from '../registry/index.js';
+import type { FleetOptions } from '../types.js';
+import { fleetOptions, parseUnitFile } from '../unit/index.js';
+import { schedule, shortId, type Decision, type SchedulerUnit, type Unschedulable } from './scheduler.js';
+
+export const DEFAULT_RECONCILE_INTERVAL_MS = 2000;
+export const DEFAULT_HOLD_OFF_MS = 10_000;
+export const DEFAULT_ENGINE_TTL_SECONDS = 5;
+
+/** Wall-clock time and one-shot timers (the agent's Clock fits). */
+export interface EngineClock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const systemClock: EngineClock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout | undefined),
+};
+
+export interface EngineOptions {
+  registry: Registry;
+  /** This fleetd's machine id: its candidacy's value and the `engine` of the placements it writes. */
+  machineId: string;
+  /** The election session's TTL in seconds: the agent's TTL (default 5). */
+  ttlSeconds?: number;
+  /** A pass at least this often while leading (default 2000 ms; `--engine-reconcile-interval`). */
+  reconcileIntervalMs?: number;
+  /** A placement younger than this is not moved (default 10000 ms; `--engine-hold-off`). */
+  holdOffMs?: number;
+  /** Pause before campaigning again after the store could not be reached (default 1000 ms). */
+  retryMs?: number;
+  clock?: EngineClock;
+  logger?: Logger;
+  /** A view shared with the agent. Without one, the engine runs its own while it leads. */
+  view?: RegistryView;
+}
+
+/** A decision and what became of its write. */
+export type AppliedDecision = Decision & {
+  /** `refused`: a guard failed (leadership lost, or the placement changed since the view showed it). */
+  outcome: 'applied' | 'refused' | 'failed' | 'skipped';
+  error?: string;
+};
+
+export interface PassReport {
+  /** Engine clock at the start of the pass. */
+  at: number;
+  /** The view's store revision the pass decided from. */
+  revision: number;
+  decisions: AppliedDecision[];
+  /** Units that need a machine (or a move) and did not get one, and why; broken unit files included. */
+  unschedulable: Unschedulable[];
+  durationMs: number;
+}
+
+export interface EngineEvents {
+  /** This engine leads: its election key and that key's create revision. */
+  leader: [info: { key: string; revision: number }];
+  /** This engine stopped leading (or stopped campaigning when it is stopped). */
+  follower: [reason: string];
+  pass: [report: PassReport];
+}
+
+interface ParsedUnit {
+  options?: FleetOptions;
+  invalid?: string;
+}
+
+/** One period of leadership. */
+interface Term {
+  election: Election;
+  guard: TxnCompare;
+  ended: boolean;
+  end: (reason: string) => void;
+  view: RegistryView;
+}
+
+export class Engine extends EventEmitter<EngineEvents> {
+  readonly machineId: string;
+  private readonly registry: Registry;
+  private readonly sharedView: RegistryView | undefined;
+  private readonly ttl: number;
+  private readonly intervalMs: number;
+  private readonly holdOffMs: number;
+  private readonly retryMs: number;
+  private readonly clock: EngineClock;
+  private readonly log: Logger;
+  private stopped = false;
+  private readonly stopAc = new AbortController();
+  private loop: Promise<void> | undefined;
+  private session: Session | undefined;
+  private term: Term | undefined;
+  private passing: Promise<void> | undefined;
+  private passQueued = false;
+  private intervalTimer: unknown;
+  private retryTimer: unknown;
+  private last: PassReport | undefined;
+  /** `${hash}\0${name}` -> parsed [X-Fleet] (specifiers depend on the name, so the name is part of the key). */
+  private readonly parsed = new Map<string, ParsedUnit>();
+  /** The reason last logged for each unschedulable unit (logged again only when it changes). */
+  private readonly reported = new Map<string, string>();
+
+  constructor(opts: EngineOptions) {
+    super();
+    this.registry = opts.registry;
+    this.machineId = opts.machineId;
+    this.ttl = opts.ttlSeconds ?? DEFAULT_ENGINE_TTL_SECONDS;
+    this.intervalMs = opts.reconcileIntervalMs ?? DEFAULT_RECONCILE_INTERVAL_MS;
+    this.holdOffMs = opts.holdOffMs ?? DEFAULT_HOLD_OFF_MS;
+    this.retryMs = opts.retryMs ?? 1000;
+    this.clock = opts.clock ?? systemClock;
+    this.log = opts.logger ?? componentLogger('engine', { machine: shortId(opts.machineId) });
+    this.sharedView = opts.view;
+  }
+
+  /** Starts campaigning; returns at once (leadership is announced by the 'leader' event). */
+  start(): void {
+    if (this.loop || this.stopped) return;
+    this.loop = this.campaignLoop();
+  }
+
+  /** Stops acting, gives up the candidacy (its lease is revoked) and resolves when all is done. */
+  async stop(): Promise<void> {
+    if (!this.stopped) {
+      this.stopped = true;
+      this.stopAc.abort();
+      if (this.term) this.term.end('engine stopped');
+      // Wakes a lease grant that waits for an unreachable store.
+      else this.session?.close().catch(() => undefined);
+    }
+    await this.loop;
+  }
+
+  get isLeader(): boolean {
+    return this.term !== undefined && !this.term.ended;
+  }
+
+  /** The last pass's decisions and unschedulable units (undefined before the first pass). */
+  lastPass(): PassReport | undefined {
+    return this.last;
+  }
+
+  /** Asks for a pass now (coalesced with one in flight); resolves when no pass is running or queued. */
+  async reconcile(): Promise<void> {
+    this.requestPass();
+    while (this.passing) await this.passing;
+  }
+
+  private async campaignLoop(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        await this.oneTerm();
+      } catch (e) {
+        if (this.stopped) break;
+        this.log.warn({ err: e }, 'engine: campaign failed; trying again');
+        await this.sleep(this.retryMs);
+      }
+    }
+  }
+
+  /** One session: campaign, lead until leadership ends, then give the session up. */
+  private async oneTerm(): Promise<void> {
+    const session = new Session(this.registry.client, { ttl: this.ttl });
+    this.session = session;
+    try {
+      await session.ready();
+      const election = new Election(session, this.registry.keys.engine);
+      await election.campaign(this.machineId, { signal: this.stopAc.signal });
+      if (this.stopped || session.done) return;
+      await this.lead(session, election);
+    } finally {
+      // Revoking the lease removes the candidacy at once, so another engine need not wait a TTL.
+      await session.close().catch(() => undefined);
+      this.session = undefined;
+    }
+  }
+
+  private async lead(session: Session, election: Election): Promise<void> {
+    let end!: (reason: string) => void;
+    const ended = new Promise<string>((resolve) => (end = resolve));
+    const view = this.sharedView ?? new RegistryView(this.registry);
+    const term: Term = {
+      election,
+      guard: Compare.createRevision(election.key, '=', election.revision),
+      ended: false,
+      end: (reason) => {
+        term.ended = true;
+        end(reason);
+      },
+      view,
+    };
+    const onLost = (err: Error) => term.end(`session lost: ${err.message}`);
+    const onChange = (keys: string[]) => {
+      if (keys.includes(election.key) || keys.includes('*')) this.checkCandidacy(term);
+      this.requestPass();
+    };
+    const onViewError = (err: Error) => this.log.warn({ err }, 'engine: registry view error');
+    session.once('lost', onLost);
+    this.term = term;
+    this.log.info({ key: election.key, revision: election.revision }, 'engine: leading');
+    this.emit('leader', { key: election.key, revision: election.revision });
+    try {
+      if (!this.sharedView) {
+        const started = view.start();
+        const outcome = await Promise.race([started.then(() => undefined), ended]);
+        if (outcome !== undefined) {
+          await started.catch(() => undefined);
+          return;
+        }
+      }
+      view.on('change', onChange);
+      view.on('error', onViewError);
+      this.checkCandidacy(term);
+      this.tick();
+      const reason = await ended;
+      this.log.info({ reason }, 'engine: no longer leading');
+    } catch (e) {
+      term.end(`could not read the registry: ${(e as Error).message}`);
+      throw e;
+    } finally {
+      term.ended = true;
+      this.term = undefined;
+      session.off('lost', onLost);
+      view.off('change', onChange);
+      view.off('error', onViewError);
+      this.clock.clearTimeout(this.intervalTimer);
+      this.clock.clearTimeout(this.retryTimer);
+      this.intervalTimer = this.retryTimer = undefined;
+      while (this.passing) await this.passing;
+      if (!this.sharedView) await view.stop();
+      this.emit('follower', await ended);
+    }
+  }
+
+  /** Ends the term when the view shows our candidacy key gone (revoked lease, deleted by hand). */
+  private checkCandidacy(term: Term): void {
+    const snap = term.view.started ? term.view.current : undefined;
+    if (!snap || term.ended) return;
+    if (snap.revision >= term.election.revision && !snap.modRevisions.has(term.election.key)) {
+      term.end('the election key is gone');
+    }
+  }
+
+  /** The periodic pass. */
+  private tick(): void {
+    this.requestPass();
+    this.intervalTimer = this.clock.setTimeout(() => this.tick(), this.intervalMs);
+  }
+
+  private requestPass(): void {
+    const term = this.term;
+    if (!term || term.ended) return;
+    if (this.passing) {
+      this.passQueued = true;
+      return;
+    }
+    this.passing = (async () => {
+      try {
+        do {
+          this.passQueued = false;
+          await this.pass(term);
+        } while (this.passQueued && !term.ended);
+      } catch (e) {
+        this.log.error({ err: e }, 'engine: pass failed');
+      } finally {
+        this.passing = undefined;
+      }
+    })();
+  }
+
+  private async pass(term: Term): Promise<void> {
+    if (term.ended || !term.view.started) return;
+    const started = this.clock.now();
+    const snap = term.view.current;
+    // Everything the pass decides from is read now, in one synchronous step: the view keeps changing
+    // while the writes are in flight.
+    const units = this.schedulerUnits(snap);
+    const placementRevisions = new Map<string, number>();
+    for (const name of snap.placements.keys()) placementRevisions.set(name, snap.modRevisions.get(this.registry.keys.placement(name)) ?? 0);
+    const revision = snap.revision;
+    const result = schedule({
+      units,
+      machines: snap.machines,
+      placements: snap.placements,
+      states: snap.states,
+      now: started,
+      holdOffMs: this.holdOffMs,
+    });
+
+    const applied: AppliedDecision[] = [];
+    let stop = false;
+    for (const d of result.decisions) {
+      if (stop || term.ended) {
+        applied.push({ ...d, outcome: 'skipped' });
+        continue;
+      }
+      const outcome = await this.write(term, d, units.get(d.unit)?.hash ?? '', placementRevisions.get(d.unit) ?? 0, started);
+      applied.push(outcome);
+      // A refused or failed write means the picture is stale or the store is away: the rest waits
+      // for the next pass (the change that refused it will trigger one; so does the timer).
+      if (outcome.outcome !== 'applied') stop = true;
+    }
+
+    this.clock.clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    if (result.retryAt !== undefined && !term.ended) {
+      this.retryTimer = this.clock.setTimeout(() => this.requestPass(), Math.max(0, result.retryAt - started));
+    }
+    this.logUnschedulable(result.unschedulable);
+    const report: PassReport = { at: started, revision, decisions: applied, unschedulable: result.unschedulable, durationMs: this.clock.now() - started };
+    this.last = report;
+    this.emit('pass', report);
+  }
+
+  private async write(term: Term, d: Decision, hash: string, modRevision: number, now: number): Promise<AppliedDecision> {
+    const key = this.registry.keys.placement(d.unit);
+    const seen = modRevision > 0 ? Compare.modRevision(key, '=', modRevision) : Compare.createRevision(key, '=', 0);
+    const record = d.kind === 'place' ? { machine: d.machine, hash, at: now, engine: this.machineId } : undefined;
+    try {
+      const ok = await this.registry.setPlacement(d.unit, record, [term.guard, seen]);
+      if (ok) {
+        this.log.info({ unit: d.unit, decision: d.kind, machine: d.kind === 'place' ? d.machine : d.from, reason: d.reason }, `engine: ${d.kind} ${d.unit}`);
+        return { ...d, outcome: 'applied' };
+      }
+      await this.confirmLeadership(term);
+      this.log.info({ unit: d.unit, decision: d.kind, leading: !term.ended }, 'engine: write refused by its guard');
+      return { ...d, outcome: 'refused' };
+    } catch (e) {
+      this.log.warn({ err: e, unit: d.unit, decision: d.kind }, 'engine: write failed');
+      return { ...d, outcome: 'failed', error: (e as Error).message };
+    }
+  }
+
+  /** After a refused write: if our election key is gone we lost the election; stop at once. */
+  private async confirmLeadership(term: Term): Promise<void> {
+    try {
+      const r = await this.registry.client.get(term.election.key);
+      const kv = r.kvs[0];
+      if (!kv || kv.create_revision !== term.election.revision) term.end('the election key is gone (a write was refused)');
+    } catch {
+      // The store is away: the session's keep-alive decides.
+    }
+  }
+
+  private schedulerUnits(snap: RegistrySnapshot): Map<string, SchedulerUnit> {
+    const units = new Map<string, SchedulerUnit>();
+    const used = new Set<string>();
+    for (const [name, rec] of snap.units) {
+      const cacheKey = `${rec.hash}\0${name}`;
+      used.add(cacheKey);
+      const parsed = this.parse(cacheKey, name, rec.hash, snap.contents.get(rec.hash));
+      units.set(name, { name, desired: rec.desired, hash: rec.hash, ...parsed });
+    }
+    for (const k of this.parsed.keys()) if (!used.has(k)) this.parsed.delete(k);
+    return units;
+  }
+
+  /** The unit's [X-Fleet], parsed once per (content, name); a broken file is reported, never thrown. */
+  private parse(cacheKey: string, name: string, hash: string, text: string | undefined): ParsedUnit {
+    const cached = this.parsed.get(cacheKey);
+    if (cached) return cached;
+    // Submitted with its unit record in one txn; missing only if removed by hand. Not cached: it may come back.
+    if (text === undefined) return { invalid: `its content ${hash.slice(0, 12)} is missing from the registry` };
+    let result: ParsedUnit;
+    try {
+      result = { options: fleetOptions(parseUnitFile(name, text)) };
+    } catch (e) {
+      result = { invalid: (e as Error).message };
+      this.log.warn({ unit: name, hash, error: result.invalid }, 'engine: unit file cannot be scheduled');
+    }
+    this.parsed.set(cacheKey, result);
+    return result;
+  }
+
+  private logUnschedulable(list: Unschedulable[]): void {
+    const now = new Set<string>();
+    for (const { unit, reason } of list) {
+      now.add(unit);
+      if (this.reported.get(unit) === reason) continue;
+      this.reported.set(unit, reason);
+      this.log.info({ unit, reason }, `engine: ${unit} not placed: ${reason}`);
+    }
+    for (const unit of this.reported.keys()) if (!now.has(unit)) this.reported.delete(unit);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const h = this.clock.setTimeout(resolve, ms);
+      this.stopAc.signal.addEventListener(
+        'abort',
+        () => {
+          this.clock.clearTimeout(h);
+          resolve();
+        },
+        { once: true },
+      );
+    });
+  }
+}

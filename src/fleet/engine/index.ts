@@ -1,0 +1,25 @@
+// The engine: the pure scheduler and the elected engine that applies its decisions.
+export {
+  schedule,
+  metadataMatches,
+  formatMetadata,
+  shortId,
+  type Decision,
+  type SchedulerInput,
+  type SchedulerMachine,
+  type SchedulerPlacement,
+  type SchedulerResult,
+  type SchedulerUnit,
+  type Unschedulable,
+} from './scheduler.js';
+export {
+  Engine,
+  DEFAULT_ENGINE_TTL_SECONDS,
+  DEFAULT_HOLD_OFF_MS,
+  DEFAULT_RECONCILE_INTERVAL_MS,
+  type AppliedDecision,
+  type EngineClock,
+  type EngineEvents,
+  type EngineOptions,
+  type PassReport,
+} from './engine.js';

@@ -1,0 +1,147 @@
+// Helpers for the engine's tests against a real kvd: fake machines (records under a lease, as an
+// agent writes them), a fake clock, and waits on events (a registry view's changes, an engine's passes).
+import type { Engine, EngineClock, PassReport } from '../../../src/fleet/engine/index.js';
+import type { MachineRecord, Registry, RegistrySnapshot, RegistryView, UnitStateRecord } from '../../../src/fleet/registry/index.js';
+import type { ActiveState, DesiredState } from '../../../src/fleet/types.js';
+
+export const SERVICE = '[Service]\nExecStart=/bin/sleep 1000\n';
+
+export function machineRecord(id: string, metadata: Record<string, string> = {}): MachineRecord {
+  return {
+    id,
+    publicIp: '127.0.0.1',
+    metadata,
+    agentUrl: '',
+    cpus: 2,
+    memTotal: 4e9,
+    memFree: 2e9,
+    load: 0,
+    version: 'test',
+    startedAt: 0,
+  };
+}
+
+/** A machine as its agent would announce it: its record (and its unit states) under its own lease. */
+export class FakeMachine {
+  private constructor(
+    private readonly registry: Registry,
+    readonly id: string,
+    readonly lease: bigint,
+    public metadata: Record<string, string>,
+  ) {}
+
+  static async announce(registry: Registry, id: string, metadata: Record<string, string> = {}): Promise<FakeMachine> {
+    const { ID } = await registry.client.leaseGrant(60);
+    const m = new FakeMachine(registry, id, ID, metadata);
+    await registry.announce(machineRecord(id, metadata), ID);
+    return m;
+  }
+
+  async setMetadata(metadata: Record<string, string>): Promise<void> {
+    this.metadata = metadata;
+    await this.registry.announce(machineRecord(this.id, metadata), this.lease);
+  }
+
+  async report(name: string, active: ActiveState): Promise<void> {
+    const state: UnitStateRecord = { name, machine: this.id, hash: 'x', load: 'loaded', active, sub: active === 'active' ? 'running' : 'dead', since: 0 };
+    await this.registry.reportState(state, this.lease);
+  }
+
+  /** The lease expires (as when the agent dies): its machine key and states go. */
+  async die(): Promise<void> {
+    await this.registry.client.leaseRevoke(this.lease);
+  }
+}
+
+export async function submit(registry: Registry, name: string, text: string, desired: DesiredState = 'launched'): Promise<void> {
+  await registry.submit({ name, text, sections: [] }, { desired });
+}
+
+/** Resolves with the view's snapshot once `cond` holds on it (checked now and after each change). */
+export function untilView(view: RegistryView, cond: (s: RegistrySnapshot) => boolean, what = 'condition', timeoutMs = 20000): Promise<RegistrySnapshot> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      if (!cond(view.current)) return;
+      cleanup();
+      resolve(view.current);
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`registry view: ${what} not reached in ${timeoutMs} ms`));
+    }, timeoutMs);
+    const cleanup = () => {
+      clearTimeout(timer);
+      view.off('change', check);
+    };
+    view.on('change', check);
+    check();
+  });
+}
+
+/** The next pass report of `engine` for which `cond` holds. */
+export function untilPass(engine: Engine, cond: (r: PassReport) => boolean = () => true, what = 'pass', timeoutMs = 20000): Promise<PassReport> {
+  return new Promise((resolve, reject) => {
+    const on = (r: PassReport) => {
+      if (!cond(r)) return;
+      cleanup();
+      resolve(r);
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`engine ${engine.machineId}: ${what} not reached in ${timeoutMs} ms`));
+    }, timeoutMs);
+    const cleanup = () => {
+      clearTimeout(timer);
+      engine.off('pass', on);
+    };
+    engine.on('pass', on);
+  });
+}
+
+export function once<T>(emitter: { once(event: string, fn: (arg: T) => void): unknown }, event: string, timeoutMs = 20000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no '${event}' within ${timeoutMs} ms`)), timeoutMs);
+    emitter.once(event, (arg: T) => {
+      clearTimeout(timer);
+      resolve(arg);
+    });
+  });
+}
+
+/** Time that moves only when the test says so. */
+export class FakeClock implements EngineClock {
+  private t = 1_700_000_000_000;
+  private seq = 0;
+  private readonly timers = new Map<number, { at: number; fn: () => void }>();
+
+  now(): number {
+    return this.t;
+  }
+
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = ++this.seq;
+    this.timers.set(id, { at: this.t + ms, fn });
+    return id;
+  }
+
+  clearTimeout(handle: unknown): void {
+    this.timers.delete(handle as number);
+  }
+
+  /** Moves time forward, running the timers that fall due, in order. */
+  advance(ms: number): void {
+    const end = this.t + ms;
+    for (;;) {
+      const due = [...this.timers].filter(([, x]) => x.at <= end).sort(([, a], [, b]) => a.at - b.at)[0];
+      if (!due) break;
+      this.timers.delete(due[0]);
+      this.t = Math.max(this.t, due[1].at);
+      due[1].fn();
+    }
+    this.t = end;
+  }
+
+  get pending(): number {
+    return this.timers.size;
+  }
+}
