@@ -1,0 +1,67 @@
+// Units must not outlive the agent. The scheduler restarts a dead agent's units on another
+// machine, so a unit left running by an agent killed with `kill -9` would run twice. A unit's
+// processes live in their own process groups (so that stop reaches all of them), and a process
+// group does not die with the process that started it. So every group gets a fence: a tiny
+// watchdog shell whose stdin is a pipe from the agent:
+//
+//     /bin/sh -c 'trap "" HUP INT QUIT TERM TSTP; read _; kill -KILL -"$1"' fence <pgid>
+//
+// The agent never writes to the pipe. However the agent ends (exit, crash, SIGKILL, OOM kill), the
+// kernel closes its end of the pipe, `read` returns at end of file and the shell kills the whole
+// group. No timer, no polling, no cooperation from the dying agent. When the group has ended
+// normally the agent releases the fence with SIGKILL (which the watchdog cannot trap), so the
+// watchdog never fires at a group id that the kernel may since have given to someone else.
+//
+// The watchdog runs in its own session and ignores the terminal's signals, so ^C or a signal sent
+// to the agent's whole process group cannot take it out while leaving the unit behind. libuv
+// opens the pipe close-on-exec, so no other child holds its write end open. The one gap: the
+// microseconds between spawning a command and spawning its fence, in the same synchronous step.
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
+
+// No `--` before the group: dash's kill (Debian's /bin/sh) rejects it, and a negative number
+// after the signal is read as a process group by every POSIX shell's kill.
+const WATCHDOG = 'trap "" HUP INT QUIT TERM TSTP; read _; kill -KILL -"$1"';
+
+export class Fence {
+  private readonly watchdog: ChildProcess;
+  private released = false;
+
+  /** Starts the watchdog for group `pgid`. `onLost` is told if it dies while not released. */
+  constructor(
+    readonly pgid: number,
+    onLost: (reason: string) => void = () => {},
+  ) {
+    this.watchdog = spawn('/bin/sh', ['-c', WATCHDOG, 'fence', String(pgid)], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+      detached: true,
+    });
+    this.watchdog.on('error', (err) => {
+      if (!this.released) onLost(`fence for process group ${pgid} could not start: ${err.message}`);
+    });
+    this.watchdog.on('exit', (code, signal) => {
+      // Only now is closing our end harmless: the watchdog is gone and cannot read the EOF.
+      this.watchdog.stdin?.destroy();
+      if (!this.released) onLost(`fence for process group ${pgid} exited (${signal ?? code})`);
+    });
+    // The fence must not keep the agent alive by itself; the unit's own pipes do while it runs.
+    this.watchdog.unref();
+    (this.watchdog.stdin as Socket | null)?.unref();
+    this.watchdog.stdin?.on('error', () => {});
+  }
+
+  get pid(): number | undefined {
+    return this.watchdog.pid;
+  }
+
+  /** The group has ended: stop the watchdog without letting it fire. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    try {
+      this.watchdog.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}

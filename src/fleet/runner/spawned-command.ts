@@ -1,0 +1,126 @@
+// One command of a unit, running: in its own session and process group (the group id is its pid),
+// with its stdout and stderr journaled line by line and a fence that kills the group if the agent
+// dies (fence.ts). A command that cannot be executed (ENOENT, EACCES, ...) does not throw: it
+// "exits" with status 203, systemd's EXEC failure, and `execError` says why.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EXIT_EXEC, errnoText, type CommandExit } from './exit-status.js';
+import { Fence } from './fence.js';
+import type { Journal } from './journal.js';
+import { groupAlive, signalGroup } from './process-group.js';
+
+export interface SpawnRequest {
+  /** argv[0] is the program's absolute path. */
+  argv: string[];
+  env: Record<string, string>;
+  cwd: string;
+  uid?: number;
+  gid?: number;
+  journal: Journal;
+  /** Told when a fence's watchdog dies while the group may still run (the unit is then unfenced). */
+  onFenceLost?: (reason: string) => void;
+  /** The command is known not to be executable (its program was not found): do not try. */
+  notExecutable?: string;
+}
+
+/**
+ * How long the exit waits for the command's stdout/stderr to reach end of file once it has exited,
+ * so that its last lines are journaled before its exit. A background child that inherited the
+ * pipes can hold them open for ever; then the exit is reported anyway.
+ */
+const STDIO_DRAIN_MS = 50;
+
+export class SpawnedCommand {
+  readonly argv: string[];
+  /** The leader's pid, which is also the process group id; undefined when exec failed. */
+  readonly pid: number | undefined;
+  /** Why the command could not be executed, when it could not. */
+  execError: string | undefined;
+  /** Resolves once the leader has exited (and its output was drained, see STDIO_DRAIN_MS). */
+  readonly exited: Promise<CommandExit>;
+  private leaderGone = false;
+  private readonly fence: Fence | undefined;
+
+  constructor(req: SpawnRequest) {
+    this.argv = req.argv;
+    let child: ChildProcess | undefined;
+    if (req.notExecutable !== undefined) {
+      this.execError = req.notExecutable;
+    } else {
+      try {
+        child = spawn(req.argv[0]!, req.argv.slice(1), {
+          env: req.env,
+          cwd: req.cwd,
+          uid: req.uid,
+          gid: req.gid,
+          detached: true,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+      } catch (err) {
+        this.execError = errnoText(err);
+      }
+    }
+    this.pid = child?.pid;
+    if (child === undefined || this.pid === undefined) {
+      this.fence = undefined;
+      this.exited = this.execFailure(child);
+      return;
+    }
+    this.fence = new Fence(this.pid, req.onFenceLost);
+    void req.journal.capture(child.stdout!, 'stdout', this.pid);
+    void req.journal.capture(child.stderr!, 'stderr', this.pid);
+    this.exited = this.waitExit(child);
+  }
+
+  /** Whether the leader (the process that was spawned) has exited. */
+  get leaderExited(): boolean {
+    return this.leaderGone;
+  }
+
+  /** Whether anything of this command may still run: the leader, or any process left in its group. */
+  alive(): boolean {
+    return !this.leaderGone || (this.pid !== undefined && groupAlive(this.pid));
+  }
+
+  /** Signals every process of the command's group. */
+  signal(signal: NodeJS.Signals): void {
+    if (this.pid !== undefined) signalGroup(this.pid, signal);
+  }
+
+  /** The group has ended: release its fence. */
+  release(): void {
+    this.fence?.release();
+  }
+
+  private execFailure(child: ChildProcess | undefined): Promise<CommandExit> {
+    const failed: CommandExit = { code: EXIT_EXEC, signal: null };
+    if (child === undefined) {
+      this.leaderGone = true;
+      return Promise.resolve(failed);
+    }
+    // Node reports a failed exec with an 'error' event on the next tick.
+    return new Promise((resolve) => {
+      child.once('error', (err) => {
+        this.execError = errnoText(err);
+        this.leaderGone = true;
+        resolve(failed);
+      });
+    });
+  }
+
+  private waitExit(child: ChildProcess): Promise<CommandExit> {
+    child.on('error', () => {}); // a failed kill() of an exited child: nothing to do
+    return new Promise((resolve) => {
+      let drain: NodeJS.Timeout | undefined;
+      const done = (code: number | null, signal: NodeJS.Signals | null): void => {
+        if (this.leaderGone) return;
+        this.leaderGone = true;
+        clearTimeout(drain);
+        resolve({ code, signal });
+      };
+      child.once('exit', (code, signal) => {
+        drain = setTimeout(() => done(code, signal), STDIO_DRAIN_MS);
+      });
+      child.once('close', (code, signal) => done(code, signal));
+    });
+  }
+}
