@@ -1,0 +1,59 @@
+// `fleetctl status`: what `systemctl status -l <unit>` shows on the unit's machine, built from the
+// state that machine reports in the registry (fleet ran systemctl over SSH; we have no SSH).
+import type { MachineRecord, UnitRecord, UnitStateRecord } from '../fleet/registry/index.js';
+import { machineLegend } from './units.js';
+
+const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const pad = (n: number): string => String(n).padStart(2, '0');
+
+/** systemd's timestamp: `Sat 2024-11-30 17:07:14 UTC` (always UTC here: machines' zones differ). */
+export function systemdTimestamp(ms: number): string {
+  const d = new Date(ms);
+  return `${DAYS[d.getUTCDay()]} ${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} UTC`;
+}
+
+/** systemd's relative time, two units at most: `45s ago`, `2min 3s ago`, `1h 5min ago`, `3 days 2h ago`. */
+export function systemdAgo(deltaMs: number): string {
+  const s = Math.max(0, Math.floor(deltaMs / 1000));
+  if (s < 60) return `${s}s ago`;
+  const min = Math.floor(s / 60);
+  if (min < 60) return `${min}min ${s % 60}s ago`;
+  const h = Math.floor(min / 60);
+  if (h < 24) return `${h}h ${min % 60}min ago`;
+  const days = Math.floor(h / 24);
+  return `${days} ${days === 1 ? 'day' : 'days'} ${h % 24}h ago`;
+}
+
+/** The `(running)`-like sub state systemd puts after the active state. */
+function activeLine(st: UnitStateRecord, now: number): string {
+  let what = `${st.active} (${st.sub})`;
+  if (st.active === 'failed' && st.result) what = `${st.active} (Result: ${st.result})`;
+  return `${what} since ${systemdTimestamp(st.since)}; ${systemdAgo(now - st.since)}`;
+}
+
+function pidLine(st: UnitStateRecord): string | undefined {
+  const how =
+    st.exitSignal !== undefined ? `code=killed, signal=${st.exitSignal}` : st.exitCode !== undefined ? `code=exited, status=${st.exitCode}` : undefined;
+  if (st.mainPid === undefined && how === undefined) return undefined;
+  return ` Main PID: ${st.mainPid ?? '-'}${how ? ` (${how})` : ''}`;
+}
+
+/** The status block of one unit, each line ending in a newline. */
+export function statusText(
+  unit: UnitRecord,
+  description: string | undefined,
+  st: UnitStateRecord,
+  machine: MachineRecord | undefined,
+  now: number,
+): string {
+  const lines = [
+    `● ${unit.name} - ${description ?? unit.name}`,
+    `   Loaded: ${st.load} (fleet: content ${st.hash.slice(0, 7)}; desired ${unit.desired})`,
+    `   Active: ${activeLine(st, now)}`,
+  ];
+  const pid = pidLine(st);
+  if (pid) lines.push(pid);
+  if (st.restarts) lines.push(` Restarts: ${st.restarts}`);
+  lines.push(`  Machine: ${machineLegend(st.machine, machine, true)}`);
+  return lines.map((l) => `${l}\n`).join('');
+}
