@@ -1,0 +1,218 @@
+// fleetd's configuration: fleet's flag names where fleet had them (--endpoints was etcd_servers,
+// --metadata, --public-ip, --agent-ttl, --engine-reconcile-interval), each also readable from
+// FLEETD_<FLAG> in the environment (FLEETD_AGENT_TTL=10), as kvd reads KVD_<FLAG>. Flags win over
+// the environment; a bad value is an error naming the flag, never a silent default.
+import { isIP } from 'node:net';
+import { parseArgs } from 'node:util';
+import { parseEndpoint } from '../client/index.js';
+import { MachineIdError, validateMachineId } from './agent/machine-id.js';
+import { MetadataError, parseMetadata } from './agent/machine-info.js';
+import { DEFAULT_PREFIX } from './registry/index.js';
+
+export const FLEETD_VERSION = '0.1.0';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface FleetdConfig {
+  /** kvd client URLs (`http://host:port`). */
+  endpoints: string[];
+  /** From --machine-id; otherwise the state directory's (or a new one). */
+  machineId?: string;
+  stateDir: string;
+  metadata: Record<string, string>;
+  publicIp: string;
+  agentTtlSec: number;
+  engineReconcileIntervalMs: number;
+  engineHoldOffMs: number;
+  /** The agent's HTTP API; undefined when turned off (`--http-addr ''`). */
+  httpAddr?: HostPort;
+  /** The discovery DNS server's address; undefined when turned off (the default). */
+  dnsAddr?: HostPort;
+  logLevel: string;
+  prefix: string;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+interface Flag {
+  help: string;
+  def: string;
+  /** Left out of --help (advanced). */
+  hidden?: boolean;
+}
+
+const FLAGS = {
+  endpoints: { help: 'kvd client URLs to connect to, comma-separated', def: 'http://127.0.0.1:2379' },
+  'machine-id': { help: "this machine's id (32 lowercase hex digits); default: the one kept in the state directory, generated on first start", def: '' },
+  'state-dir': { help: 'directory for the machine id and the units\' journals', def: 'default.fleetd' },
+  metadata: { help: 'machine metadata for MachineMetadata= (key=value, comma-separated)', def: '' },
+  'public-ip': { help: 'the address other machines and operators reach this machine at', def: '127.0.0.1' },
+  'agent-ttl': { help: 'TTL of the machine\'s lease: a machine silent this long is dead to the cluster (5, 5s, 1500ms)', def: '5s' },
+  'engine-reconcile-interval': { help: 'the engine reconciles at least this often (2, 2s, 500ms)', def: '2s' },
+  'engine-hold-off': { help: 'a unit placed less than this long ago is not moved (damping; 0 turns it off)', def: '10s' },
+  'http-addr': { help: "host:port of the agent's HTTP API (journal, status); empty turns it off", def: '127.0.0.1:8500' },
+  'dns-addr': { help: 'host:port of the service discovery DNS server; empty turns it off', def: '' },
+  'log-level': { help: 'log level: debug, info, warn, error, fatal, silent', def: 'info' },
+  prefix: { help: 'key prefix of the fleet registry in the store', def: DEFAULT_PREFIX, hidden: true },
+} as const satisfies Record<string, Flag>;
+
+type FlagName = keyof typeof FLAGS;
+
+export function usage(): string {
+  const lines = [
+    'Usage: fleetd [flags]',
+    '',
+    "fleet's agent and engine: announces this machine, runs the units the cluster places on it,",
+    'and takes its turn as the scheduler. Each flag may also be set as FLEETD_<FLAG> (e.g. FLEETD_AGENT_TTL).',
+    '',
+  ];
+  for (const [name, f] of Object.entries(FLAGS) as [string, Flag][]) {
+    if (f.hidden) continue;
+    lines.push(`  --${name}`);
+    lines.push(`      ${f.help} (default ${JSON.stringify(f.def)})`);
+  }
+  lines.push('  --help', '      show this help', '  --version', '      print the version');
+  return lines.join('\n') + '\n';
+}
+
+export function envName(flag: string): string {
+  return `FLEETD_${flag.toUpperCase().replace(/-/g, '_')}`;
+}
+
+export type ParseResult = { kind: 'help' } | { kind: 'version' } | { kind: 'config'; config: FleetdConfig };
+
+export function parseFleetdArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ParseResult {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        ...Object.fromEntries(Object.keys(FLAGS).map((k) => [k, { type: 'string' as const }])),
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (err) {
+    throw new ConfigError((err as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
+  }
+  const v = parsed.values as Record<string, string | boolean | undefined>;
+  if (v.help) return { kind: 'help' };
+  if (v.version) return { kind: 'version' };
+
+  /** The flag's value, else its variable's (an empty variable counts as unset, as in kvd), else the default. */
+  const get = (flag: FlagName): string => {
+    const fromFlag = v[flag];
+    if (typeof fromFlag === 'string') return fromFlag;
+    const fromEnv = env[envName(flag)];
+    return fromEnv !== undefined && fromEnv !== '' ? fromEnv : FLAGS[flag].def;
+  };
+
+  const machineId = get('machine-id');
+  const config: FleetdConfig = {
+    endpoints: parseEndpoints(get('endpoints')),
+    stateDir: nonEmpty('state-dir', get('state-dir')),
+    metadata: wrap(MetadataError, () => parseMetadata(get('metadata'))),
+    publicIp: parseIp('public-ip', get('public-ip')),
+    agentTtlSec: parseTtl(get('agent-ttl')),
+    engineReconcileIntervalMs: parseDuration('engine-reconcile-interval', get('engine-reconcile-interval'), { min: 1 }),
+    engineHoldOffMs: parseDuration('engine-hold-off', get('engine-hold-off'), { min: 0 }),
+    logLevel: parseEnum('log-level', get('log-level'), ['debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+    prefix: parsePrefix(get('prefix')),
+  };
+  if (machineId !== '') config.machineId = wrap(MachineIdError, () => validateMachineId(machineId));
+  const http = parseHostPort('http-addr', get('http-addr'));
+  if (http) config.httpAddr = http;
+  const dns = parseHostPort('dns-addr', get('dns-addr'));
+  if (dns) config.dnsAddr = dns;
+  return { kind: 'config', config };
+}
+
+/** Runs `fn`, turning the given error class into a ConfigError (the message already names the flag). */
+function wrap<T>(cls: new (...args: never[]) => Error, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof cls) throw new ConfigError(e.message);
+    throw e;
+  }
+}
+
+function nonEmpty(flag: string, value: string): string {
+  if (value.trim() === '') throw new ConfigError(`--${flag} must not be empty`);
+  return value;
+}
+
+function parseEndpoints(value: string): string[] {
+  const out: string[] = [];
+  for (const part of value.split(',').map((s) => s.trim())) {
+    if (part === '') continue;
+    let url: string;
+    try {
+      url = parseEndpoint(part).url;
+    } catch (e) {
+      throw new ConfigError(`--endpoints: ${(e as Error).message}`);
+    }
+    if (!/^(?:http:\/\/)?[^/]+\/?$/.test(part)) throw new ConfigError(`--endpoints: ${JSON.stringify(part)} must be http://host:port, without a path`);
+    out.push(url);
+  }
+  if (out.length === 0) throw new ConfigError('--endpoints is empty');
+  return out;
+}
+
+function parseIp(flag: string, value: string): string {
+  if (isIP(value) === 0) throw new ConfigError(`--${flag}: ${JSON.stringify(value)} is not an IPv4 or IPv6 address`);
+  return value;
+}
+
+/** `host:port` (`[::1]:8500` for IPv6); undefined for an empty value (turned off). */
+export function parseHostPort(flag: string, value: string): HostPort | undefined {
+  if (value.trim() === '') return undefined;
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d+)$/.exec(value.trim());
+  if (!m) throw new ConfigError(`--${flag}: ${JSON.stringify(value)} is not host:port`);
+  const host = m[1] ?? m[2]!;
+  const port = Number(m[3]);
+  if (m[1] !== undefined && isIP(host) !== 6) throw new ConfigError(`--${flag}: ${JSON.stringify(host)} is not an IPv6 address`);
+  if (!Number.isInteger(port) || port > 65535) throw new ConfigError(`--${flag}: port ${m[3]} is out of range (0-65535)`);
+  return { host, port };
+}
+
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m)?$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000 };
+
+/** `2`, `2s`, `1.5s`, `500ms`, `1m` as milliseconds; a bare number is seconds, as in fleet's config. */
+export function parseDuration(flag: string, value: string, opts: { min: number }): number {
+  const m = DURATION.exec(value.trim());
+  if (!m) throw new ConfigError(`--${flag}: ${JSON.stringify(value)} is not a duration (e.g. 2, 2s, 500ms, 1m)`);
+  const ms = Math.round(Number(m[1]) * UNIT_MS[m[2] ?? 's']!);
+  if (ms < opts.min) throw new ConfigError(`--${flag}: must be at least ${opts.min} ms (got ${JSON.stringify(value)})`);
+  return ms;
+}
+
+/** The lease TTL: whole seconds (the store's lease TTLs are), at least 1, at most an hour. */
+function parseTtl(value: string): number {
+  const ms = parseDuration('agent-ttl', value, { min: 0 });
+  if (ms % 1000 !== 0 || ms < 1000 || ms > 3_600_000) {
+    throw new ConfigError(`--agent-ttl: must be a whole number of seconds from 1 to 3600 (got ${JSON.stringify(value)})`);
+  }
+  return ms / 1000;
+}
+
+function parseEnum<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) throw new ConfigError(`--${flag}: must be one of ${allowed.join(', ')} (got "${value}")`);
+  return value as T;
+}
+
+function parsePrefix(value: string): string {
+  if (!value.startsWith('/')) throw new ConfigError(`--prefix: must start with "/" (got ${JSON.stringify(value)})`);
+  return value.endsWith('/') ? value : `${value}/`;
+}
