@@ -99,6 +99,12 @@ export class RaftNode extends EventEmitter {
   private readQueue: Waiter<number>[] = [];
   private readRounds = new Map<number, Waiter<number>[]>();
   private appliedWaiters: { index: number; waiter: Waiter<number> }[] = [];
+  /**
+   * The last index applied to the state machine. Not the core's `applied`: that moves only at
+   * `advance()`, after the read states of the same Ready are handled, and a read whose index was
+   * applied in that very Ready would wait for the next write (seen on a single member under load).
+   */
+  private appliedIndex = 0;
   private lastSnapshotIndex: number;
   private recentBatchSizes: number[] = [];
 
@@ -562,7 +568,7 @@ export class RaftNode extends EventEmitter {
     const waiters = this.readRounds.get(ctx);
     if (!waiters) return;
     this.readRounds.delete(ctx);
-    const applied = this.core.status().applied;
+    const applied = Math.max(this.appliedIndex, this.core.status().applied);
     for (const w of waiters) {
       if (applied >= index) this.settle(w, undefined, index);
       else this.appliedWaiters.push({ index, waiter: w });
@@ -570,6 +576,7 @@ export class RaftNode extends EventEmitter {
   }
 
   private onApplied(index: number): void {
+    if (index > this.appliedIndex) this.appliedIndex = index;
     if (this.appliedWaiters.length) {
       const ready = this.appliedWaiters.filter((a) => a.index <= index);
       this.appliedWaiters = this.appliedWaiters.filter((a) => a.index > index);
