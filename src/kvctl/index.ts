@@ -5,6 +5,7 @@ import { compaction, del, get, put, txn } from './cmd/kv.js';
 import { elect, lock } from './cmd/concurrency.js';
 import { leaseGrant, leaseKeepAlive, leaseList, leaseRevoke, leaseTimeToLive } from './cmd/lease.js';
 import { endpointHealth, endpointStatus, memberAdd, memberList, memberPromote, memberRemove, memberUpdate, moveLeader } from './cmd/member.js';
+import { serviceCheckFail, serviceCheckPass, serviceCheckWarn, serviceDeregister, serviceGet, serviceList, serviceRegister, serviceWatch } from './cmd/service.js';
 import { snapshotRestore, snapshotSave, snapshotStatusCmd } from './cmd/snapshot.js';
 import { watch } from './cmd/watch.js';
 import { Ctx, type Command, type GlobalOptions } from './context.js';
@@ -71,6 +72,14 @@ export const COMMANDS: Command[] = [
   memberUpdate,
   moveLeader,
   put,
+  serviceCheckFail,
+  serviceCheckPass,
+  serviceCheckWarn,
+  serviceDeregister,
+  serviceGet,
+  serviceList,
+  serviceRegister,
+  serviceWatch,
   snapshotRestore,
   snapshotSave,
   snapshotStatusCmd,
@@ -84,6 +93,7 @@ const GROUPS: Record<string, string> = {
   member: 'Membership related commands',
   endpoint: 'Endpoint related commands',
   snapshot: 'Manages kvd node snapshots',
+  service: 'Service discovery: register, look up and watch service instances',
 };
 
 function findCommand(name: string): Command | undefined {
