@@ -12,7 +12,8 @@ scenarios: ${scenarioNames.join(', ')} (default: all)
 
   --seed N                   the seed (printed; default: random). Every scenario of the run uses it.
   --duration S               seconds of faults per scenario (default 30)
-  --minutes M                the whole run in about M minutes: the time is split between the scenarios
+  --minutes M                the whole run in about M minutes in all (start, recovery and checks
+                             included): the time left is shared by the scenarios still to run
   --members N                members (default: the scenario's, 3 or 5)
   --clients N                concurrent clients (default 6)
   --keys N                   keys (default 4)
@@ -22,8 +23,11 @@ scenarios: ${scenarioNames.join(', ')} (default: all)
   --pace X                   multiply the pauses between faults (default 1)
   --heartbeat MS, --election MS, --snapshot-count N, --snapshot-catchup N   kvd flags
   --log-level L              kvd's log level (default info; kept with a failed run)
-  --unsafe-serializable-reads  send gets as serializable reads but check them as linearizable
-                             (a deliberately broken client: must be caught under partitions)
+  --unsafe-local-reads       a deliberately broken server: start kvd with its test-only
+                             --test-only-unsafe-local-reads (linearizable reads served from the
+                             member's own copy, without ReadIndex); must be caught (exit 1)
+  --unsafe-serializable-reads  a deliberately broken client: send gets as serializable reads but
+                             check them as linearizable; must be caught (exit 1)
   --out DIR                  keep every run's history, faults, report and member logs in DIR
                              (failed runs are always kept, under $TMPDIR/flotilla-cluster-tests)
   --json FILE                write the summaries as JSON
@@ -83,6 +87,7 @@ function parse(argv: string[]): Cli {
       case '--snapshot-count': cli.run.snapshotCount = num(flag, val()); break;
       case '--snapshot-catchup': cli.run.snapshotCatchUpEntries = num(flag, val()); break;
       case '--unsafe-serializable-reads': cli.run.unsafeSerializableReads = true; break;
+      case '--unsafe-local-reads': cli.run.unsafeLocalReads = true; break;
       case '--log-level': cli.run.logLevel = val(); break;
       case '--out': cli.run.outDir = val(); break;
       case '--json': cli.json = val(); break;
@@ -117,12 +122,20 @@ async function main(): Promise<void> {
     process.stdout.write(`${h.ops.length} ops, ${r.stats.watchEvents} watch events: ${n} anomalies ${JSON.stringify(r.counts)}\n`);
     process.exit(n === 0 ? 0 : 1);
   }
-  const per = cli.durationMs ?? (cli.minutes !== undefined ? (cli.minutes * 60_000) / cli.names.length : 30_000);
-  process.stdout.write(`cluster-tests: seed ${cli.seed}, ${cli.names.length} scenario(s), ${(per / 1000).toFixed(0)} s each\n`);
+  const budget = cli.durationMs === undefined && cli.minutes !== undefined ? new TimeBudget(cli.minutes * 60_000, cli.names.length) : undefined;
+  const fixed = cli.durationMs ?? 30_000;
+  process.stdout.write(
+    `cluster-tests: seed ${cli.seed}, ${cli.names.length} scenario(s), ` +
+      (budget ? `about ${cli.minutes} minute(s) in all\n` : `${(fixed / 1000).toFixed(0)} s each\n`),
+  );
+  const started = performance.now();
   const results: RunResult[] = [];
   for (const name of cli.names) {
     const sc = scenarios.find((s) => s.name === name)!;
-    results.push(await runScenario(sc, { ...cli.run, seed: cli.seed, durationMs: per }));
+    const t0 = performance.now();
+    const durationMs = budget ? budget.next() : fixed;
+    results.push(await runScenario(sc, { ...cli.run, seed: cli.seed, durationMs }));
+    budget?.spent(performance.now() - t0 - durationMs);
   }
   process.stdout.write('\n== summary\n');
   for (const r of results) {
@@ -133,8 +146,38 @@ async function main(): Promise<void> {
       `${r.passed ? 'PASS' : 'FAIL'} ${r.scenario.padEnd(16)} seed=${r.seed} ${ops}, ${faults} faults, ${r.unknown} unknown, ${r.anomalies} anomalies${fo}${r.error ? ' (run error)' : ''}\n`,
     );
   }
+  process.stdout.write(`${results.length} scenario(s) in ${((performance.now() - started) / 60_000).toFixed(1)} minutes\n`);
   if (cli.json) await writeFile(cli.json, JSON.stringify(results, null, 1));
   process.exit(results.every((r) => r.passed) ? 0 : 1);
+}
+
+/**
+ * Shares a total time between scenarios. Each scenario costs its fault time plus an overhead (start
+ * the cluster, recover, wait for the watchers, check), learnt from the scenarios already run, so
+ * that the whole set ends near the total whatever the machine's speed.
+ */
+class TimeBudget {
+  private readonly deadline: number;
+  private left: number;
+  private overheads: number[] = [];
+
+  constructor(totalMs: number, scenarios: number) {
+    this.deadline = performance.now() + totalMs;
+    this.left = scenarios;
+  }
+
+  /** The fault time of the next scenario. */
+  next(): number {
+    const overhead = this.overheads.length ? this.overheads.reduce((a, b) => a + b, 0) / this.overheads.length : 12_000;
+    const share = (this.deadline - performance.now()) / Math.max(1, this.left) - overhead;
+    this.left--;
+    return Math.max(5_000, Math.round(share / 1000) * 1000);
+  }
+
+  /** What the last scenario took beyond its fault time. */
+  spent(overheadMs: number): void {
+    this.overheads.push(Math.max(0, overheadMs));
+  }
 }
 
 main().catch((err) => {

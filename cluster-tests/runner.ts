@@ -30,7 +30,13 @@ export interface RunOptions {
   electionMs?: number;
   snapshotCount?: number;
   snapshotCatchUpEntries?: number;
+  /** A deliberately broken client: gets sent as serializable reads, checked as linearizable. */
   unsafeSerializableReads?: boolean;
+  /**
+   * A deliberately broken server: every member started with kvd's test-only
+   * --test-only-unsafe-local-reads (linearizable reads answered locally, without ReadIndex).
+   */
+  unsafeLocalReads?: boolean;
   /** kvd's --log-level (default info: the member logs of a failed run are kept). */
   logLevel?: string;
   /** Where to write the history and logs: always when set; otherwise a temp dir, on failure only. */
@@ -82,7 +88,7 @@ export async function runScenario(sc: Scenario, o: RunOptions): Promise<RunResul
   const members = o.members ?? sc.members;
   const rng = new Rng(o.seed);
   print(`== ${sc.name}: ${sc.description}`);
-  print(`   seed=${o.seed} duration=${(o.durationMs / 1000).toFixed(0)}s members=${members} clients=${o.clients} keys=${o.keys} watchers=${o.watchers} timeout=${o.timeoutMs}ms${o.unsafeSerializableReads ? ' UNSAFE-SERIALIZABLE-READS' : ''}`);
+  print(`   seed=${o.seed} duration=${(o.durationMs / 1000).toFixed(0)}s members=${members} heartbeat=${o.heartbeatMs ?? 100}ms election=${o.electionMs ?? 1000}ms clients=${o.clients} keys=${o.keys} watchers=${o.watchers} timeout=${o.timeoutMs}ms${o.unsafeSerializableReads ? ' UNSAFE-SERIALIZABLE-READS (broken client)' : ''}${o.unsafeLocalReads ? ' UNSAFE-LOCAL-READS (broken server)' : ''}`);
   const faults: FaultRecord[] = [];
   let cluster: Cluster;
   try {
@@ -94,6 +100,7 @@ export async function runScenario(sc: Scenario, o: RunOptions): Promise<RunResul
     snapshotCatchUpEntries: o.snapshotCatchUpEntries,
     logLevel: o.logLevel,
     keepData: !!o.outDir,
+    flags: o.unsafeLocalReads ? ['--test-only-unsafe-local-reads'] : [],
   });
   } catch (err) {
     const error = `the cluster did not start: ${(err as Error).message}`;

@@ -213,6 +213,8 @@ export class RaftCore {
       case MessageType.PreVote:
         this.handleVoteRequest(m);
         return;
+      case MessageType.PropDropped:
+        return; // the runtime's business: RaftNode resends its own proposals
       default:
         if (this.role === Role.Leader) this.stepLeader(m);
         else if (this.role === Role.Follower) this.stepFollower(m);
@@ -579,10 +581,12 @@ export class RaftCore {
   private leaderPropose(entries: Entry[], from: NodeId): void {
     if (!this.prs.has(this.id)) {
       if (from === this.id) throw new ProposalDroppedError('this member was removed from the cluster');
+      this.refuseForwarded(entries, from);
       return;
     }
     if (this.leadTransferee !== NONE) {
       if (from === this.id) throw new ProposalDroppedError(`leadership is being transferred to ${this.leadTransferee}`);
+      this.refuseForwarded(entries, from);
       return;
     }
     const accepted: Entry[] = [];
@@ -612,6 +616,17 @@ export class RaftCore {
     const cc = decodeConfChangeSafe(e.data);
     if (cc === undefined) return 'malformed membership change';
     return confChangeProblem(this.membership.current(), cc);
+  }
+
+  /**
+   * A forwarded proposal that this member drops: say so to the member that proposed it, so that it
+   * can send it again (to the next leader) at once instead of waiting for its deadline. Dropping is
+   * final (the entries are neither appended nor forwarded further), which is what makes resending safe.
+   */
+  private refuseForwarded(entries: Entry[], from: NodeId): void {
+    if (from === this.id || from === NONE) return;
+    const normal = entries.filter((e) => e.type === EntryType.Normal);
+    if (normal.length) this.send({ ...emptyMessage(MessageType.PropDropped, from, this.id, 0), entries: normal });
   }
 
   private appendEntries(entries: Entry[]): void {
@@ -860,7 +875,8 @@ export class RaftCore {
     const myResp = this.role === Role.PreCandidate ? MessageType.PreVoteResp : MessageType.VoteResp;
     switch (m.type) {
       case MessageType.Prop:
-        return; // forwarded proposals are dropped; the proposer times out and retries
+        this.refuseForwarded(m.entries, m.from);
+        return;
       case MessageType.App:
         this.becomeFollower(m.term, m.from);
         this.handleAppend(m);
@@ -894,6 +910,7 @@ export class RaftCore {
     switch (m.type) {
       case MessageType.Prop:
         if (this.lead !== NONE) this.send({ ...m, to: this.lead, term: 0 });
+        else this.refuseForwarded(m.entries, m.from);
         return;
       case MessageType.App:
         this.electionElapsed = 0;
@@ -980,7 +997,7 @@ export class RaftCore {
     }
     if (m.from === NONE) m.from = this.id;
     // Forwarded requests travel without a term; everything else carries ours unless set.
-    if (m.term === 0 && m.type !== MessageType.Prop && m.type !== MessageType.ReadIndex && m.type !== MessageType.TransferLeader) {
+    if (m.term === 0 && m.type !== MessageType.Prop && m.type !== MessageType.ReadIndex && m.type !== MessageType.TransferLeader && m.type !== MessageType.PropDropped) {
       m.term = this.term;
     }
     this.msgs.push(m);
@@ -1001,5 +1018,5 @@ function decodeConfChangeSafe(data: Uint8Array): ConfChange | undefined {
 
 /** Messages that legitimately carry no term: local inputs and requests forwarded to the leader. */
 function isTermless(type: MessageType): boolean {
-  return type < MessageType.App || type === MessageType.ReadIndex || type === MessageType.TransferLeader;
+  return type < MessageType.App || type === MessageType.ReadIndex || type === MessageType.TransferLeader || type === MessageType.PropDropped;
 }

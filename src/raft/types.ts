@@ -67,6 +67,12 @@ export enum MessageType {
   TimeoutNow = 20,
   ReadIndex = 21,
   ReadIndexResp = 22,
+  /**
+   * Back to the member that forwarded a proposal: these entries were not appended and never will be
+   * (the leader is transferring leadership or was removed; the member reached is a candidate or knows
+   * no leader). The proposer may send them again without risk of applying them twice. Termless.
+   */
+  PropDropped = 23,
 }
 
 export interface Message {

@@ -18,7 +18,22 @@ export interface KvdConfig {
   snapshotCount: number;
   snapshotCatchUpEntries: number;
   logLevel: string;
+  /**
+   * TEST ONLY, breaks linearizability: serve linearizable reads from this member's own copy without
+   * ReadIndex (see TEST_ONLY_UNSAFE_LOCAL_READS_FLAG). Never set in production.
+   */
+  testOnlyUnsafeLocalReads: boolean;
 }
+
+/**
+ * The deliberately broken server of the cluster tests (docs/testing.md): linearizable reads are
+ * answered from the member's own copy, as a serializable read, without ReadIndex, so that a deposed
+ * leader or a lagging follower returns stale data. It exists to prove that the cluster tests'
+ * checker catches a real server bug end to end. To keep it out of production by accident it is a
+ * command-line flag only (no KVD_ environment variable, no config file), is not listed by --help,
+ * and kvd announces it on standard error and in its log when it starts.
+ */
+export const TEST_ONLY_UNSAFE_LOCAL_READS_FLAG = 'test-only-unsafe-local-reads';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -70,6 +85,7 @@ export function parseKvdArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
       options: {
         ...Object.fromEntries(Object.keys(FLAGS).map((k) => [k, { type: 'string' as const }])),
         help: { type: 'boolean', short: 'h' },
+        [TEST_ONLY_UNSAFE_LOCAL_READS_FLAG]: { type: 'boolean' },
         version: { type: 'boolean' },
       },
       strict: true,
@@ -111,6 +127,8 @@ export function parseKvdArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     snapshotCount: parsePositiveInt('snapshot-count', get('snapshot-count')),
     snapshotCatchUpEntries: parsePositiveInt('snapshot-catchup-entries', get('snapshot-catchup-entries')),
     logLevel: parseEnum('log-level', get('log-level'), ['debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+    // Deliberately not read from the environment: see TEST_ONLY_UNSAFE_LOCAL_READS_FLAG.
+    testOnlyUnsafeLocalReads: v[TEST_ONLY_UNSAFE_LOCAL_READS_FLAG] === true,
   };
   if (config.electionMs < 5 * config.heartbeatMs) {
     throw new ConfigError(

@@ -2,7 +2,7 @@
 // the member-to-member internal endpoints. bin/kvd.ts only parses flags and calls startKvd().
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { KvdConfig } from './config.js';
+import { TEST_ONLY_UNSAFE_LOCAL_READS_FLAG, type KvdConfig } from './config.js';
 import { createHttpFrontEnd } from './http/index.js';
 import { KvMember } from './member/kv-member.js';
 import { EtcdError, GrpcCode } from '../util/errors.js';
@@ -15,6 +15,10 @@ export interface RunningKvd {
 }
 
 const INTERNAL_PREFIX = '/flotilla/internal/';
+
+export const UNSAFE_LOCAL_READS_WARNING =
+  `kvd: WARNING: --${TEST_ONLY_UNSAFE_LOCAL_READS_FLAG} is set: linearizable reads are served from this member's own copy ` +
+  'without ReadIndex and MAY RETURN STALE DATA. This is a deliberately broken server for the cluster tests; never use it in production.';
 const MAX_INTERNAL_BODY = 64 * 1024;
 
 export async function startKvd(config: KvdConfig): Promise<RunningKvd> {
@@ -35,7 +39,13 @@ export async function startKvd(config: KvdConfig): Promise<RunningKvd> {
     snapshotCount: config.snapshotCount,
     snapshotCatchUpEntries: config.snapshotCatchUpEntries,
     logger: log,
+    testOnlyUnsafeLocalReads: config.testOnlyUnsafeLocalReads,
   });
+  if (config.testOnlyUnsafeLocalReads) {
+    // Loud on purpose, whatever the log level: this member breaks linearizability.
+    process.stderr.write(`${UNSAFE_LOCAL_READS_WARNING}\n`);
+    log.error({ flag: `--${TEST_ONLY_UNSAFE_LOCAL_READS_FLAG}` }, UNSAFE_LOCAL_READS_WARNING);
+  }
   const gateway = createHttpFrontEnd(member, { logger: log });
   const servers: http.Server[] = [];
   const clientAddresses: { host: string; port: number }[] = [];

@@ -361,6 +361,53 @@ t.test('a transfer in progress makes the leader refuse proposals', async (t) => 
   net.heal();
 });
 
+t.test('a forwarded proposal that is dropped is refused back to its proposer (PropDropped)', async (t) => {
+  const net = new TestNet([1, 2, 3]);
+  const l = net.elect();
+  const [target, proposer] = [1, 2, 3].filter((id) => id !== l.id) as [number, number];
+  const lastBefore = l.status().lastIndex;
+  // The target never hears the TimeoutNow: the transfer stays in progress (for an election timeout).
+  net.isolate(target);
+  l.transferLeader(target);
+  net.settle();
+  net.sent.length = 0;
+  net.node(proposer).propose([enc('during-transfer')]);
+  net.settle();
+  const back = net.sent.filter((m) => m.type === MessageType.PropDropped);
+  t.equal(back.length, 1, 'the transferring leader answers the forwarded proposal');
+  t.equal(back[0]!.to, proposer);
+  t.equal(back[0]!.from, l.id);
+  t.equal(back[0]!.term, 0, 'termless, like the proposal it answers');
+  t.same(back[0]!.entries.map((e) => Buffer.from(e.data).toString()), ['during-transfer'], 'with the entries it did not append');
+  t.equal(l.status().lastIndex, lastBefore, 'nothing was appended');
+  const before = net.node(proposer).status();
+  net.node(proposer).step(back[0]!);
+  t.same(net.node(proposer).status(), before, 'the core ignores the answer: the runtime resends');
+  net.heal();
+
+  // A candidate and a follower that knows no leader answer the same way.
+  const solo = new TestNet([1, 2, 3]);
+  const cand = solo.node(1);
+  solo.filter = () => false;
+  solo.tick(30, [1]);
+  t.not(cand.status().role, Role.Follower, 'node 1 campaigns');
+  solo.sent.length = 0;
+  cand.step({ ...emptyMessage(MessageType.Prop, 1, 2, 0), entries: [normal(0, 0, 'to-candidate')] });
+  solo.node(3).step({ ...emptyMessage(MessageType.Prop, 3, 2, 0), entries: [normal(0, 0, 'to-follower')] });
+  solo.settle();
+  const refused = solo.sent.filter((m) => m.type === MessageType.PropDropped);
+  t.same(
+    refused.map((m) => [m.from, m.to, Buffer.from(m.entries[0]!.data).toString()]),
+    [[1, 2, 'to-candidate'], [3, 2, 'to-follower']],
+  );
+  solo.sent.length = 0;
+  const cc: Entry = { term: 0, index: 0, type: EntryType.ConfChange, data: encodeConfChange({ type: ConfChangeType.RemoveNode, nodeId: 3, context: new Uint8Array(0) }) };
+  solo.node(3).step({ ...emptyMessage(MessageType.Prop, 3, 2, 0), entries: [cc] });
+  solo.node(3).step({ ...emptyMessage(MessageType.Prop, 3, 3, 0), entries: [normal(0, 0, 'own')] });
+  solo.settle();
+  t.equal(solo.sent.filter((m) => m.type === MessageType.PropDropped).length, 0, 'membership changes and its own proposals are not answered');
+});
+
 t.test('membership: add a learner, promote it, remove the leader', async (t) => {
   const net = new TestNet([1, 2, 3]);
   let l = net.elect();

@@ -110,6 +110,37 @@ t.test('graceful stop of the leader hands leadership over first', async (t) => {
   t.equal(next!.node.status().term, term + 1, 'by transfer, in the next term');
 });
 
+t.test('proposals made while the leader transfers leadership are sent again, not left to time out', async (t) => {
+  // Before: a follower's forwarded proposal that the transferring leader dropped waited for its
+  // deadline (the client saw a timeout, outcome unknown), and the leader's own failed at once.
+  const c = await LocalCluster.start(3, { requestTimeoutMs: 4000 });
+  t.teardown(() => c.close());
+  const leader = await c.leader();
+  await leader.node.propose(Buffer.from('before'));
+  const [target, proposer] = [...c.members.values()].filter((m) => m !== leader);
+  await untilApplied(target!.node, () => target!.sm.items.includes('before'));
+  // The target is down: the transfer stays in progress until it is abandoned after an election
+  // timeout (500 ms here), and every proposal meanwhile is dropped by the leader.
+  await c.stopMember(target!.info.id);
+  const transfer = leader.node.transferLeadership(target!.info.id).catch((err: Error) => err);
+  t.equal(leader.node.status().leadTransferee, target!.info.id, 'the transfer is in progress');
+  const started = performance.now();
+  const results = await Promise.allSettled([proposer!.node.propose(Buffer.from('via-follower')), leader.node.propose(Buffer.from('on-leader'))]);
+  const ms = performance.now() - started;
+  t.same(results.map((r) => r.status), ['fulfilled', 'fulfilled'], 'both proposals were applied');
+  t.ok(ms < 4000, `within the transfer's time, not the request deadline (${ms.toFixed(0)} ms)`);
+  t.match(await transfer, { message: /not met/ }, 'the transfer to the stopped member was abandoned');
+  for (const m of [leader, proposer!]) {
+    await untilApplied(m.node, () => m.sm.items.includes('via-follower') && m.sm.items.includes('on-leader'));
+    t.same(
+      m.sm.items.filter((v) => v === 'via-follower' || v === 'on-leader').sort(),
+      ['on-leader', 'via-follower'],
+      `${m.info.name} applied each once`,
+    );
+  }
+  t.equal(leader.node.status().pendingProposals, 0);
+});
+
 t.test('without a leader a proposal waits for one, then fails with "no leader"; a stopped node rejects', async (t) => {
   const c = await LocalCluster.start(3);
   t.teardown(() => c.close());

@@ -42,6 +42,13 @@ t.test('flags in both forms, the environment, and flags winning over it', async 
   t.match(usage(), /--listen-client-urls/);
 });
 
+t.test('the test-only broken-reads switch: off by default, command line only, not advertised', async (t) => {
+  t.equal(config([]).testOnlyUnsafeLocalReads, false);
+  t.equal(config(['--test-only-unsafe-local-reads']).testOnlyUnsafeLocalReads, true);
+  t.equal(config([], { KVD_TEST_ONLY_UNSAFE_LOCAL_READS: 'true' }).testOnlyUnsafeLocalReads, false, 'the environment cannot turn it on');
+  t.notMatch(usage(), /unsafe/, '--help does not list it');
+});
+
 t.test('bad input gets one clear message', async (t) => {
   const bad: [string[], RegExp][] = [
     [['--bogus'], /Unknown option '--bogus'/],

@@ -7,7 +7,7 @@ import { NodeStoppedError, ProposalDroppedError, ProposalTimeoutError, RaftError
 import { RaftCore, bootstrapEntries, type RaftStatus } from '../raft.js';
 import { RaftStorage } from '../storage/index.js';
 import { PeerTransport } from '../transport/index.js';
-import { ConfChangeType, EntryType, Role, type Entry, type NodeId, type Ready, type Snapshot } from '../types.js';
+import { ConfChangeType, EntryType, MessageType, Role, type Entry, type NodeId, type Ready, type Snapshot } from '../types.js';
 import { componentLogger, type Logger } from '../../util/log.js';
 import { decodeMemberContext, encodeMemberContext, unwrapSnapshot, wrapSnapshot, type MemberInfo } from './members.js';
 import { frameProposal, unframeProposal } from './proposal-frame.js';
@@ -94,6 +94,12 @@ export class RaftNode extends EventEmitter {
   private seq = Date.now() * 1000;
   private readonly inFlight = new Map<number, PendingProposal>();
   private queued: PendingProposal[] = [];
+  /**
+   * Forwarded proposals that the member they reached dropped (a leadership transfer in progress, an
+   * election): certainly not in any log, so they are sent again, on the next tick, to whoever leads
+   * then. Without this they waited for their deadline, and the client got a timeout.
+   */
+  private resend: PendingProposal[] = [];
   private confWaiters = new Map<string, Waiter<void>>();
   private readSeq = 0;
   private readQueue: Waiter<number>[] = [];
@@ -147,6 +153,10 @@ export class RaftNode extends EventEmitter {
       peers,
       onMessage: (m) => {
         if (this.stopped) return;
+        if (m.type === MessageType.PropDropped) {
+          this.onProposalsDropped(m.entries);
+          return;
+        }
         try {
           this.core.step(m);
         } catch (err) {
@@ -227,6 +237,10 @@ export class RaftNode extends EventEmitter {
     await this.transport.start();
     this.tickTimer = setInterval(() => {
       this.core.tick();
+      if (this.resend.length) {
+        this.queued = [...this.resend, ...this.queued];
+        this.resend = [];
+      }
       this.kick();
     }, this.opts.tickMs);
     this.kick();
@@ -248,9 +262,10 @@ export class RaftNode extends EventEmitter {
       const p: PendingProposal = { seq, data: frameProposal(origin, seq, payload), resolve, reject };
       const ms = opts.timeoutMs ?? this.opts.requestTimeoutMs;
       p.timer = setTimeout(() => {
-        const waitingForLeader = this.queued.includes(p);
+        const waitingForLeader = this.queued.includes(p) || this.resend.includes(p);
         this.inFlight.delete(seq);
         this.queued = this.queued.filter((q) => q !== p);
+        this.resend = this.resend.filter((q) => q !== p);
         reject(waitingForLeader && this.leaderId() === 0 ? new ProposalDroppedError(`no leader within ${ms} ms`) : new ProposalTimeoutError(ms));
       }, ms);
       this.queued.push(p);
@@ -327,7 +342,7 @@ export class RaftNode extends EventEmitter {
     const m = this.storage.metrics;
     return {
       ...this.core.status(),
-      pendingProposals: this.inFlight.size + this.queued.length,
+      pendingProposals: this.inFlight.size + this.queued.length + this.resend.length,
       pendingReads: this.readQueue.length + [...this.readRounds.values()].reduce((n, ws) => n + ws.length, 0),
       snapshotIndex: this.lastSnapshotIndex,
       fsyncs: m.fsyncs,
@@ -374,8 +389,9 @@ export class RaftNode extends EventEmitter {
     if (this.tickTimer) clearInterval(this.tickTimer);
     await this.loopRunning;
     const err = new NodeStoppedError();
-    for (const p of [...this.queued, ...this.inFlight.values()]) this.settle(p, err);
+    for (const p of [...this.queued, ...this.resend, ...this.inFlight.values()]) this.settle(p, err);
     this.queued = [];
+    this.resend = [];
     this.inFlight.clear();
     for (const w of this.confWaiters.values()) this.settle(w, err);
     this.confWaiters.clear();
@@ -435,8 +451,13 @@ export class RaftNode extends EventEmitter {
         this.recentBatchSizes.push(batch.length);
         if (this.recentBatchSizes.length > 256) this.recentBatchSizes.shift();
       } catch (err) {
-        const e = err instanceof RaftError ? err : new ProposalDroppedError(String(err));
-        for (const p of batch) this.settle(p, e);
+        if (this.core.status().leadTransferee !== 0) {
+          // This leader is handing over: the batch was not appended; it goes to the next leader.
+          this.resend.push(...batch);
+        } else {
+          const e = err instanceof RaftError ? err : new ProposalDroppedError(String(err));
+          for (const p of batch) this.settle(p, e);
+        }
       }
     }
     if (this.readQueue.length) {
@@ -583,6 +604,22 @@ export class RaftNode extends EventEmitter {
       for (const a of ready) this.settle(a.waiter, undefined, a.index);
     }
     this.emit('applied', index);
+  }
+
+  /**
+   * The member our proposals were forwarded to dropped them (MessageType.PropDropped): they are in
+   * no log, and will be sent again on the next tick. Entries that are not ours, or no longer
+   * waited for (timed out), are ignored.
+   */
+  private onProposalsDropped(entries: Entry[]): void {
+    for (const e of entries) {
+      const p = unframeProposal(e.data);
+      if (!p || (p.header.origin !== this.id && p.header.origin !== MEMBER_ATTRIBUTES_ORIGIN)) continue;
+      const pending = this.inFlight.get(p.header.seq);
+      if (!pending) continue;
+      this.inFlight.delete(p.header.seq);
+      this.resend.push(pending);
+    }
   }
 
   /**

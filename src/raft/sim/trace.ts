@@ -37,6 +37,7 @@ export function describeMessage(m: Message): string {
       s += ` snapshot ${m.snapshot?.meta.index}/t${m.snapshot?.meta.term} voters [${m.snapshot?.meta.confState.voters}]`;
       break;
     case MessageType.Prop:
+    case MessageType.PropDropped:
       s += ` ${range(m.entries)}`;
       break;
     case MessageType.ReadIndex:
