@@ -29,8 +29,10 @@ export interface FleetdConfig {
   engineHoldOffMs: number;
   /** The agent's HTTP API; undefined when turned off (`--http-addr ''`). */
   httpAddr?: HostPort;
-  /** The discovery DNS server's address; undefined when turned off (the default). */
+  /** The discovery DNS server's address (UDP and TCP); undefined when turned off (`--dns-addr ''`). */
   dnsAddr?: HostPort;
+  /** The domain the DNS server answers for (`web.service.<domain>`), lower case, without dots at the ends. */
+  dnsDomain: string;
   logLevel: string;
   prefix: string;
 }
@@ -58,8 +60,9 @@ const FLAGS = {
   'agent-ttl': { help: 'TTL of the machine\'s lease: a machine silent this long is dead to the cluster (5, 5s, 1500ms)', def: '5s' },
   'engine-reconcile-interval': { help: 'the engine reconciles at least this often (2, 2s, 500ms)', def: '2s' },
   'engine-hold-off': { help: 'a unit placed less than this long ago is not moved (damping; 0 turns it off)', def: '10s' },
-  'http-addr': { help: "host:port of the agent's HTTP API (journal, status); empty turns it off", def: '127.0.0.1:8500' },
-  'dns-addr': { help: 'host:port of the service discovery DNS server; empty turns it off', def: '' },
+  'http-addr': { help: "host:port of the agent's HTTP API (journal, status) and the /v1/ discovery API; empty turns it off", def: '127.0.0.1:8500' },
+  'dns-addr': { help: 'host:port of the service discovery DNS server (UDP and TCP); empty turns it off', def: '127.0.0.1:8600' },
+  'dns-domain': { help: 'the domain the DNS server answers for (web.service.<domain>)', def: 'flotilla' },
   'log-level': { help: 'log level: debug, info, warn, error, fatal, silent', def: 'info' },
   prefix: { help: 'key prefix of the fleet registry in the store', def: DEFAULT_PREFIX, hidden: true },
 } as const satisfies Record<string, Flag>;
@@ -71,6 +74,7 @@ export function usage(): string {
     'Usage: fleetd [flags]',
     '',
     "fleet's agent and engine: announces this machine, runs the units the cluster places on it,",
+    'registers their [X-Service] instances, serves service discovery over HTTP and DNS,',
     'and takes its turn as the scheduler. Each flag may also be set as FLEETD_<FLAG> (e.g. FLEETD_AGENT_TTL).',
     '',
   ];
@@ -126,6 +130,7 @@ export function parseFleetdArgs(argv: string[], env: NodeJS.ProcessEnv = process
     agentTtlSec: parseTtl(get('agent-ttl')),
     engineReconcileIntervalMs: parseDuration('engine-reconcile-interval', get('engine-reconcile-interval'), { min: 1 }),
     engineHoldOffMs: parseDuration('engine-hold-off', get('engine-hold-off'), { min: 0 }),
+    dnsDomain: parseDomain('dns-domain', get('dns-domain')),
     logLevel: parseEnum('log-level', get('log-level'), ['debug', 'info', 'warn', 'error', 'fatal', 'silent']),
     prefix: parsePrefix(get('prefix')),
   };
@@ -184,6 +189,21 @@ export function parseHostPort(flag: string, value: string): HostPort | undefined
   if (m[1] !== undefined && isIP(host) !== 6) throw new ConfigError(`--${flag}: ${JSON.stringify(host)} is not an IPv6 address`);
   if (!Number.isInteger(port) || port > 65535) throw new ConfigError(`--${flag}: port ${m[3]} is out of range (0-65535)`);
   return { host, port };
+}
+
+const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** A DNS domain (`flotilla`, `consul.example`): case and dots at the ends do not matter. */
+export function parseDomain(flag: string, value: string): string {
+  const domain = value.trim().toLowerCase().replace(/^\.+|\.+$/g, '');
+  if (domain === '') throw new ConfigError(`--${flag} must not be empty`);
+  const bad = domain.split('.').find((l) => !LABEL.test(l));
+  if (bad !== undefined || domain.length > 253) {
+    throw new ConfigError(
+      `--${flag}: ${JSON.stringify(value)} is not a domain name (dot-separated labels of 1-63 of a-z, 0-9 and "-", not starting or ending with "-")`,
+    );
+  }
+  return domain;
 }
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m)?$/;

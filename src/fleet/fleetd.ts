@@ -1,8 +1,12 @@
-// The fleetd process: one machine's agent (presence, reconciler, runner, HTTP API) and its engine
-// candidate, over one client and one registry view. bin/fleetd.ts only parses flags and calls
-// startFleetd(); bin/flotilla.ts runs one beside an in-process kvd.
+// The fleetd process: one machine's agent (presence, reconciler, runner, HTTP API, the service
+// instances of its units), its engine candidate, and the service discovery front ends (the
+// Consul-shaped /v1/ API on the agent's HTTP server, the DNS server) over one catalog, all on one
+// client and one registry view. bin/fleetd.ts only parses flags and calls startFleetd();
+// bin/flotilla.ts runs one beside an in-process kvd.
 import { mkdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { Client } from '../client/index.js';
+import { catalogView, createHttpHandler, DnsServer, register, ServiceCatalog } from '../discovery/index.js';
 import { componentLogger, rootLogger } from '../util/log.js';
 import { Agent } from './agent/agent.js';
 import { systemClock, type Clock } from './agent/clock.js';
@@ -36,9 +40,18 @@ export interface RunningFleetd {
   agent: Agent;
   engine: Engine;
   http: AgentHttpApi | undefined;
-  /** Resolves once the machine is announced and the registry view is loaded. */
+  /** Every service instance, kept current by a watch: what the /v1/ API and DNS answer from. */
+  catalog: ServiceCatalog;
+  /** The DNS server (undefined when turned off). */
+  dns: DnsServer | undefined;
+  /** The DNS server's address as bound (UDP and TCP on the same port). */
+  dnsAddress: HostPort | undefined;
+  /** Resolves once the machine is announced, the registry view is loaded and the catalog is read. */
   ready(): Promise<void>;
-  /** Graceful stop: the engine, then every unit, then the lease (revoked), then the connections. */
+  /**
+   * Graceful stop: the engine, then every unit (its service instance deregistered), then the
+   * lease (revoked), then the DNS and HTTP servers and the connections.
+   */
   stop(): Promise<void>;
 }
 
@@ -68,10 +81,14 @@ export async function startFleetd(config: FleetdConfig, deps: FleetdDeps = {}): 
   // Units learn which machine runs them (systemd's %m, which our specifiers do not resolve).
   const runner = new Runner({ stateDir: config.stateDir, baseEnv: { ...(deps.baseEnv ?? baseEnvironment()), FLOTILLA_MACHINE_ID: machineId } });
 
+  const catalog = new ServiceCatalog(client, { logger: componentLogger('discovery', { machine: machineId.slice(0, 8) }) });
+
   let agent: Agent | undefined;
   let machine: MachineInfo | undefined;
   let http: AgentHttpApi | undefined;
   let httpAddress: HostPort | undefined;
+  let dns: DnsServer | undefined;
+  let dnsAddress: HostPort | undefined;
   let agentUrl = '';
   try {
     if (config.httpAddr) {
@@ -81,8 +98,19 @@ export async function startFleetd(config: FleetdConfig, deps: FleetdDeps = {}): 
         units: () => agent?.reconciler.units() ?? [],
         runner,
       });
-      httpAddress = await http.listen(config.httpAddr.host, config.httpAddr.port);
+      http.mount(createHttpHandler(catalog));
+      httpAddress = await listenOn('http-addr', config.httpAddr, (a) => http!.listen(a.host, a.port));
       agentUrl = `http://${urlHost(isWildcard(httpAddress.host) ? config.publicIp : httpAddress.host)}:${httpAddress.port}`;
+    }
+    if (config.dnsAddr) {
+      const server = new DnsServer(catalogView(catalog), {
+        host: config.dnsAddr.host,
+        port: config.dnsAddr.port,
+        domain: config.dnsDomain,
+        logger: componentLogger('dns', { machine: machineId.slice(0, 8) }),
+      });
+      dnsAddress = await listenOn('dns-addr', config.dnsAddr, async (a) => ({ host: a.host, port: await server.listen() }));
+      dns = server;
     }
     machine = new MachineInfo({
       id: machineId,
@@ -93,12 +121,33 @@ export async function startFleetd(config: FleetdConfig, deps: FleetdDeps = {}): 
       readFacts: deps.readFacts,
       clock,
     });
-    agent = new Agent({ registry, view, runner, machine, ttlSec: config.agentTtlSec, clock, logger: mlog });
+    agent = new Agent({
+      registry,
+      view,
+      runner,
+      machine,
+      ttlSec: config.agentTtlSec,
+      clock,
+      logger: mlog,
+      services: {
+        // Bound to the machine's lease: a dead machine's instances vanish with it.
+        register: (def, lease) => register(client, def, { lease, node: machineId }),
+        address: config.publicIp,
+        hostname: hostname(),
+      },
+    });
   } catch (e) {
+    await dns?.close();
     await http?.close();
     client.close();
     throw e;
   }
+  // Read in the background, retried until the store answers (as the registry view is).
+  let stopping: Promise<void> | undefined;
+  const catalogRead = catalog.start();
+  catalogRead.catch((e: Error) => {
+    if (!stopping) log.error({ err: e.message }, 'fleetd: the service catalog could not be read');
+  });
   const engine = new Engine({
     registry,
     machineId,
@@ -112,9 +161,11 @@ export async function startFleetd(config: FleetdConfig, deps: FleetdDeps = {}): 
   const present = new Promise<void>((resolve) => agent!.presence.once('present', () => resolve()));
   await agent.start();
   engine.start();
-  log.info({ machine: machineId, endpoints: config.endpoints, agentUrl, stateDir: config.stateDir }, 'fleetd: started');
+  log.info(
+    { machine: machineId, endpoints: config.endpoints, agentUrl, dns: dnsAddress && `${urlHost(dnsAddress.host)}:${dnsAddress.port}`, stateDir: config.stateDir },
+    'fleetd: started',
+  );
 
-  let stopping: Promise<void> | undefined;
   const a = agent;
   return {
     machineId,
@@ -128,14 +179,19 @@ export async function startFleetd(config: FleetdConfig, deps: FleetdDeps = {}): 
     agent: a,
     engine,
     http,
+    catalog,
+    dns,
+    dnsAddress,
     async ready() {
-      await Promise.all([present, a.ready()]);
+      await Promise.all([present, a.ready(), catalogRead]);
     },
     stop() {
       stopping ??= (async () => {
         await engine.stop();
         await a.stop();
+        await dns?.close();
         await http?.close();
+        await catalog.close();
         await view.stop();
         client.close();
         log.info({ machine: machineId }, 'fleetd: stopped');
@@ -143,6 +199,35 @@ export async function startFleetd(config: FleetdConfig, deps: FleetdDeps = {}): 
       return stopping;
     },
   };
+}
+
+/** A listener that could not be bound, named by its flag and address (`--dns-addr 127.0.0.1:8600: address in use`). */
+export class ListenError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+  ) {
+    super(message);
+    this.name = 'ListenError';
+  }
+}
+
+const LISTEN_PROBLEMS: Record<string, string> = {
+  EADDRINUSE: 'address in use',
+  EACCES: 'permission denied (ports below 1024 need privileges)',
+  EADDRNOTAVAIL: 'address not available on this machine',
+  ENOTFOUND: 'unknown host',
+  EAI_AGAIN: 'unknown host',
+};
+
+async function listenOn(flag: string, addr: HostPort, listen: (addr: HostPort) => Promise<HostPort>): Promise<HostPort> {
+  try {
+    return await listen(addr);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = (code !== undefined && LISTEN_PROBLEMS[code]) || (e as Error).message;
+    throw new ListenError(`--${flag} ${urlHost(addr.host)}:${addr.port}: ${why}`, code);
+  }
 }
 
 function isWildcard(host: string): boolean {

@@ -1,6 +1,7 @@
 // One machine's agent: its presence (lease, announcement, fencing), the reconciler that runs the
-// units the registry gives it, and the machine facts it keeps announcing. This file only wires them:
-// each decides on its own.
+// units the registry gives it, the machine facts it keeps announcing, and (with `services`) the
+// service instances of its units' [X-Service] sections. This file only wires them: each decides on
+// its own.
 import type { Logger } from '../../util/log.js';
 import type { Registry, RegistryView } from '../registry/index.js';
 import { systemClock, type Clock } from './clock.js';
@@ -8,6 +9,18 @@ import type { MachineInfo } from './machine-info.js';
 import { clientPresenceStore, Presence, type PresenceStore } from './presence.js';
 import { Reconciler } from './reconciler.js';
 import type { AgentRunner } from './runner-port.js';
+import { ServiceRegistrations, type RegisterService } from './service-registrations.js';
+
+/** Service discovery for the units' [X-Service] sections. */
+export interface AgentServicesOptions {
+  register: RegisterService;
+  /** The instances' default address (the machine's public IP). */
+  address: string;
+  /** For `%H` in [X-Service]. */
+  hostname?: string;
+  /** Pause before a failed registration is tried again (ms); default 1000. */
+  retryMs?: number;
+}
 
 export interface AgentOptions {
   registry: Registry;
@@ -22,11 +35,14 @@ export interface AgentOptions {
   presenceStore?: PresenceStore;
   /** Pause between attempts to read the registry at start (ms); default 1000. */
   retryMs?: number;
+  /** Registers the units' [X-Service] instances while they are active (none without it). */
+  services?: AgentServicesOptions;
 }
 
 export class Agent {
   readonly presence: Presence;
   readonly reconciler: Reconciler;
+  readonly services: ServiceRegistrations | undefined;
   private readonly log: Logger;
   private readonly clock: Clock;
   private stopped = false;
@@ -48,13 +64,26 @@ export class Agent {
       machine: { id: opts.machine.id, metadata: opts.machine.metadata },
       clock: this.clock,
       log: this.log,
+      serviceProblem: (name, hash, file) => this.services?.problem(name, hash, file),
     });
+    this.services = opts.services
+      ? new ServiceRegistrations({
+          ...opts.services,
+          runner: opts.runner,
+          units: this.reconciler,
+          machineId: opts.machine.id,
+          clock: this.clock,
+          log: this.log,
+        })
+      : undefined;
     this.presence.on('present', (lease, revision) => {
       this.log.info({ lease: lease.toString(16), revision }, 'agent: machine announced');
       this.reconciler.setLease(lease, revision);
+      this.services?.setLease(lease);
     });
     this.presence.on('fenced', (reason) => {
       this.log.warn({ reason }, 'agent: lease lost: killing every unit (fencing)');
+      this.services?.fence();
       this.reconciler.fence().catch((e: Error) => this.log.error({ err: e.message }, 'agent: fencing failed'));
     });
     this.presence.on('warning', (e) => this.log.warn({ err: e.message }, 'agent: presence'));
@@ -70,6 +99,7 @@ export class Agent {
    */
   async start(): Promise<void> {
     await this.opts.machine.start();
+    this.services?.start();
     this.presence.start();
     this.viewStart = this.startView();
   }
@@ -93,6 +123,8 @@ export class Agent {
     // reconciler's work may be waiting on.
     await this.opts.runner.stopAll();
     await this.reconciler.settled();
+    // Stopped units were deregistered as they stopped; what is left goes before the lease does.
+    await this.services?.close();
     await this.presence.stop({ revoke: true });
   }
 

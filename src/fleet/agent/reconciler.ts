@@ -12,7 +12,7 @@
 // and fleetctl watching the registry receives), one write in flight per unit, retried after a
 // failure, and all rewritten under a new lease.
 import { EventEmitter } from 'node:events';
-import type { FleetOptions, LoadState, ServiceSpec } from '../types.js';
+import type { FleetOptions, LoadState, ServiceSpec, UnitFile } from '../types.js';
 import type { RegistrySnapshot, UnitStateRecord } from '../registry/index.js';
 import { fleetOptions, parseUnitFile, serviceSpec } from '../unit/index.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
@@ -41,6 +41,12 @@ export interface ReconcilerOptions {
   /** Pause before a failed state write is tried again (ms); default 1000. */
   retryMs?: number;
   log?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+  /**
+   * What is wrong with a loaded unit's [X-Service] section, if anything (the agent's service
+   * registrations answer). The unit runs anyway; the problem is reported in its state record as
+   * `serviceError`.
+   */
+  serviceProblem?: (name: string, hash: string, file: UnitFile) => string | undefined;
 }
 
 /** A unit this machine holds. */
@@ -50,6 +56,8 @@ export interface LocalUnit {
   load: LoadState;
   /** Why it is not loaded (`load` is 'error' or 'not-found'). */
   loadError?: string;
+  /** Why its [X-Service] section registers nothing (the unit runs regardless). */
+  serviceError?: string;
   global: boolean;
   /** Asked to start under the current lease (and not stopped since). */
   started: boolean;
@@ -59,6 +67,7 @@ export interface LocalUnit {
 }
 
 interface Parsed {
+  file?: UnitFile;
   options?: FleetOptions;
   spec?: ServiceSpec;
   error?: string;
@@ -156,6 +165,12 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   unit(name: string): LocalUnit | undefined {
     const u = this.local.get(name);
     return u && { ...u };
+  }
+
+  /** The parsed file of a unit this machine holds (loaded or not). */
+  unitFile(name: string): UnitFile | undefined {
+    const u = this.local.get(name);
+    return u && this.parsed.get(`${name}\0${u.hash}`)?.file;
   }
 
   /** Resolves once no unit work and no state write is pending (tests; shutdown). */
@@ -279,6 +294,10 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       loadedAt: this.clock.now(),
     };
     if (p.error !== undefined) u.loadError = p.error;
+    if (p.spec && p.file) {
+      const problem = this.opts.serviceProblem?.(target.name, target.hash, p.file);
+      if (problem !== undefined) u.serviceError = problem;
+    }
     if (p.spec) {
       try {
         await this.opts.runner.load(target.name, p.spec);
@@ -316,7 +335,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       const options = fleetOptions(file);
       const { spec, warnings } = serviceSpec(file);
       for (const w of warnings) this.log.warn({ unit: name, warning: w }, 'agent: unit file warning');
-      p = { options, spec };
+      p = { file, options, spec };
     } catch (e) {
       p = { error: (e as Error).message };
     }
@@ -363,6 +382,9 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       r.restarts = st.restarts;
     }
     if (u.loadError !== undefined) r.loadError = u.loadError;
+    // Not in UnitStateRecord (the registry's decoder leaves it out); written for people and tools
+    // reading the key.
+    if (u.serviceError !== undefined) r.serviceError = u.serviceError;
     return r;
   }
 

@@ -57,6 +57,8 @@ export interface UnitStateRecord {
   restarts?: number;
   /** With `load: 'error'` (or 'not-found'): why the unit could not be loaded (`hello.service:7: ...`). */
   loadError?: string;
+  /** Why the unit's [X-Service] section registered nothing (the unit itself runs). */
+  serviceError?: string;
 }
 
 export class RecordError extends Error {
@@ -158,6 +160,7 @@ export function decodeState(key: string, text: string): UnitStateRecord {
   const restarts = optNum(key, o, 'restarts');
   if (restarts !== undefined) r.restarts = restarts;
   if (typeof o.loadError === 'string') r.loadError = o.loadError;
+  if (typeof o.serviceError === 'string') r.serviceError = o.serviceError;
   return r;
 }
 

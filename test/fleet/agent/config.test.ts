@@ -18,6 +18,8 @@ t.test('defaults', async (t) => {
     engineReconcileIntervalMs: 2000,
     engineHoldOffMs: 10_000,
     httpAddr: { host: '127.0.0.1', port: 8500 },
+    dnsAddr: { host: '127.0.0.1', port: 8600 },
+    dnsDomain: 'flotilla',
     logLevel: 'info',
     prefix: '/flotilla/fleet/',
   });
@@ -35,6 +37,7 @@ t.test('every flag', async (t) => {
     '--engine-hold-off', '0',
     '--http-addr', '0.0.0.0:9500',
     '--dns-addr', '127.0.0.1:8600',
+    '--dns-domain', 'Consul.',
     '--log-level', 'debug',
     '--prefix', '/other',
   ]);
@@ -49,6 +52,7 @@ t.test('every flag', async (t) => {
     engineHoldOffMs: 0,
     httpAddr: { host: '0.0.0.0', port: 9500 },
     dnsAddr: { host: '127.0.0.1', port: 8600 },
+    dnsDomain: 'consul',
     logLevel: 'debug',
     prefix: '/other/',
   });
@@ -71,6 +75,7 @@ t.test('FLEETD_* environment, flags win, empty variables are unset', async (t) =
     FLEETD_ENGINE_HOLD_OFF: '1m',
     FLEETD_HTTP_ADDR: '127.0.0.1:1',
     FLEETD_DNS_ADDR: '127.0.0.1:2',
+    FLEETD_DNS_DOMAIN: 'example.internal',
     FLEETD_LOG_LEVEL: 'warn',
     FLEETD_PREFIX: '/e/',
   };
@@ -85,6 +90,7 @@ t.test('FLEETD_* environment, flags win, empty variables are unset', async (t) =
     engineHoldOffMs: 60_000,
     httpAddr: { host: '127.0.0.1', port: 1 },
     dnsAddr: { host: '127.0.0.1', port: 2 },
+    dnsDomain: 'example.internal',
     logLevel: 'warn',
     prefix: '/e/',
   });
@@ -100,7 +106,7 @@ t.test('help and version', async (t) => {
   t.same(parseFleetdArgs(['--version']), { kind: 'version' });
   t.match(FLEETD_VERSION, /^\d+\.\d+\.\d+$/);
   const u = usage();
-  for (const flag of ['endpoints', 'machine-id', 'state-dir', 'metadata', 'public-ip', 'agent-ttl', 'engine-reconcile-interval', 'engine-hold-off', 'http-addr', 'dns-addr', 'log-level', 'help', 'version']) {
+  for (const flag of ['endpoints', 'machine-id', 'state-dir', 'metadata', 'public-ip', 'agent-ttl', 'engine-reconcile-interval', 'engine-hold-off', 'http-addr', 'dns-addr', 'dns-domain', 'log-level', 'help', 'version']) {
     t.match(u, `--${flag}\n`, `--${flag} is documented`);
   }
   t.notMatch(u, '--prefix', 'the advanced --prefix is not in the help');

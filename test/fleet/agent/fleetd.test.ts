@@ -70,7 +70,7 @@ t.test('with a kvd', async (t) => {
     const dir = await tempDir();
     t.teardown(dir.remove);
     const fleetd = await startFleetd(
-      config(['--endpoints', url, '--state-dir', dir.path, '--http-addr', '127.0.0.1:0', '--agent-ttl', '2', '--metadata', 'role=inproc', '--log-level', 'silent']),
+      config(['--endpoints', url, '--state-dir', dir.path, '--http-addr', '127.0.0.1:0', '--dns-addr', '127.0.0.1:0', '--agent-ttl', '2', '--metadata', 'role=inproc', '--log-level', 'silent']),
       { readFacts: async () => ({ cpus: 2, memTotal: 2e9, memFree: 1e9, load: 0 }) },
     );
     await fleetd.ready();
@@ -106,14 +106,14 @@ t.test('with a kvd', async (t) => {
     const blocker = http.createServer();
     await new Promise<void>((r) => blocker.listen(port, '127.0.0.1', r));
     t.teardown(() => new Promise((r) => blocker.close(r)));
-    await t.rejects(startFleetd(config(['--endpoints', url, '--state-dir', dir.path, '--http-addr', `127.0.0.1:${port}`, '--log-level', 'silent'])), { code: 'EADDRINUSE' });
+    await t.rejects(startFleetd(config(['--endpoints', url, '--state-dir', dir.path, '--http-addr', `127.0.0.1:${port}`, '--dns-addr', '', '--log-level', 'silent'])), { code: 'EADDRINUSE' });
   });
 
   t.test('process: flags, SIGTERM, persisted machine id', async (t) => {
     const dir = await tempDir();
     t.teardown(dir.remove);
     const httpPort = await freePort();
-    const args = ['--endpoints', url, '--state-dir', dir.path, '--http-addr', `127.0.0.1:${httpPort}`, '--agent-ttl', '2', '--log-level', 'warn'];
+    const args = ['--endpoints', url, '--state-dir', dir.path, '--http-addr', `127.0.0.1:${httpPort}`, '--dns-addr', '', '--agent-ttl', '2', '--log-level', 'warn'];
     const env = { ...process.env, FLEETD_METADATA: 'role=proc' };
 
     const first = await startProcess(dist('fleetd'), args, env, /fleetd: machine ([0-9a-f]{32}) /);
@@ -143,7 +143,7 @@ t.test('with a kvd', async (t) => {
   t.test('process: the embedded default (flotilla) runs a kvd and a fleetd', async (t) => {
     const dir = await tempDir();
     t.teardown(dir.remove);
-    const [clientPort, peerPort, httpPort] = [await freePort(), await freePort(), await freePort()];
+    const [clientPort, peerPort, httpPort, dnsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const env = {
       ...process.env,
       KVD_LISTEN_CLIENT_URLS: `http://127.0.0.1:${clientPort}`,
@@ -152,6 +152,7 @@ t.test('with a kvd', async (t) => {
       KVD_INITIAL_ADVERTISE_PEER_URLS: `http://127.0.0.1:${peerPort}`,
       KVD_LOG_LEVEL: 'warn',
       FLEETD_HTTP_ADDR: `127.0.0.1:${httpPort}`,
+      FLEETD_DNS_ADDR: `127.0.0.1:${dnsPort}`,
       FLEETD_LOG_LEVEL: 'warn',
     };
     const p = await startProcess(dist('flotilla'), [], env, /flotilla: kvd serving clients on (\S+) .*fleetd machine ([0-9a-f]{8}) with its agent API on (\S+)/, dir.path);

@@ -35,6 +35,7 @@ class Fleetd {
     readonly metadata: string,
     readonly stateDir: string,
     readonly httpPort: number,
+    readonly dnsPort: number,
     readonly endpoints: string,
   ) {}
 
@@ -42,7 +43,7 @@ class Fleetd {
     const child = spawn(
       process.execPath,
       [fleetdScript, '--endpoints', this.endpoints, '--machine-id', this.machineId, '--state-dir', this.stateDir, '--metadata', this.metadata,
-        '--agent-ttl', String(TTL), '--http-addr', `127.0.0.1:${this.httpPort}`, '--engine-hold-off', '0'],
+        '--agent-ttl', String(TTL), '--http-addr', `127.0.0.1:${this.httpPort}`, '--dns-addr', `127.0.0.1:${this.dnsPort}`, '--engine-hold-off', '0'],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FLEETD_LOG_LEVEL: 'warn' } },
     );
     this.child = child;
@@ -123,7 +124,7 @@ t.test('fleet failover on real processes', { timeout: 240_000 }, async (t) => {
     { name: 'f2', id: 'b2'.repeat(16), md: 'role=web,zone=b' },
     { name: 'f3', id: 'c3'.repeat(16), md: 'role=db,zone=c' },
   ];
-  for (const s of specs) machines.push(new Fleetd(s.name, s.id, s.md, await tempDir(`flotilla-fleetd-${s.name}-`), await freePort(), endpoints));
+  for (const s of specs) machines.push(new Fleetd(s.name, s.id, s.md, await tempDir(`flotilla-fleetd-${s.name}-`), await freePort(), await freePort(), endpoints));
   const client = new Client({ endpoints: kvd.members.map((m) => m.url), autoSyncMembers: false, requestTimeoutMs: 5000 });
   const registry = new Registry(client, PREFIX);
   const view = new RegistryView(registry);
