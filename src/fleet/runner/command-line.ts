@@ -19,6 +19,7 @@
 // before v243 allowed it; write one `Exec*=` per command or `\;` for a literal semicolon).
 import { accessSync, constants, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
+import { splitWords } from '../unit/index.js';
 
 /** systemd's default search path for executables. */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -176,16 +177,21 @@ function codePoint(text: string, at: number, cp: number): string {
   return String.fromCodePoint(cp);
 }
 
+/** Only the environment's own variables: `$constructor` is not Object.prototype.constructor. */
+function lookup(env: Record<string, string | undefined>, name: string): string {
+  return Object.hasOwn(env, name) ? (env[name] ?? '') : '';
+}
+
 /** Substitutes `$VAR`, `${VAR}` and `$$` in every word but the program, as systemd does at exec time. */
 export function expandWords(words: string[], env: Record<string, string | undefined>): string[] {
   const out = [words[0]!];
   for (const word of words.slice(1)) {
     if (word.startsWith('$') && NAME.test(word.slice(1))) {
-      const value = env[word.slice(1)] ?? '';
-      out.push(...value.split(/[ \t\n\r]+/).filter((w) => w !== ''));
+      // systemd splits the value as words, quotes and all (EXTRACT_UNQUOTE | EXTRACT_RELAX).
+      out.push(...splitWords(lookup(env, word.slice(1)), { cunescape: false, relax: true }));
       continue;
     }
-    out.push(word.replace(/\$\$|\$\{([^}]*)\}/g, (m, name: string | undefined) => (m === '$$' ? '$' : (env[name!] ?? ''))));
+    out.push(word.replace(/\$\$|\$\{([^}]*)\}/g, (m, name: string | undefined) => (m === '$$' ? '$' : lookup(env, name!))));
   }
   return out;
 }

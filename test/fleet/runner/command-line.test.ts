@@ -104,3 +104,9 @@ t.test('a bare program name is looked up in the unit PATH', async (t) => {
   t.equal(err.code, 'ENOENT');
   t.match(err.message, /Failed to locate executable adir: No such file or directory/);
 });
+
+t.test('a $VAR value is split as systemd splits it, and only own variables count', async (t) => {
+  const env = { Q: '"x y" z' };
+  t.same(splitCommand('/bin/echo $Q', env), ['/bin/echo', 'x y', 'z'], 'quotes in the value group words');
+  t.same(splitCommand('/bin/echo $constructor ${hasOwnProperty}x', env), ['/bin/echo', 'x'], 'no prototype property is a variable');
+});
