@@ -246,5 +246,5 @@ t.test('member list and endpoint status', async (t) => {
   let h = await ctl(['endpoint', 'health', '--cluster']);
   for (let i = 0; i < 3 && h.code !== 0; i++) h = await ctl(['endpoint', 'health', '--cluster']);
   t.equal(h.stdout, '');
-  t.equal(h.stderr.trim().split('\n').filter((x) => /^http:\/\/127\.0\.0\.1:\d+ is healthy: successfully committed proposal: took = [\d.]+[µmn]?s$/.test(x)).length, 3);
+  t.equal(h.stderr.trim().split('\n').filter((x) => /^http:\/\/127\.0\.0\.1:\d+ is healthy: successfully committed proposal: took = [\d.]+[µmn]?s$/.test(x)).length, 3, h.stderr);
 });
