@@ -242,9 +242,9 @@ t.test('member list and endpoint status', async (t) => {
   t.equal(rows.filter((r) => r.includes(', true, false, ')).length, 1, 'one leader');
   const tb = await ctl(['endpoint', 'status', '-w', 'table']);
   t.match(tb.stdout, /^\+-+\+.*\n\|\s+ENDPOINT\s+\|\s+ID\s+\|\s+VERSION\s+\|\s+DB SIZE\s+\|\s+IS LEADER\s+\|\s+IS LEARNER\s+\|\s+RAFT TERM\s+\|\s+RAFT INDEX\s+\|\s+RAFT APPLIED INDEX\s+\|\s+ERRORS\s+\|\n/);
-  // A member answers /health after a ReadIndex of at most a second: on a loaded machine, ask again.
-  let h = await ctl(['endpoint', 'health', '--cluster']);
-  for (let i = 0; i < 3 && h.code !== 0; i++) h = await ctl(['endpoint', 'health', '--cluster']);
+  // Each member answers /health after a ReadIndex. (This used to fail now and then, and was asked
+  // again: two followers' ReadIndex contexts collided at the leader. Fixed in raft-node.)
+  const h = await ctl(['endpoint', 'health', '--cluster']);
   t.equal(h.stdout, '');
   t.equal(h.stderr.trim().split('\n').filter((x) => /^http:\/\/127\.0\.0\.1:\d+ is healthy: successfully committed proposal: took = [\d.]+[µmn]?s$/.test(x)).length, 3, h.stderr);
 });

@@ -28,3 +28,17 @@ t.test('reads sent together with writes on a single member are answered', async 
   }
   t.equal(failures, 0, 'no read timed out');
 });
+
+// Two followers asking for a ReadIndex at the same moment: each read must be answered. (Every
+// member numbered its read contexts from 1, and the leader ignores a context it already holds, so
+// the second follower's read was lost until its deadline.)
+t.test('concurrent reads from two followers are both answered', async (t) => {
+  const cluster = await KvdCluster.create(3);
+  t.teardown(() => cluster.close());
+  const leader = await cluster.leader();
+  const followers = cluster.members.filter((m) => m !== leader);
+  for (let round = 0; round < 5; round++) {
+    const answers = await Promise.all(followers.map((m) => fetch(`${m.url}/health`, { signal: AbortSignal.timeout(5000) }).then((r) => r.status)));
+    t.same(answers, [200, 200], `round ${round}: both followers are healthy (each /health is a ReadIndex)`);
+  }
+});

@@ -1,6 +1,7 @@
 // The node driver: it makes the pure core real. It owns the tick timer, the Ready loop (persist,
 // send, apply, advance), the waiting callers of propose() and readIndex(), the member table, and
 // periodic snapshots. Everything the core decides passes through runLoop(), one Ready at a time.
+import { randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { decodeConfChange } from '../confchange.js';
 import { NodeStoppedError, ProposalDroppedError, ProposalTimeoutError, RaftError, ReadIndexTimeoutError } from '../errors.js';
@@ -101,7 +102,13 @@ export class RaftNode extends EventEmitter {
    */
   private resend: PendingProposal[] = [];
   private confWaiters = new Map<string, Waiter<void>>();
-  private readSeq = 0;
+  /**
+   * ReadIndex contexts must be unique across the cluster: the leader keys pending reads by context
+   * and ignores a context it already holds, so two members counting from 0 lost each other's reads
+   * when they asked at the same moment (one timed out: `endpoint health --cluster` saw it). Each
+   * member counts from its own random 48-bit start (exact as a double for 2^52 more reads).
+   */
+  private readSeq = randomInt(1, 2 ** 48) * 16;
   private readQueue: Waiter<number>[] = [];
   private readRounds = new Map<number, Waiter<number>[]>();
   private appliedWaiters: { index: number; waiter: Waiter<number> }[] = [];
