@@ -73,6 +73,15 @@ export class KeepAlive extends EventEmitter {
     this.host.untrack(this);
   }
 
+  /**
+   * With a renewal pace of its own, one attempt may not take the rest of the lease: a renewal sent
+   * to a member that hangs (SIGSTOPped, partitioned) would otherwise wait until the lease is nearly
+   * gone. Cut it short and the client moves on to another member, whose answer comes in time.
+   */
+  private attemptCapMs(): number {
+    return this.intervalMs !== undefined ? Math.max(250, 2 * this.intervalMs) : Infinity;
+  }
+
   private schedule(ms: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
@@ -95,7 +104,7 @@ export class KeepAlive extends EventEmitter {
     let r: LeaseKeepAliveResponse;
     try {
       r = await this.host.keepAliveOnce(this.id, {
-        timeoutMs: Math.max(100, Math.min(this.host.requestTimeoutMs, left)),
+        timeoutMs: Math.max(100, Math.min(this.host.requestTimeoutMs, left, this.attemptCapMs())),
         signal: this.ac.signal,
       });
     } catch (e) {

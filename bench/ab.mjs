@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+// A/B comparison of two kvd builds on one load figure, alternating, a fresh cluster each run
+// (for the speed work: "before" and "after" measured in the same session on a shared machine).
+//
+//   node bench/ab.mjs --a /tmp/base/dist/bin/kvd.js --b dist/bin/kvd.js [--op put] [--clients 64] [--total 20000] [--size 3] [--runs 3]
+import { parseArgs } from 'node:util';
+import { KvdCluster } from './kvd-cluster.mjs';
+import { fmt, median, runFile, sharedTool, waitQuiet } from './lib.mjs';
+
+const { values: v } = parseArgs({
+  options: {
+    a: { type: 'string' },
+    b: { type: 'string', default: 'dist/bin/kvd.js' },
+    op: { type: 'string', default: 'put' },
+    clients: { type: 'string', default: '64' },
+    total: { type: 'string', default: '20000' },
+    size: { type: 'string', default: '3' },
+    runs: { type: 'string', default: '3' },
+  },
+});
+const res = { a: [], b: [] };
+for (let r = 0; r < Number(v.runs); r++) {
+  for (const which of r % 2 ? ['b', 'a'] : ['a', 'b']) {
+    // wait_quiet before the cluster starts: it measures the whole machine, our idle members too.
+    let q = await waitQuiet();
+    const c = new KvdCluster({ kvdScript: v[which], size: Number(v.size) });
+    await c.start();
+    try {
+      let j;
+      // Another job's load during the timed phase spoils the figure: measure again (twice at most).
+      for (let attempt = 0; attempt < 3; attempt++) {
+        if (attempt > 0) q = await waitQuiet({ max: 15 });
+        const out = await runFile('node', [sharedTool('kvload.mjs'), '--endpoints', c.endpoints().join(','), '--op', v.op, '--clients', v.clients, '--total', v.total, '--cpu-pids', c.pids().join(','), '--quiet'], { allowFail: true });
+        j = JSON.parse(out.stdout.trim().split('\n').pop());
+        if (j.foreignCpuPct <= 25) break;
+        console.error(`  (other processes used ${j.foreignCpuPct}% of a core meanwhile: again)`);
+      }
+      const cpu = (Object.values(j.pidCpuPct).reduce((x, y) => x + y, 0) / 100) * j.durationS * 1e6 / j.ok;
+      res[which].push({ rps: j.rps, p50: j.p50, p99: j.p99, cpu, errors: j.errors });
+      console.error(`${which}: ${j.rps} req/s p50 ${j.p50} p99 ${j.p99} cpu ${fmt(cpu)} µs/req errors ${j.errors} (busy before ${q.busy}%)`);
+    } finally {
+      await c.stop();
+    }
+  }
+}
+for (const which of ['a', 'b']) {
+  const rs = res[which];
+  console.log(`${which}: req/s ${fmt(median(rs.map((x) => x.rps)))}  p50 ${fmt(median(rs.map((x) => x.p50)))}  p99 ${fmt(median(rs.map((x) => x.p99)))}  CPU ${fmt(median(rs.map((x) => x.cpu)))} µs/req  (${v[which]})`);
+}
