@@ -394,6 +394,11 @@ export class KvStore implements StateMachine, WatchableSource {
     return this.lessor.expired(limit);
   }
 
+  /** See Lessor.nextDeadline. */
+  nextLeaseDeadline(): number {
+    return this.lessor.nextDeadline();
+  }
+
   leases(): LeaseId[] {
     return this.lessor.leases();
   }

@@ -162,3 +162,29 @@ t.test('leases persist with the data and keep their keys across a restart', asyn
   await d.revoke(-9n);
   t.same(await d.kv('\0', { range_end: new Uint8Array([0]) }), []);
 });
+
+t.test('Lessor: nextDeadline() is the earliest moment expired() can report a lease', async (t) => {
+  const clock = fakeClock();
+  const l = new Lessor({ clock: clock.fn, expiredRetryMs: 3000 });
+  l.grant(1n, 5);
+  t.equal(l.nextDeadline(), Infinity, 'a follower expires nothing');
+  l.promote();
+  const start = clock.now;
+  t.equal(l.nextDeadline(), start + 5000);
+  l.grant(2n, 3);
+  t.equal(l.nextDeadline(), start + 3000, 'a shorter lease granted later comes first');
+  clock.now += 1000;
+  l.renew(2n);
+  t.equal(l.nextDeadline(), start + 4000, 'a renewal moves its deadline');
+  clock.now = start + 4000;
+  t.same(l.expired(), [2n], 'reported exactly at its deadline');
+  t.equal(l.nextDeadline(), start + 5000, 'a reported lease waits for its retry time');
+  clock.now = start + 5000;
+  t.same(l.expired(), [1n]);
+  t.equal(l.nextDeadline(), start + 7000, 'the revoke of lease 2 is retried 3 s after it was reported');
+  l.remove(1n);
+  l.remove(2n);
+  t.equal(l.nextDeadline(), Infinity);
+  l.demote();
+  t.equal(l.nextDeadline(), Infinity);
+});

@@ -307,3 +307,26 @@ t.test('a lease expires on the leader, deleting its keys in one revision, and a 
   const ttlNow = await follower.call<{ TTL: string }>('/v3/lease/timetolive', { ID: grant.body.ID });
   t.equal(ttlNow.body.TTL, '-1', 'the lease is gone');
 });
+
+t.test('a keep-alive forwarded to a leader that hangs is given up when the follower sees the leader go, not at its timeout', async (t) => {
+  // Election timeout 500 ms: the follower gives up on the stopped leader within 0.5-1 s; the
+  // forward's own timeout is 5 s. (Before, the caller waited the 5 s, and a fleetd's lease
+  // renewal stuck so could outlast its fencing deadline while a new leader was there to answer.)
+  const c = await KvdCluster.create(3, ['--heartbeat-interval', '50', '--election-timeout', '500']);
+  t.teardown(() => c.close());
+  const leader = await c.leader();
+  const follower = c.members.find((m) => m !== leader)!;
+  const grant = await follower.call<{ ID: string }>('/v3/lease/grant', { TTL: 30 });
+  leader.child!.kill('SIGSTOP');
+  t.teardown(() => leader.child?.kill('SIGCONT'));
+  const sent = Date.now();
+  const r = await follower.call<{ error?: string; result?: { TTL: string } }>('/v3/lease/keepalive', { ID: grant.body.ID });
+  const ms = Date.now() - sent;
+  leader.child!.kill('SIGCONT');
+  t.comment(`answered after ${ms} ms: ${JSON.stringify(r.body)}`);
+  t.ok(ms < 4000, `answered in ${ms} ms, before the 5 s forward timeout`);
+  // Either the follower saw the leader go while the forward hung ("leader changed"), or the new
+  // leader was already there to renew it.
+  const text = JSON.stringify(r.body);
+  t.ok(/leader changed|no leader/.test(text) || r.body.result?.TTL === '30', text);
+});

@@ -169,6 +169,20 @@ export class Lessor {
     return out;
   }
 
+  /**
+   * When expired() may next report a lease (ms on the clock; Infinity when no lease can expire
+   * here), so that the leader wakes at a deadline rather than polling past it.
+   */
+  nextDeadline(): number {
+    if (!this.primary) return Infinity;
+    let next = Infinity;
+    for (const l of this.map.values()) {
+      const at = Math.max(l.deadline, l.retryAt);
+      if (at < next) next = at;
+    }
+    return next;
+  }
+
   /** LeaseTimeToLive: keys sorted (etcd's order is random). */
   timeToLive(id: LeaseId, keys = false): LeaseTimeToLive {
     const l = this.map.get(id);

@@ -33,19 +33,35 @@ export async function fetchClusterInfo(peerURLs: string[], log: Logger, timeoutM
   }
 }
 
-export async function forwardToLeader<T>(clientURL: string, path: string, body: unknown, timeoutMs: number): Promise<T> {
-  let res: Response;
+export async function forwardToLeader<T>(clientURL: string, path: string, body: unknown, timeoutMs: number, signal?: AbortSignal): Promise<T> {
+  // One controller per request, tied to `signal` by a listener removed afterwards (AbortSignal.any
+  // on a long-lived signal keeps every request's signal reachable in Node 20).
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), timeoutMs);
+  const onAbort = () => ac.abort();
+  if (signal?.aborted) ac.abort();
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    res = await fetch(`${clientURL}/flotilla/internal/${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-  } catch {
-    throw new EtcdError(GrpcCode.Unavailable, 'etcdserver: leader changed');
+    let res: Response;
+    let json: { error?: string; code?: number } & T;
+    try {
+      res = await fetch(`${clientURL}/flotilla/internal/${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        signal: ac.signal,
+      });
+      json = (await res.json().catch((e: unknown) => {
+        if (ac.signal.aborted) throw e;
+        return {};
+      })) as { error?: string; code?: number } & T;
+    } catch {
+      throw new EtcdError(GrpcCode.Unavailable, 'etcdserver: leader changed');
+    }
+    if (!res.ok) throw new EtcdError((json.code as GrpcCode) ?? GrpcCode.Unknown, json.error ?? `HTTP ${res.status}`);
+    return json;
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
   }
-  const json = (await res.json().catch(() => ({}))) as { error?: string; code?: number } & T;
-  if (!res.ok) throw new EtcdError((json.code as GrpcCode) ?? GrpcCode.Unknown, json.error ?? `HTTP ${res.status}`);
-  return json;
 }

@@ -3,6 +3,7 @@
 // linearizable reads wait for a ReadIndex; lease keep-alives and time-to-live are the leader's
 // business (only it holds lease deadlines), so a follower forwards them to the leader.
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as api from '../../kv/api.js';
@@ -41,7 +42,10 @@ export interface KvMemberOptions {
   logger?: Logger;
   /** Milliseconds; drives lease expiry. */
   clock?: () => number;
-  /** Check for expired leases this often (leader only). Default 500 ms, as etcd. */
+  /**
+   * The leader wakes at the earliest lease deadline, and at least this often (default 500 ms,
+   * etcd's fixed polling interval) to see leases granted meanwhile.
+   */
   leaseCheckMs?: number;
   /** TEST ONLY, breaks linearizability: linearizable reads skip ReadIndex (see config.ts). */
   testOnlyUnsafeLocalReads?: boolean;
@@ -60,6 +64,8 @@ export class KvMember implements KvService {
   readonly promMetrics: MemberMetrics;
   private readonly log: Logger;
   private leaseTimer: NodeJS.Timeout | undefined;
+  /** Aborted when the leader this member knows changes: requests forwarded to the old one are given up. */
+  private leaderTerm = unlimitedController();
   private readonly revoking = new Set<bigint>();
   private published = false;
   private stopped = false;
@@ -146,7 +152,7 @@ export class KvMember implements KvService {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    if (this.leaseTimer) clearInterval(this.leaseTimer);
+    this.stopLeaseExpiry();
     this.hub.close();
     await this.node.stop({ transfer: true });
     await this.store.close();
@@ -413,14 +419,23 @@ export class KvMember implements KvService {
   }
 
   /** Calls the leader's internal endpoint (for what only the leader knows: lease deadlines, learner progress). */
+  /**
+   * Sends a leader-only request to the leader. It is given up with "leader changed" as soon as this
+   * member sees another leader (or none), not at its timeout: a request forwarded to a leader that
+   * hangs (stopped, partitioned) would otherwise hold the caller for the whole request timeout, and
+   * a lease keep-alive stuck so loses its lease while a new leader is there to answer.
+   */
   private async forward<T>(path: string, body: unknown): Promise<T> {
-    const leader = this.node.members().find((m) => m.id === this.node.leaderId());
+    const leaderId = this.node.leaderId();
+    const leader = this.node.members().find((m) => m.id === leaderId);
     if (!leader) throw Errors.noLeader();
     if (leader.clientURLs.length === 0) throw Errors.notCapable();
-    return forwardToLeader<T>(leader.clientURLs[0]!, path, body, this.opts.requestTimeoutMs ?? 5000);
+    return forwardToLeader<T>(leader.clientURLs[0]!, path, body, this.opts.requestTimeoutMs ?? 5000, this.leaderTerm.signal);
   }
 
   private onLeaderChange(leader: number): void {
+    this.leaderTerm.abort();
+    this.leaderTerm = unlimitedController();
     this.promMetrics.leaderChanges.inc();
     if (leader === this.memberId) {
       // A new leader must not expire leases early: every lease gets its full TTL again, plus an
@@ -452,14 +467,26 @@ export class KvMember implements KvService {
     }
   }
 
+  /**
+   * Expiry runs on a timer set to the earliest lease deadline (capped at leaseCheckMs), so that a
+   * lease is revoked when its TTL runs out rather than up to a polling interval later: etcd polls
+   * every 500 ms, which let a dead holder's keys outlive its TTL by as much.
+   */
   private startLeaseExpiry(): void {
-    if (this.leaseTimer) return;
-    this.leaseTimer = setInterval(() => this.revokeExpired(), this.opts.leaseCheckMs ?? 500);
+    if (this.leaseTimer || this.stopped) return;
+    const clock = this.opts.clock ?? Date.now;
+    const cap = this.opts.leaseCheckMs ?? 500;
+    const wait = Math.min(cap, Math.max(0, this.store.nextLeaseDeadline() - clock()));
+    this.leaseTimer = setTimeout(() => {
+      this.leaseTimer = undefined;
+      this.revokeExpired();
+      if (this.node.isLeader()) this.startLeaseExpiry();
+    }, wait);
     this.leaseTimer.unref();
   }
 
   private stopLeaseExpiry(): void {
-    if (this.leaseTimer) clearInterval(this.leaseTimer);
+    if (this.leaseTimer) clearTimeout(this.leaseTimer);
     this.leaseTimer = undefined;
   }
 
@@ -515,6 +542,13 @@ export class KvMember implements KvService {
   isLeader(): boolean {
     return this.node.status().role === Role.Leader;
   }
+}
+
+/** An AbortController whose signal takes any number of listeners (one per forwarded request). */
+function unlimitedController(): AbortController {
+  const ac = new AbortController();
+  setMaxListeners(0, ac.signal);
+  return ac;
 }
 
 function throwIf(err: EtcdError | undefined): void {

@@ -316,10 +316,10 @@ t.test('kill -9 of the fleetd running an instance: the instance is gone within t
   const gone = await seen((s) => !s.instances.some((i) => i.Port === P1), from);
   const ms = Date.now() - killedAt;
   measured.push(`web@${P1} gone ${ms} ms after kill -9 of ${victim.name} (agent TTL ${TTL_S} s)`);
-  // The TTL runs from the machine's last renewal (at most 500 ms before the kill); the leader
-  // notices the expiry at its next lease check (every 500 ms), then the delete goes through Raft and
-  // the watch: up to the TTL plus that check and the delivery.
-  t.ok(ms <= TTL_S * 1000 + 1000, `gone in ${ms} ms (lease TTL ${TTL_S * 1000} ms)`);
+  // The TTL runs from the machine's last renewal (0-500 ms before the kill) and the leader revokes
+  // the lease at its deadline (a timer, not a poll); the delete then goes through Raft and the
+  // watch, a few ms on loopback. The slack is for timers late on a loaded 2-core machine.
+  t.ok(ms <= TTL_S * 1000 + 300, `gone in ${ms} ms (lease TTL ${TTL_S * 1000} ms)`);
   t.same(gone.instances.map((i) => i.Port).sort(), [P2, P3].sort());
   const other = machines.find((m) => m !== victim)!;
   t.same((await other.passing(gone.revision)).map((e) => e.Port).sort(), [P2, P3].sort(), 'HTTP of a live fleetd');
