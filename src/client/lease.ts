@@ -29,6 +29,8 @@ export interface KeepAliveOptions {
 export interface KeepAlive {
   on(event: 'renewed', fn: (ttl: number) => void): this;
   on(event: 'lost', fn: (reason: ClientError) => void): this;
+  /** A renewal that failed (it is retried until the lease runs out): what failed, sent when. */
+  on(event: 'failed', fn: (err: Error, sentAt: number) => void): this;
   once(event: 'renewed', fn: (ttl: number) => void): this;
   once(event: 'lost', fn: (reason: ClientError) => void): this;
 }
@@ -111,6 +113,7 @@ export class KeepAlive extends EventEmitter {
       if (this.stopped) return;
       const now = Date.now();
       this.host.log.debug({ lease: this.id.toString(), err: (e as Error).message }, 'lease keep-alive: renewal failed');
+      this.emit('failed', e as Error, sentAt);
       if (e instanceof ClientError && e.kind === 'Server' && e.code === GrpcCode.NotFound) {
         this.lose(e);
         return;

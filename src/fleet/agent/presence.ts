@@ -21,6 +21,7 @@ export interface LeaseKeepAlive {
   readonly expiresAt: number;
   on(event: 'renewed', fn: (ttl: number) => void): unknown;
   on(event: 'lost', fn: (reason: ClientError | Error) => void): unknown;
+  on(event: 'failed', fn: (err: Error, sentAt: number) => void): unknown;
   close(): void;
 }
 
@@ -32,6 +33,8 @@ export interface PresenceStore {
   /** Puts the machine record under the lease; resolves with the write's revision. */
   announce(machine: MachineRecord, lease: bigint): Promise<number>;
 }
+
+const MAX_FAILURES_TOLD = 5;
 
 /** A revoke on the way out must not hold up a shutdown for the client's whole request deadline. */
 const REVOKE_TIMEOUT_MS = 2000;
@@ -100,6 +103,10 @@ export class Presence extends EventEmitter<PresenceEvents> {
   private deadlineAt = 0;
   private fenceTimer: TimerHandle | undefined;
   private revision = 0;
+  /** Renewals that failed since the last success (the last few), told when the machine fences. */
+  private failures: string[] = [];
+  /** The send time of the last successful grant or renewal. */
+  private lastSentAt = 0;
   private sleeper: { timer: TimerHandle; wake: () => void } | undefined;
 
   constructor(private readonly opts: PresenceOptions) {
@@ -179,6 +186,7 @@ export class Presence extends EventEmitter<PresenceEvents> {
             return;
           }
           this.leaseId = granted.id;
+          this.lastSentAt = sentAt;
           this.setDeadline(sentAt + granted.ttl * 1000 - this.margin);
           this.keepAlive(granted.id, granted.ttl);
         }
@@ -200,8 +208,16 @@ export class Presence extends EventEmitter<PresenceEvents> {
   private keepAlive(id: bigint, ttlSec: number): void {
     const ka = this.opts.store.keepAlive(id, ttlSec);
     this.ka = ka;
-    ka.on('renewed', () => {
+    ka.on('failed', (err, sentAt) => {
       if (this.ka !== ka) return;
+      const endpoint = (err as ClientError).endpoint;
+      this.failures.push(`sent ${sentAt - this.lastSentAt} ms after the last success, failed after ${this.clock.now() - sentAt} ms${endpoint ? ` at ${endpoint}` : ''}: ${err.message}`);
+      if (this.failures.length > MAX_FAILURES_TOLD) this.failures.shift();
+    });
+    ka.on('renewed', (ttl) => {
+      if (this.ka !== ka) return;
+      this.failures = [];
+      this.lastSentAt = ka.expiresAt - ttl * 1000;
       // A renewal whose answer comes after the deadline does not count: the units may already be
       // placed elsewhere by then.
       if (this.clock.now() >= this.deadlineAt) this.fence('the lease renewal came back after the fencing deadline');
@@ -232,6 +248,8 @@ export class Presence extends EventEmitter<PresenceEvents> {
     this.wakeSleeper();
     this.phase = 'acquiring';
     if (old !== undefined) void this.opts.store.revoke(old).catch(() => undefined);
+    if (this.failures.length) reason += `; renewals since the last success: ${this.failures.join('; ')}`;
+    this.failures = [];
     if (wasPresent) this.emit('fenced', reason);
     if (this.phase === 'acquiring') void this.acquire(this.generation);
   }

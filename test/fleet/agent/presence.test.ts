@@ -346,3 +346,25 @@ t.test('a grant that completes after stop is revoked at once', async (t) => {
   t.same(store.revoked, [1n]);
   t.same(store.announced, []);
 });
+
+t.test('a fence names the renewals that failed since the last success', async (t) => {
+  const { clock, store, presence, log } = setup();
+  const t0 = clock.now();
+  presence.start();
+  await flush();
+  const ka = store.keepAlives.get(1n)!;
+  clock.advance(500);
+  ka.renew(t0 + 500, 5);
+  clock.advance(1500);
+  ka.emit('failed', Object.assign(new Error('request timed out'), { endpoint: 'http://127.0.0.1:1' }), t0 + 1000);
+  clock.advance(1000);
+  ka.emit('failed', new Error('etcdserver: no leader'), t0 + 2750);
+  clock.advance(3000);
+  t.equal(log.fenced.length, 1);
+  t.equal(
+    log.fenced[0]![0],
+    `no lease renewal succeeded within 5 s − ${fencingMargin(5)} ms; renewals since the last success: ` +
+      'sent 500 ms after the last success, failed after 1000 ms at http://127.0.0.1:1: request timed out; ' +
+      'sent 2250 ms after the last success, failed after 250 ms: etcdserver: no leader',
+  );
+});
