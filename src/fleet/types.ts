@@ -76,6 +76,8 @@ export interface ServiceSpec {
   restartSecMs: number;
   timeoutStartMs: number;
   timeoutStopMs: number;
+  /** `RemainAfterExit=` (Type=oneshot: stay active/exited after success); absent means no. */
+  remainAfterExit?: boolean;
 }
 
 /** What an operator asked for a unit (`fleetctl load/start/stop/unload`). */

@@ -11,8 +11,7 @@
 // - Type=simple is `active/running` as soon as its main process is spawned (and ExecStartPost done).
 // - Type=oneshot runs its ExecStart lines one after the other; with RemainAfterExit=yes it then stays
 //   `active/exited`; without (systemd's default, and ours), it goes back to `inactive/dead` after
-//   success: ExecStop runs, leftovers are killed, the start job ends. ServiceSpec has no
-//   RemainAfterExit yet; a spec may carry `remainAfterExit: true`.
+//   success: ExecStop runs, leftovers are killed, the start job ends.
 // - ExecStop runs (with $MAINPID while the main process lives) only if the unit got going: the main
 //   process was spawned (simple) or every ExecStart succeeded (oneshot). It also runs when the main
 //   process exits on its own, as systemd does. Then SIGTERM (+SIGCONT) goes to every process group of
@@ -78,7 +77,7 @@ export interface UnitStatus {
 }
 
 /** A ServiceSpec, plus the options ServiceSpec does not carry yet. */
-export type RunnableSpec = ServiceSpec & { remainAfterExit?: boolean };
+export type RunnableSpec = ServiceSpec;
 
 export interface StartLimit {
   burst: number;

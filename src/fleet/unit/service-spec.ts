@@ -6,7 +6,7 @@ import type { ExecCommand, RestartPolicy, ServiceSpec, ServiceType, UnitFile } f
 import { UnitFileError } from './errors.js';
 import { unitTypeOf } from './names.js';
 import { sectionEntries } from './specifiers.js';
-import { parseTimeSpan } from './values.js';
+import { parseBoolean, parseTimeSpan } from './values.js';
 import { isEnvName, splitWords } from './words.js';
 
 export const DEFAULT_RESTART_SEC_MS = 100;
@@ -113,6 +113,16 @@ export function serviceSpec(unit: UnitFile): { spec: ServiceSpec; warnings: stri
       case 'TimeoutStopSec':
         spec.timeoutStopMs = empty ? DEFAULT_TIMEOUT_MS : timeout(value, fail);
         break;
+      case 'RemainAfterExit': {
+        if (empty) {
+          delete spec.remainAfterExit;
+          break;
+        }
+        const on = parseBoolean(value);
+        if (on === undefined) throw fail('not a boolean (yes/no, true/false, on/off, 1/0)');
+        spec.remainAfterExit = on;
+        break;
+      }
       default:
         warnings.push(`${file}:${line}: [Service] ${key}= is not supported by the runner; ignored`);
     }

@@ -190,3 +190,11 @@ t.test('unknown keys are warnings with file:line; other sections are not read', 
 t.test('only .service units run', async (t) => {
   throwsUnitError(t, () => serviceSpec(parseUnitFile('app.socket', '[Socket]\nListenStream=80\n')), 'app.socket', 0, 'only .service units have a [Service] section to run, not .socket');
 });
+
+t.test('RemainAfterExit= takes systemd booleans; the empty value resets it', async (t) => {
+  t.equal(spec('Type=oneshot', 'ExecStart=/bin/true', 'RemainAfterExit=yes').remainAfterExit, true);
+  t.equal(spec('Type=oneshot', 'ExecStart=/bin/true', 'RemainAfterExit=on', 'RemainAfterExit=0').remainAfterExit, false);
+  t.equal(spec('Type=oneshot', 'ExecStart=/bin/true', 'RemainAfterExit=true', 'RemainAfterExit=').remainAfterExit, undefined);
+  t.same(serviceSpec(unit('ExecStart=/bin/app', 'RemainAfterExit=no')).warnings, [], 'a supported key, not a warning');
+  throwsUnitError(t, () => spec('ExecStart=/bin/app', 'RemainAfterExit=maybe'), F, L(1), 'RemainAfterExit=maybe: not a boolean (yes/no, true/false, on/off, 1/0)');
+});
