@@ -3,9 +3,12 @@
 //
 // - State: the key index with every key's history and live value in memory (tree-index.ts), the
 //   change records in LevelDB keyed by revision (record-codec.ts), the lease table (lease/).
-// - apply(): every write of one call goes to LevelDB in one batch together with the applied index,
-//   unsynced (the Raft log is the durable record; entries after the stored applied index are
-//   applied again at start, entries at or below it are skipped: exactly once).
+// - apply(): changes memory at once and answers; its writes go to LevelDB behind it (write-behind),
+//   in call order, the batches of several calls coalesced into one LevelDB write, each with the
+//   applied index, unsynced (the Raft log is the durable record: entries after the stored applied
+//   index are applied again at start, entries at or below it are skipped: exactly once). Records
+//   not written yet are read from `pending`. The Raft node hands over only entries that are in
+//   this member's log on disk, so that the store on disk is never ahead of the log.
 // - Reads at the current revision are served from memory; past revisions fetch their records.
 // - One operation at a time changes the state (apply, snapshot, restore, close); reads run
 //   alongside and always see whole requests.
@@ -50,6 +53,12 @@ export interface KvStoreOptions {
   minLeaseTtl?: number;
   /** Records per batch of physical compaction (default 1000). */
   compactionBatchSize?: number;
+  /**
+   * How long applied changes may wait in memory before their LevelDB write starts, so that the
+   * applies of that time share one write (etcd's backend commits every 100 ms). Default 10 ms;
+   * 0 writes at once. Reads never wait: records not written yet are served from memory.
+   */
+  writeDelayMs?: number;
 }
 
 /** Called synchronously after each apply() batch is written, with its events in order. */
@@ -60,6 +69,20 @@ export type RestoredListener = (revision: number) => void;
 const REV_MIN = Uint8Array.of(REV_SPACE);
 const REV_END = Uint8Array.of(REV_SPACE + 1);
 const RESTORE_BATCH_BYTES = 4 * 1024 * 1024;
+/** Applies wait for the LevelDB writes behind them once this many operations are queued. */
+const MAX_QUEUED_OPS = 50_000;
+/** Queued operations that start a write at once, without waiting for writeDelayMs. */
+const WRITE_NOW_OPS = 5_000;
+
+/** One apply() call's LevelDB write, queued behind the ones before it. */
+interface QueuedWrite {
+  ops: BatchOp[];
+  /** revIds of its records in `pending`, dropped once the write landed. */
+  ids: string[];
+  /** The store revision after the batch. */
+  revision: number;
+  compactions: { rev: number; keep: Set<string> }[];
+}
 
 export class KvStore implements StateMachine, WatchableSource {
   readonly lessor: Lessor;
@@ -73,6 +96,10 @@ export class KvStore implements StateMachine, WatchableSource {
   private readonly appliedListeners = new Set<AppliedListener>();
   private readonly restoredListeners = new Set<RestoredListener>();
   private queue: Promise<unknown> = Promise.resolve();
+  /** Applied batches whose LevelDB write has not started yet, and the write in flight. */
+  private writeQueue: QueuedWrite[] = [];
+  private queuedOps = 0;
+  private writing: Promise<void> | undefined;
   private failure: Error | undefined;
   private closed = false;
 
@@ -193,6 +220,7 @@ export class KvStore implements StateMachine, WatchableSource {
   }
 
   private async applyBatch(entries: AppliedEntry[]): Promise<unknown[]> {
+    if (this.queuedOps > MAX_QUEUED_OPS) await this.flushWrites();
     const results: unknown[] = new Array<unknown>(entries.length).fill(undefined);
     const batch = new ApplyBatch(this.pending);
     const compactions: { rev: number; keep: Set<string> }[] = [];
@@ -210,11 +238,10 @@ export class KvStore implements StateMachine, WatchableSource {
     const ops: BatchOp[] = batch.ops;
     ops.push({ type: 'put', key: META.applied, value: encodeNumber(this.applied) });
     ops.push({ type: 'put', key: META.revision, value: encodeNumber(this.st.revision) });
-    await writeBatch(this.db, ops);
-    this.durableRev = this.st.revision;
-    this.pending.clear();
     this.bytes += batch.bytes;
-    for (const c of compactions) this.compactor.schedule(c.rev, c.keep);
+    this.writeQueue.push({ ops, ids: batch.ids, revision: this.st.revision, compactions });
+    this.queuedOps += ops.length;
+    this.scheduleWrite();
     for (const l of this.appliedListeners) {
       try {
         l(batch.events, this.st.revision);
@@ -223,6 +250,63 @@ export class KvStore implements StateMachine, WatchableSource {
       }
     }
     return results;
+  }
+
+  private writeTimer: NodeJS.Timeout | undefined;
+
+  /** Starts the writer now, or after writeDelayMs (several applies then share one write). */
+  private scheduleWrite(): void {
+    if (this.writing) return;
+    const delay = this.opts.writeDelayMs ?? 10;
+    if (delay <= 0 || this.queuedOps >= WRITE_NOW_OPS) {
+      if (this.writeTimer) clearTimeout(this.writeTimer);
+      this.writeTimer = undefined;
+      this.writing = this.drainWrites();
+      return;
+    }
+    this.writeTimer ??= setTimeout(() => {
+      this.writeTimer = undefined;
+      if (!this.writing && this.writeQueue.length > 0) this.writing = this.drainWrites();
+    }, delay);
+  }
+
+  /**
+   * Writes the queued batches, in order, all those queued meanwhile as one LevelDB write. A failed
+   * write leaves memory ahead of the disk: the store refuses further work (a restart applies the
+   * entries again from the Raft log).
+   */
+  private async drainWrites(): Promise<void> {
+    try {
+      while (this.writeQueue.length > 0) {
+        const ws = this.writeQueue;
+        this.writeQueue = [];
+        const ops = ws.length === 1 ? ws[0]!.ops : ws.flatMap((w) => w.ops);
+        this.queuedOps -= ops.length;
+        await writeBatch(this.db, ops);
+        for (const w of ws) {
+          for (const id of w.ids) this.pending.delete(id);
+          this.durableRev = w.revision;
+          // Physical compaction scans the database: only once the records it may delete are there.
+          for (const c of w.compactions) this.compactor.schedule(c.rev, c.keep);
+        }
+      }
+    } catch (err) {
+      if (!this.failure) {
+        this.failure = err as Error;
+        this.log.fatal({ err }, 'kv: writing applied changes failed');
+      }
+    } finally {
+      this.writing = undefined;
+    }
+  }
+
+  /** Resolves once every applied batch is in LevelDB. */
+  private async flushWrites(): Promise<void> {
+    if (this.writeTimer) clearTimeout(this.writeTimer);
+    this.writeTimer = undefined;
+    if (!this.writing && this.writeQueue.length > 0) this.writing = this.drainWrites();
+    while (this.writing) await this.writing;
+    if (this.failure) throw new Error(`kv store failed: ${this.failure.message}`, { cause: this.failure });
   }
 
   private applyEntry(e: AppliedEntry, batch: ApplyBatch, compactions: { rev: number; keep: Set<string> }[]): unknown {
@@ -420,6 +504,7 @@ export class KvStore implements StateMachine, WatchableSource {
   /** The whole state at the applied index (see snapshot.ts for the format). */
   snapshot(): Promise<Uint8Array> {
     return this.exclusive(async () => {
+      await this.flushWrites();
       const st = this.st;
       const w = new SnapshotWriter({
         applied: this.applied,
@@ -448,6 +533,7 @@ export class KvStore implements StateMachine, WatchableSource {
    */
   restore(data: Uint8Array, index: number): Promise<void> {
     return this.exclusive(async () => {
+      await this.flushWrites();
       const { header, body } = readSnapshotHeader(data);
       const next = await openNextDb(this.dir, this.dbName);
       let loaded: LoadedStore;
@@ -508,6 +594,7 @@ export class KvStore implements StateMachine, WatchableSource {
   async close(): Promise<void> {
     if (this.closed) return;
     await this.queue;
+    await this.flushWrites().catch(() => undefined);
     this.closed = true;
     await this.compactor.stop();
     await this.db.close();

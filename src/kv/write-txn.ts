@@ -27,6 +27,8 @@ export interface PendingRecord {
 export class ApplyBatch {
   readonly ops: BatchOp[] = [];
   readonly events: Event[] = [];
+  /** revIds of the batch's records (in `pending` until the batch is written). */
+  readonly ids: string[] = [];
   /** Approximate bytes the batch adds to the database. */
   bytes = 0;
 
@@ -38,7 +40,9 @@ export class ApplyBatch {
   putRecord(main: number, sub: number, kv: KeyValue | undefined, key: Uint8Array): void {
     const value = kv ? encodeRecord(kv) : encodeTombstone(key);
     this.ops.push({ type: 'put', key: revKey(main, sub), value });
-    this.pending.set(revId(main, sub), { main, sub, key, kv });
+    const id = revId(main, sub);
+    this.pending.set(id, { main, sub, key, kv });
+    this.ids.push(id);
     this.bytes += value.length + 13;
   }
 

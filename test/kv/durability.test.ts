@@ -180,3 +180,72 @@ t.test('closed stores refuse work', async (t) => {
   t.match(await rejects(d.store.apply([entry(1, { put: { key: b('a') } })])), /closed/);
   t.match(await rejects(d.store.range({ key: b('a') })), /closed/);
 });
+
+t.test('write-behind: applied changes are served from memory until written, and close() writes them', async (t) => {
+  const d = await Driver.open(t, { writeDelayMs: 60_000 });
+  await d.put('x', '1'); // 2
+  await d.put('x', '2'); // 3
+  await d.del('x'); // 4
+  await d.put('y', '1'); // 5
+  t.same(await d.kv('x', { revision: 2 }), ['x=1'], 'a past revision from records not written yet');
+  t.same(await d.kv('x', { revision: 3 }), ['x=2']);
+  const evs = await d.store.events(2, 5, 100, true);
+  t.same(
+    evs.map((e) => [e.type, s(e.kv.key), e.kv.mod_revision, e.prev_kv ? s(e.prev_kv.value) : null]),
+    [
+      [0, 'x', 2, null],
+      [0, 'x', 3, '1'],
+      [1, 'x', 4, '2'],
+      [0, 'y', 5, null],
+    ],
+    'watch history from records not written yet',
+  );
+  t.same((await d.store.events(3, 5, 1, false)).map((e) => e.kv.mod_revision), [3], 'the limit counts whole revisions');
+  await d.reopen();
+  t.equal(d.store.appliedIndex(), 4);
+  t.same(await d.kv('x', { revision: 3 }), ['x=2']);
+  t.same(await d.kv('\0', { range_end: new Uint8Array([0]) }), ['y=1']);
+});
+
+t.test('write-behind: many queued operations are written without waiting; history reads span disk and memory', async (t) => {
+  const d = await Driver.open(t, { writeDelayMs: 60_000 });
+  // Over 5,000 queued operations start the write at once; what comes meanwhile waits behind it.
+  await d.applyAll(Array.from({ length: 6000 }, (_, i) => ({ put: { key: b(`k${i}`), value: b('v') } })));
+  await d.put('late', '1');
+  const evs = await d.store.events(5995, 6002, 100, false);
+  t.same(evs.map((e) => s(e.kv.key)), ['k5993', 'k5994', 'k5995', 'k5996', 'k5997', 'k5998', 'k5999', 'late']);
+  t.equal((await d.get('k0', { revision: 2 })).kvs.length, 1);
+});
+
+t.test('write-behind: after kill -9 the store has a prefix of the applies and takes the rest again from the log', async (t) => {
+  const dir = await tempDir(t);
+  const { spawn } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const fixture = fileURLToPath(new URL('./fixtures/write-behind-crash.mjs', import.meta.url));
+  const child = spawn(process.execPath, [fixture, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      if (out.includes('queued')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`fixture exited with ${code} before applying`)));
+  });
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await exited;
+  const d = await Driver.open(t, {}, dir);
+  t.equal(d.store.appliedIndex(), 2, 'the queued batch is lost, and its applied index with it');
+  t.same(await d.kv('\0', { range_end: new Uint8Array([0]) }), ['a=1', 'b=1']);
+  // The Raft log delivers everything after the stored applied index again (and here all of it).
+  const log = [
+    entry(1, { put: { key: b('a'), value: b('1') } }),
+    entry(2, { put: { key: b('b'), value: b('1') } }),
+    entry(3, { put: { key: b('a'), value: b('2') } }),
+    entry(4, { put: { key: b('c'), value: b('1') } }),
+  ];
+  const res = await d.store.apply(log);
+  t.same(res, [undefined, undefined, { header: { revision: 4 } }, { header: { revision: 5 } }], 'exactly once');
+  t.same(await d.kv('\0', { range_end: new Uint8Array([0]) }), ['a=2', 'b=1', 'c=1']);
+  t.equal((await d.get('a')).kvs[0]!.version, 2);
+});

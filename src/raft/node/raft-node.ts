@@ -8,7 +8,7 @@ import { NodeStoppedError, ProposalDroppedError, ProposalTimeoutError, RaftError
 import { RaftCore, bootstrapEntries, type RaftStatus } from '../raft.js';
 import { RaftStorage } from '../storage/index.js';
 import { PeerTransport } from '../transport/index.js';
-import { ConfChangeType, EntryType, MessageType, Role, type Entry, type NodeId, type Ready, type Snapshot } from '../types.js';
+import { ConfChangeType, EntryType, MessageType, Role, type Entry, type HardState, type Message, type NodeId, type Ready, type Snapshot } from '../types.js';
 import { componentLogger, type Logger } from '../../util/log.js';
 import { decodeMemberContext, encodeMemberContext, unwrapSnapshot, wrapSnapshot, type MemberInfo } from './members.js';
 import { frameProposal, unframeProposal } from './proposal-frame.js';
@@ -117,9 +117,23 @@ export class RaftNode extends EventEmitter {
    * `advance()`, after the read states of the same Ready are handled, and a read whose index was
    * applied in that very Ready would wait for the next write (seen on a single member under load).
    */
-  private appliedIndex = 0;
+  private appliedIndex: number;
   private lastSnapshotIndex: number;
   private recentBatchSizes: number[] = [];
+
+  /**
+   * The state machine's applies run beside the Ready loop (one batch at a time, in order): a
+   * Ready is persisted and sent while committed entries are applied (`appliedIndex` is what the
+   * state machine has really applied; the core's `applied` may be ahead).
+   */
+  private applyChain: Promise<void> = Promise.resolve();
+  private applyBacklog = 0;
+  /** A commit-only hard state not written yet (see handleReady). */
+  private unsavedHardState: HardState | undefined;
+  /** The term and vote on disk. */
+  private savedTerm: number;
+  private savedVote: NodeId;
+  private failure: Error | undefined;
 
   private tickTimer: NodeJS.Timeout | undefined;
   private loopScheduled = false;
@@ -150,6 +164,10 @@ export class RaftNode extends EventEmitter {
       requestTimeoutMs: opts.requestTimeoutMs ?? 5000,
     };
     this.lastSnapshotIndex = snapshotIndex;
+    this.appliedIndex = Math.max(opts.stateMachine.appliedIndex(), core.status().applied);
+    // The core starts from the hard state on disk.
+    this.savedTerm = core.status().term;
+    this.savedVote = core.status().vote;
     for (const m of members) this.membersById.set(m.id, m);
     const peers = new Map<NodeId, string>();
     for (const m of members) if (m.id !== this.id && m.peerURLs[0]) peers.set(m.id, m.peerURLs[0]);
@@ -349,6 +367,7 @@ export class RaftNode extends EventEmitter {
     const m = this.storage.metrics;
     return {
       ...this.core.status(),
+      applied: this.appliedIndex,
       pendingProposals: this.inFlight.size + this.queued.length + this.resend.length,
       pendingReads: this.readQueue.length + [...this.readRounds.values()].reduce((n, ws) => n + ws.length, 0),
       snapshotIndex: this.lastSnapshotIndex,
@@ -379,6 +398,11 @@ export class RaftNode extends EventEmitter {
     return this.core.status().role === Role.Leader;
   }
 
+  /** The current term (for response headers). */
+  term(): number {
+    return this.core.status().term;
+  }
+
   /** Stops the node; a leader first hands leadership to its most caught-up voter. */
   async stop(opts: { transfer?: boolean } = {}): Promise<void> {
     if (this.stopped) return;
@@ -395,6 +419,7 @@ export class RaftNode extends EventEmitter {
     this.stopped = true;
     if (this.tickTimer) clearInterval(this.tickTimer);
     await this.loopRunning;
+    await this.applyChain.catch(() => undefined);
     const err = new NodeStoppedError();
     for (const p of [...this.queued, ...this.resend, ...this.inFlight.values()]) this.settle(p, err);
     this.queued = [];
@@ -409,22 +434,24 @@ export class RaftNode extends EventEmitter {
     this.readRounds.clear();
     this.appliedWaiters = [];
     await this.transport.stop();
+    if (this.unsavedHardState && !this.failure) {
+      await this.storage.append({ hardState: this.unsavedHardState, entries: [], sync: false }).catch((err: unknown) => {
+        this.log.warn({ err }, 'raft: could not save the last commit index at stop');
+      });
+    }
     await this.storage.close();
   }
 
   // ---- The loop -------------------------------------------------------------------------------
 
   private kick(): void {
-    if (this.loopScheduled || this.stopped) return;
+    if (this.loopScheduled || this.stopped || this.failure) return;
     this.loopScheduled = true;
     setImmediate(() => {
       this.loopScheduled = false;
       if (this.loopRunning || this.stopped) return;
       this.loopRunning = this.runLoop()
-        .catch((err) => {
-          this.log.fatal({ err }, 'raft: the Ready loop failed; stopping this member');
-          this.emit('fatal', err);
-        })
+        .catch((err: unknown) => this.fail(err as Error))
         .finally(() => {
           this.loopRunning = undefined;
           if (this.core.hasReady() || (this.canForward() && (this.queued.length || this.readQueue.length))) this.kick();
@@ -432,9 +459,17 @@ export class RaftNode extends EventEmitter {
     });
   }
 
+  /** The Ready loop or an apply failed: the member stops processing (a restart recovers from disk). */
+  private fail(err: Error): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.log.fatal({ err }, 'raft: the Ready loop failed; stopping this member');
+    this.emit('fatal', err);
+  }
+
   private async runLoop(): Promise<void> {
     for (;;) {
-      if (this.stopped) return;
+      if (this.stopped || this.failure) return;
       this.flushRequests();
       if (!this.core.hasReady()) return;
       const rd = this.core.ready();
@@ -481,18 +516,74 @@ export class RaftNode extends EventEmitter {
   }
 
   private async handleReady(rd: Ready): Promise<void> {
-    // 1. Persist: one synced write for the hard state, the entries and a received snapshot.
-    if (rd.hardState || rd.entries.length || rd.snapshot) {
-      const t0 = performance.now();
-      await this.storage.append({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+    // Membership entries name the members to reach: known to the transport before anything is sent.
+    for (const e of rd.entries) if (e.type === EntryType.ConfChange) this.learnMember(e);
+    // Committed entries already on this member's disk are applied while this Ready is written, as
+    // etcd does. Those in this Ready's own entries (a follower may learn of an entry and its commit
+    // in one message) wait for the write: the state machine, whose writes reach its disk unsynced
+    // and in any order relative to ours, must never hold an entry that a restart would not find in
+    // the Raft log. A snapshot is installed only once it is on disk (below).
+    let early: Entry[] = [];
+    let later: Entry[] = [];
+    if (!rd.snapshot && rd.committedEntries.length) {
+      const firstUnstable = rd.entries.length ? rd.entries[0]!.index : Infinity;
+      const split = rd.committedEntries.findIndex((e) => e.index >= firstUnstable);
+      if (split < 0) early = rd.committedEntries;
+      else if (split === 0) later = rd.committedEntries;
+      else {
+        early = rd.committedEntries.slice(0, split);
+        later = rd.committedEntries.slice(split);
+      }
+    }
+    // A leader's appends and heartbeats go out before its own write (Raft thesis 10.2.1; etcd does
+    // the same): the followers persist in parallel with the leader, and the core counts the
+    // leader's own copy towards a commit only at advance(), once it is on disk. Not when this
+    // Ready changes the term or the vote: a message of a term must never leave before that term
+    // (and the vote in it) is on disk. Everything else waits for the write (votes and append
+    // responses promise what is persisted).
+    let after = rd.messages;
+    const termVoteSaved = !rd.hardState || (rd.hardState.term === this.savedTerm && rd.hardState.vote === this.savedVote);
+    if (rd.messages.length && termVoteSaved && this.core.status().role === Role.Leader) {
+      const before: Message[] = [];
+      after = [];
+      for (const m of rd.messages) (m.type === MessageType.App || m.type === MessageType.Heartbeat ? before : after).push(m);
+      if (before.length) this.transport.send(before);
+    }
+    // 1. Persist: one synced write for the hard state, the entries and a received snapshot. A hard
+    // state that only moves the commit index needs no write of its own (etcd does not fsync it
+    // either): it rides along with the next write. A restart with an older commit index learns it
+    // again from the leader, and the state machine skips the entries it applied already.
+    let persisted: Promise<void> | undefined;
+    let hardState: HardState | undefined;
+    const t0 = performance.now();
+    if (rd.entries.length || rd.snapshot || rd.mustSync) {
+      hardState = rd.hardState ?? this.unsavedHardState;
+      this.unsavedHardState = undefined;
+      persisted = this.storage.append({ hardState, entries: rd.entries, snapshot: rd.snapshot });
+      // Awaited below; a failure meanwhile must not count as an unhandled rejection.
+      persisted.catch(() => undefined);
+    } else if (rd.hardState) {
+      this.unsavedHardState = rd.hardState;
+    }
+    // Queued after the write was issued (the storage starts it in the next microtask), so that
+    // the apply's work on this thread overlaps the write instead of delaying it.
+    if (early.length) await this.queueApply(undefined, early);
+    if (persisted) {
+      await persisted;
+      if (hardState) {
+        this.savedTerm = hardState.term;
+        this.savedVote = hardState.vote;
+      }
       this.emit('persisted', { ms: performance.now() - t0, entries: rd.entries.length });
     }
-    for (const e of rd.entries) if (e.type === EntryType.ConfChange) this.learnMember(e);
-    // 2. Send what depends on it.
-    if (rd.messages.length) this.transport.send(rd.messages);
-    // 3. Apply.
-    if (rd.snapshot) await this.installSnapshot(rd.snapshot);
-    if (rd.committedEntries.length) await this.applyEntries(rd.committedEntries);
+    // The received snapshot is this member's newest from now on (its own next one must be newer).
+    if (rd.snapshot) this.lastSnapshotIndex = Math.max(this.lastSnapshotIndex, rd.snapshot.meta.index);
+    // 2. Send what depends on it, first: an append response is on the commit's critical path.
+    if (after.length) this.transport.send(after);
+    // 3. A received snapshot, then the entries committed after it; or the entries that waited for the write.
+    if (rd.snapshot) await this.queueApply(rd.snapshot, rd.committedEntries);
+    else if (later.length) await this.queueApply(undefined, later);
+    if (this.failure) return;
     for (const rs of rd.readStates) this.onReadState(rs.context, rs.index);
     if (rd.softState && rd.softState.leader !== this.leader) {
       const prev = this.leader;
@@ -504,6 +595,26 @@ export class RaftNode extends EventEmitter {
     // 4. Advance.
     this.core.advance(rd);
     await this.maybeSnapshot();
+  }
+
+  /**
+   * Queues an apply behind the ones in flight (in order, one at a time). Waits only when two
+   * batches are already waiting, which bounds what the loop can run ahead of the state machine.
+   */
+  private async queueApply(snap: Snapshot | undefined, committed: Entry[]): Promise<void> {
+    if (this.applyBacklog >= 2) await this.applyChain;
+    if (this.failure) return;
+    this.applyBacklog++;
+    this.applyChain = this.applyChain
+      .then(async () => {
+        if (this.failure) return;
+        if (snap) await this.installSnapshot(snap);
+        if (committed.length) await this.applyEntries(committed);
+      })
+      .catch((err: unknown) => this.fail(err as Error))
+      .finally(() => {
+        this.applyBacklog--;
+      });
   }
 
   private async installSnapshot(snap: Snapshot): Promise<void> {
@@ -596,9 +707,12 @@ export class RaftNode extends EventEmitter {
     const waiters = this.readRounds.get(ctx);
     if (!waiters) return;
     this.readRounds.delete(ctx);
-    const applied = Math.max(this.appliedIndex, this.core.status().applied);
+    // While an apply is under way the store may already show part of a batch whose proposers are
+    // not answered yet: the read then waits for the end of that batch, so that a read that sees a
+    // write is never answered before the write itself (as when applies ran inside the loop).
+    const now = this.appliedIndex >= index && this.applyBacklog === 0;
     for (const w of waiters) {
-      if (applied >= index) this.settle(w, undefined, index);
+      if (now) this.settle(w, undefined, index);
       else this.appliedWaiters.push({ index, waiter: w });
     }
   }
@@ -641,6 +755,9 @@ export class RaftNode extends EventEmitter {
   private async maybeSnapshot(): Promise<void> {
     const applied = this.core.status().applied;
     if (applied - this.lastSnapshotIndex < this.opts.snapshotCount) return;
+    // The state machine must have applied everything the core counts as applied.
+    await this.applyChain;
+    if (this.failure || this.core.status().applied - this.lastSnapshotIndex < this.opts.snapshotCount) return;
     const app = await this.sm.snapshot();
     const data = wrapSnapshot(this.members(), app);
     const keep = this.opts.snapshotCatchUpEntries;

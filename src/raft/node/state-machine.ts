@@ -13,8 +13,9 @@ export interface AppliedEntry {
 
 export interface StateMachine {
   /**
-   * The index of the last entry whose effects are durable in the state machine. Entries after it
-   * are delivered again at start: storing the applied index with the data makes apply exactly-once.
+   * The index of the last applied entry. At start it must be the last one whose effects are
+   * durable in the state machine: entries after it are delivered again (storing the applied index
+   * with the data makes apply exactly-once), and entries at or below it may be too (skip them).
    */
   appliedIndex(): number;
   /** Applies committed entries in order; returns one result per entry (given to the proposer). */

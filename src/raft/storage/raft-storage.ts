@@ -78,6 +78,12 @@ export interface AppendBatch {
   entries: Entry[];
   /** A snapshot received from the leader, to install. */
   snapshot?: Snapshot;
+  /**
+   * Whether to fsync (default true). Raft needs it whenever the term, the vote or the entries
+   * change (Ready.mustSync); a batch that only moves the commit index may skip it, as etcd does:
+   * a lost commit index is learned again from the leader.
+   */
+  sync?: boolean;
 }
 
 type Op = { type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array };
@@ -334,7 +340,7 @@ export class RaftStorage {
       }
       if (ops.length === 0) return;
 
-      const ms = await this.commit(ops, entries.length);
+      const ms = await this.commit(ops, entries.length, batch.sync !== false || !!batch.snapshot);
       recordBatchSize(this.metrics, entries.length);
       this.first = first;
       this.last = last;
@@ -384,7 +390,7 @@ export class RaftStorage {
           first = to + 1;
         }
       }
-      const ms = await this.commit(ops, 0);
+      const ms = await this.commit(ops, 0, true);
       this.first = first;
       this.last = last;
       this.log.info({ snapshotIndex: meta.index, bytes: data.byteLength, firstIndex: first, ms }, 'snapshot saved');
@@ -468,13 +474,20 @@ export class RaftStorage {
     return { file: written.file, size: written.size, crc32: written.crc32 };
   }
 
-  /** Write one synced batch. A failure leaves the disk state unknown, so the storage refuses further writes. */
-  private async commit(ops: Op[], entries: number): Promise<number> {
+  /** Write one batch (synced unless `sync` is false). A failure leaves the disk state unknown, so the storage refuses further writes. */
+  private async commit(ops: Op[], entries: number, sync: boolean): Promise<number> {
     let bytes = 0;
     for (const op of ops) bytes += op.key.byteLength + (op.type === 'put' ? op.value.byteLength : 0);
     const t0 = performance.now();
     try {
-      await this.db.batch(ops, { sync: true });
+      // A chained batch costs about half the CPU of db.batch(array) (no per-operation copy and
+      // option merging in abstract-level): measured 7.8 against 16.5 µs per 300-byte entry.
+      const b = this.db.batch();
+      for (const op of ops) {
+        if (op.type === 'put') b.put(op.key, op.value);
+        else b.del(op.key);
+      }
+      await b.write({ sync });
     } catch (err) {
       this.failure = err;
       this.log.error({ err }, 'synced write failed; the storage refuses further writes');
@@ -482,11 +495,13 @@ export class RaftStorage {
     }
     const ms = performance.now() - t0;
     const m = this.metrics;
-    m.fsyncs++;
     m.entriesWritten += entries;
     m.bytesWritten += bytes;
-    m.lastSyncMs = ms;
-    m.syncMsTotal += ms;
+    if (sync) {
+      m.fsyncs++;
+      m.lastSyncMs = ms;
+      m.syncMsTotal += ms;
+    }
     return ms;
   }
 

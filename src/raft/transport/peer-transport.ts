@@ -78,7 +78,8 @@ export class PeerTransport {
   private readonly maxFrameBytes: number;
   private readonly chunkBytes: number;
   private readonly dirty = new Set<Peer>();
-  private immediate: NodeJS.Immediate | undefined;
+  /** A flush is queued (as a microtask: see send()). */
+  private flushQueued = false;
   private state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
   private stopping: Promise<void> | undefined;
 
@@ -134,7 +135,12 @@ export class PeerTransport {
     return this.listener.address();
   }
 
-  /** Queues messages by recipient; never throws, never blocks. One frame per peer per tick. */
+  /**
+   * Queues messages by recipient; never throws, never blocks. Everything sent in one synchronous
+   * run (several Readies' worth, say) goes out as one frame per peer, flushed as a microtask: at
+   * the end of the current callback rather than a turn of the event loop later, which would add
+   * a wait behind every pending I/O callback to each hop of a commit.
+   */
   send(messages: Message[]): void {
     if (this.state === 'stopped') return;
     const unreachable = new Set<NodeId>();
@@ -150,7 +156,10 @@ export class PeerTransport {
         p.conn.enqueue(m);
         this.dirty.add(p);
       }
-      if (this.dirty.size > 0 && !this.immediate) this.immediate = setImmediate(() => this.flushDirty());
+      if (this.dirty.size > 0 && !this.flushQueued) {
+        this.flushQueued = true;
+        queueMicrotask(() => this.flushDirty());
+      }
     } catch (err) {
       this.log.error({ err }, 'send failed');
     }
@@ -211,8 +220,6 @@ export class PeerTransport {
   stop(): Promise<void> {
     if (this.stopping) return this.stopping;
     this.state = 'stopped';
-    if (this.immediate) clearImmediate(this.immediate);
-    this.immediate = undefined;
     this.dirty.clear();
     const closing = [...this.peers.values()].map((p) => p.conn.close(false));
     this.stopping = Promise.all([...closing, this.listener.stop()]).then(() => {
@@ -222,7 +229,7 @@ export class PeerTransport {
   }
 
   private flushDirty(): void {
-    this.immediate = undefined;
+    this.flushQueued = false;
     const peers = [...this.dirty];
     this.dirty.clear();
     for (const p of peers) {

@@ -12,7 +12,7 @@ import { KvStore, encodeRequest, validateDeleteRange, validatePut, validateRange
 import { WatchHub } from '../../kv/watch/index.js';
 import { RaftNode, type MemberInfo } from '../../raft/node/index.js';
 import { RaftError } from '../../raft/errors.js';
-import { ConfChangeType, Role } from '../../raft/types.js';
+import { ConfChangeType } from '../../raft/types.js';
 import { EtcdError, Errors, GrpcCode } from '../../util/errors.js';
 import { componentLogger, type Logger } from '../../util/log.js';
 import type { KvService, WatchSession, WatchSink } from '../service.js';
@@ -84,7 +84,7 @@ export class KvMember implements KvService {
     this.promMetrics = new MemberMetrics({
       hasLeader: () => node.leaderId() !== 0,
       isLeader: () => node.isLeader(),
-      term: () => node.status().term,
+      term: () => node.term(),
       commitIndex: () => node.status().commit,
       appliedIndex: () => node.status().applied,
       pendingProposals: () => node.status().pendingProposals,
@@ -114,7 +114,7 @@ export class KvMember implements KvService {
       const header = { cluster_id: identity.clusterId, member_id: identity.memberId };
       let member: KvMember | undefined;
       const hub = new WatchHub(store, {
-        header: () => ({ ...header, raft_term: member?.node.status().term ?? 0 }),
+        header: () => ({ ...header, raft_term: member?.node.term() ?? 0 }),
         logger: log,
       });
       store.onApplied((events, revision) => hub.notify(events, revision));
@@ -351,11 +351,11 @@ export class KvMember implements KvService {
   // ---- Internals ------------------------------------------------------------------------------
 
   header(revision?: number): api.ResponseHeader {
-    return { cluster_id: this.clusterId, member_id: this.memberId, revision, raft_term: this.node.status().term };
+    return { cluster_id: this.clusterId, member_id: this.memberId, revision, raft_term: this.node.term() };
   }
 
   private headerNoRevision(): api.ResponseHeader {
-    return { cluster_id: this.clusterId, member_id: this.memberId, raft_term: this.node.status().term };
+    return { cluster_id: this.clusterId, member_id: this.memberId, raft_term: this.node.term() };
   }
 
   private members(): api.Member[] {
@@ -540,7 +540,7 @@ export class KvMember implements KvService {
   }
 
   isLeader(): boolean {
-    return this.node.status().role === Role.Leader;
+    return this.node.isLeader();
   }
 }
 
