@@ -192,6 +192,45 @@ export class Client {
     return this.call('/v3/lease/keepalive', { ID: toId(id).toString() }, codec.decodeLeaseKeepAlive, { ...opts, idempotent: true });
   }
 
+  /**
+   * One keepalive sent to every endpoint at once; the first success wins and the others are
+   * cancelled. A member that answers "no leader" (an election is under way) is asked again every
+   * 100 ms until the deadline, so the renewal succeeds as soon as there is a leader again; one that
+   * does not answer costs nothing but its own attempt. A keep-alive whose renewal failed uses this:
+   * the member it was pinned to may hang, and trying members one by one would pay a whole attempt
+   * timeout for each hanging one.
+   */
+  async leaseKeepAliveEverywhere(id: bigint | string | number, opts: CallOptions = {}): Promise<t.LeaseKeepAliveResponse> {
+    const ac = new AbortController();
+    const onAbort = () => ac.abort();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const body = { ID: toId(id).toString() };
+    const deadline = Date.now() + (opts.timeoutMs ?? this.requestTimeoutMs);
+    const untilAnswered = async (endpoint: Endpoint): Promise<t.LeaseKeepAliveResponse> => {
+      for (;;) {
+        try {
+          const timeoutMs = Math.max(1, deadline - Date.now());
+          return await this.call('/v3/lease/keepalive', body, codec.decodeLeaseKeepAlive, { signal: ac.signal, timeoutMs, idempotent: true, endpoint });
+        } catch (e) {
+          const answered = e instanceof ClientError && e.kind === 'Unavailable' && e.httpStatus !== undefined;
+          if (!answered || deadline - Date.now() < 150) throw e;
+          await this.sleep(100, ac.signal);
+        }
+      }
+    };
+    try {
+      return await Promise.any(this.pool.all().map(untilAnswered));
+    } catch (e) {
+      if (!(e instanceof AggregateError)) throw e;
+      const errors = e.errors as unknown[];
+      // The lease is gone if a member says so; otherwise the first failure stands for all.
+      throw errors.find((x) => x instanceof ClientError && x.kind === 'Server' && x.code === GrpcCode.NotFound) ?? errors[0];
+    } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
+      ac.abort();
+    }
+  }
+
   /** Keeps a lease alive until close(); emits 'renewed' (ttl) and 'lost' (reason). */
   keepAlive(id: bigint | string | number, opts: KeepAliveOptions = {}): KeepAlive {
     if (this.isClosed) throw closedError();
@@ -199,6 +238,7 @@ export class Client {
       {
         requestTimeoutMs: this.requestTimeoutMs,
         keepAliveOnce: (lease, o) => this.leaseKeepAliveOnce(lease, o),
+        keepAliveEverywhere: (lease, o) => this.leaseKeepAliveEverywhere(lease, o),
         track: (c) => this.open.add(c),
         untrack: (c) => this.open.delete(c),
         log: this.log,
@@ -398,7 +438,7 @@ export class Client {
         if (d === 'fail') throw error;
         if (d === 'unknown') throw outcomeUnknown(error, failure);
         if (spec.endpoint) throw this.giveUp(last);
-        this.endpointFailed(ep);
+        this.endpointFailed(ep, failure.kind !== 'transport');
         if (++tried >= this.pool.size()) {
           tried = 0;
           const pause = Math.min(500, 25 * 2 ** round++);
@@ -490,8 +530,8 @@ export class Client {
     });
   }
 
-  private endpointFailed(ep: Endpoint): void {
-    this.pool.failed(ep);
+  private endpointFailed(ep: Endpoint, answered = false): void {
+    this.pool.failed(ep, answered);
     this.requestSync();
   }
 

@@ -1,6 +1,6 @@
 // The keep-alive loop of one lease: a renewal at once, then every TTL/3 (as etcd's clientv3), each
 // one a single keepalive exchange sent through the client's failover (a renewal may be repeated
-// safely). Failed renewals are retried until the lease's deadline; past it, or when the server
+// safely); after a failed renewal, the next ones go to every member at once until one succeeds. Failed renewals are retried until the lease's deadline; past it, or when the server
 // says the lease is gone, the loop reports 'lost' once and stops.
 import { EventEmitter } from 'node:events';
 import { ClientError, GrpcCode } from './errors.js';
@@ -9,6 +9,8 @@ import type { LeaseKeepAliveResponse } from './types.js';
 export interface KeepAliveHost {
   readonly requestTimeoutMs: number;
   keepAliveOnce(id: bigint, opts: { timeoutMs: number; signal: AbortSignal }): Promise<LeaseKeepAliveResponse>;
+  /** The same, sent to every member at once (first success wins); used after a failed renewal. */
+  keepAliveEverywhere?(id: bigint, opts: { timeoutMs: number; signal: AbortSignal }): Promise<LeaseKeepAliveResponse>;
   track(c: { close(): void }): void;
   untrack(c: { close(): void }): void;
   readonly log: { debug(obj: object, msg: string): void };
@@ -46,6 +48,8 @@ export class KeepAlive extends EventEmitter {
   private lostReason: ClientError | undefined;
   private readonly retryMs: number;
   private readonly intervalMs: number | undefined;
+  /** The last renewal failed: the next one goes to every member at once. */
+  private failing = false;
 
   constructor(
     private readonly host: KeepAliveHost,
@@ -105,12 +109,11 @@ export class KeepAlive extends EventEmitter {
     const left = this.expiresAt - sentAt;
     let r: LeaseKeepAliveResponse;
     try {
-      r = await this.host.keepAliveOnce(this.id, {
-        timeoutMs: Math.max(100, Math.min(this.host.requestTimeoutMs, left, this.attemptCapMs())),
-        signal: this.ac.signal,
-      });
+      const attempt = { timeoutMs: Math.max(100, Math.min(this.host.requestTimeoutMs, left, this.attemptCapMs())), signal: this.ac.signal };
+      r = this.failing && this.host.keepAliveEverywhere ? await this.host.keepAliveEverywhere(this.id, attempt) : await this.host.keepAliveOnce(this.id, attempt);
     } catch (e) {
       if (this.stopped) return;
+      this.failing = true;
       const now = Date.now();
       this.host.log.debug({ lease: this.id.toString(), err: (e as Error).message }, 'lease keep-alive: renewal failed');
       this.emit('failed', e as Error, sentAt);
@@ -130,6 +133,7 @@ export class KeepAlive extends EventEmitter {
       return;
     }
     if (this.stopped) return;
+    this.failing = false;
     if (r.TTL <= 0) {
       this.lose(new ClientError('Server', GrpcCode.NotFound, 'etcdserver: requested lease not found'));
       return;

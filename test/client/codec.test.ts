@@ -246,3 +246,28 @@ t.test('endpoints: parsing, pinning, failover order, member sync', async (t) => 
   t.equal(p.current().url, 'http://a:1', 'the pinned endpoint left: back to the first');
   t.equal(p.size(), 3);
 });
+
+t.test('endpoints: after failures everywhere, one that answered comes before one that did not answer', async (t) => {
+  let now = 1000;
+  const p = new EndpointPool(['a:1', 'b:2', 'c:3'], () => now);
+  // a hangs (stopped); b and c answer "no leader" while they elect one.
+  p.failed(p.current()); // a timed out -> b
+  t.equal(p.current().url, 'http://b:2');
+  p.failed(p.current(), true); // b: no leader -> c
+  t.equal(p.current().url, 'http://c:3');
+  p.failed(p.current(), true); // c: no leader -> every endpoint failed recently
+  t.equal(p.current().url, 'http://b:2', 'b answered, a did not: b, not the next in the list');
+  p.failed(p.current(), true);
+  t.equal(p.current().url, 'http://c:3');
+  now += 2500;
+  p.failed(p.current(), true);
+  t.equal(p.current().url, 'http://a:1', 'a forgotten after a while: tried again');
+  p.failed(p.current());
+  t.equal(p.current().url, 'http://b:2', 'b and c answered long ago: healthy again');
+  now += 100;
+  // Only unresponsive endpoints failed recently: the next one, as before.
+  const q = new EndpointPool(['a:1', 'b:2'], () => now);
+  q.failed(q.current());
+  q.failed(q.current());
+  t.equal(q.current().url, 'http://a:1');
+});

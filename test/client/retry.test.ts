@@ -329,6 +329,46 @@ t.test('keep-alive: renews at TTL/3, reports loss when the lease is gone or not 
   t.same((await client.leaseKeepAliveOnce(7n)).TTL, 60);
 });
 
+t.test('keep-alive: after a failed renewal the next goes to every member at once, and a hanging member costs no more', async (t) => {
+  const silent = await fakeServer(() => undefined);
+  t.teardown(() => silent.close());
+  const [electing, good] = await servers(t, 2);
+  electing!.handler = (_r, res) => etcdError(res, 503, 14, 'etcdserver: no leader');
+  good!.handler = (r, res) => json(res, 200, `{"result":{"header":{},"ID":"${JSON.parse(r.body).ID}","TTL":"5"}}\n`);
+  const client = new Client({ ...quiet, endpoints: [silent.url, electing!.url, good!.url] });
+  t.teardown(() => client.close());
+  const ka = client.keepAlive(9n, { ttl: 5, intervalMs: 200 });
+  const events: string[] = [];
+  ka.on('failed', (e: Error) => events.push(`failed: ${e.message}`));
+  ka.on('renewed', () => events.push('renewed'));
+  // The first renewal goes to the pinned member, which never answers: cut short at 2 x 200 ms.
+  await once(ka, 'failed');
+  t.equal(silent.requests.length, 1);
+  await once(ka, 'renewed');
+  t.same(events, ['failed: context deadline exceeded', 'renewed']);
+  t.equal(silent.requests.length, 2, 'the fan-out reached the silent member too (and gave up on it)');
+  t.equal(electing!.requests.length, 1);
+  t.equal(good!.requests.length, 1);
+  // Back to the pinned member once a renewal has succeeded (the failover moved it off the silent
+  // one): a fan-out would reach the silent member again.
+  await once(ka, 'renewed');
+  await once(ka, 'renewed');
+  t.equal(silent.requests.length, 2, 'no fan-out after a success');
+  t.equal(good!.requests.length, 3);
+  ka.close();
+});
+
+t.test('keep-alive everywhere: the lease is gone if any member says so; otherwise the first failure', async (t) => {
+  const [a, b] = await servers(t, 2);
+  a!.handler = (_r, res) => etcdError(res, 503, 14, 'etcdserver: no leader');
+  b!.handler = (_r, res) => etcdError(res, 404, 5, 'etcdserver: requested lease not found');
+  const client = new Client({ ...quiet, endpoints: [a!.url, b!.url] });
+  t.teardown(() => client.close());
+  t.match(await rejects(client.leaseKeepAliveEverywhere(3n, { timeoutMs: 1000 })), { kind: 'Server', code: 5 });
+  b!.handler = a!.handler;
+  t.match(await rejects(client.leaseKeepAliveEverywhere(3n, { timeoutMs: 1000 })), { kind: 'Unavailable', message: /no leader/ });
+});
+
 t.test('watch: heartbeat gives up a silent member, resumes elsewhere without gaps or duplicates', async (t) => {
   const [a, b] = await servers(t, 2);
   const silent = await fakeServer(() => undefined, { autoPong: false });
