@@ -216,12 +216,21 @@ export class Presence extends EventEmitter<PresenceEvents> {
     });
     ka.on('renewed', (ttl) => {
       if (this.ka !== ka) return;
-      this.failures = [];
-      this.lastSentAt = ka.expiresAt - ttl * 1000;
       // A renewal whose answer comes after the deadline does not count: the units may already be
       // placed elsewhere by then.
-      if (this.clock.now() >= this.deadlineAt) this.fence('the lease renewal came back after the fencing deadline');
-      else this.setDeadline(ka.expiresAt - this.margin);
+      if (this.clock.now() >= this.deadlineAt) {
+        this.fence('the lease renewal came back after the fencing deadline');
+        return;
+      }
+      const sentAt = ka.expiresAt - ttl * 1000;
+      if (this.failures.length) {
+        // A near miss is worth a line in the log: how close the machine came to fencing.
+        const gap = sentAt - this.lastSentAt;
+        this.emit('warning', new Error(`lease renewed after ${gap} ms without a successful renewal (the machine fences at ${ttl * 1000 - this.margin} ms); the last failure: ${this.failures.at(-1)}`));
+      }
+      this.failures = [];
+      this.lastSentAt = sentAt;
+      this.setDeadline(ka.expiresAt - this.margin);
     });
     ka.on('lost', (reason) => {
       if (this.ka !== ka) return;

@@ -368,3 +368,22 @@ t.test('a fence names the renewals that failed since the last success', async (t
       'sent 2250 ms after the last success, failed after 250 ms: etcdserver: no leader',
   );
 });
+
+t.test('a renewal that succeeds after failures says how long the machine went without one', async (t) => {
+  const { clock, store, presence } = setup();
+  const warnings: string[] = [];
+  presence.on('warning', (e) => warnings.push(e.message));
+  const t0 = clock.now();
+  presence.start();
+  await flush();
+  const ka = store.keepAlives.get(1n)!;
+  clock.advance(1500);
+  ka.emit('failed', new Error('request timed out'), t0 + 500);
+  clock.advance(500);
+  ka.renew(t0 + 1750, 5);
+  t.same(warnings, [`lease renewed after 1750 ms without a successful renewal (the machine fences at ${5000 - fencingMargin(5)} ms); the last failure: sent 500 ms after the last success, failed after 1000 ms: request timed out`]);
+  t.equal(presence.deadline, t0 + 1750 + 5000 - fencingMargin(5));
+  clock.advance(500);
+  ka.renew(t0 + 2250, 5);
+  t.equal(warnings.length, 1, 'a renewal after a success is not worth a warning');
+});

@@ -8,6 +8,7 @@
 // that no unit ran on two machines at once (the intervals of its runs never overlap).
 //
 // FLEET_FAILOVER_ROUNDS=5 repeats the kill (the measured median is in docs/fleet.md);
+// FLEET_OUTAGE_ROUNDS=N repeats the store outage;
 // FLEET_AGENT_TTL sets the agent TTL (default 5 s, fleetd's default).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
@@ -23,6 +24,7 @@ import { KvdCluster } from '../../server/kvd-harness.js';
 const fleetdScript = fileURLToPath(new URL('../../../dist/bin/fleetd.js', import.meta.url));
 const TTL = Number(process.env.FLEET_AGENT_TTL ?? 5);
 const ROUNDS = Number(process.env.FLEET_FAILOVER_ROUNDS ?? 1);
+const OUTAGE_ROUNDS = Number(process.env.FLEET_OUTAGE_ROUNDS ?? 1);
 const PREFIX = '/flotilla/fleet/';
 
 class Fleetd {
@@ -219,27 +221,37 @@ t.test('fleet failover on real processes', { timeout: 240_000 }, async (t) => {
   t.comment(`reschedule after kill -9 of a fleetd (agent TTL ${TTL} s): ${reschedule.map((x) => x.toFixed(0)).join(', ')} ms; median ${median(reschedule).toFixed(0)} ms`);
 
   // A store outage shorter than the TTL: the kvd leader stopped for 3 s (the others elect a new
-  // leader meanwhile). Nothing may move or restart.
-  const before = new Map(nonGlobal.map((u) => [u, view.current.placements.get(u)?.machine]));
-  const runsBefore = new Map<string, number>();
-  for (const u of Object.keys(units)) runsBefore.set(u, (await runsOf(out, u)).length);
-  // The worst case: the leader is the member every fleetd's client is pinned to (the first of
-  // --endpoints), so renewals hang on it until they are cut short and sent elsewhere.
-  const first = kvd.members[0]!;
-  const firstId = (await first.call<{ header: { member_id: string } }>('/v3/maintenance/status')).body.header.member_id;
-  if ((await kvd.leader()) !== first) await client.moveLeader(firstId);
-  const leader = await kvd.leader();
-  t.equal(leader, first, 'the leader is the fleetds\' pinned endpoint');
-  leader.child!.kill('SIGSTOP');
-  await new Promise((r) => setTimeout(r, 3000));
-  leader.child!.kill('SIGCONT');
-  await client.put('/fleet-test/after-outage', 'x');
-  // What is checked is that nothing happens, so there is no event to await: give a machine whose
-  // lease was lost the time to vanish (a TTL), then look.
-  await new Promise((r) => setTimeout(r, TTL * 1000 + 1000));
-  t.equal(liveIds().length, 3, 'every machine is still present after the outage');
-  for (const u of nonGlobal) t.equal(view.current.placements.get(u)?.machine, before.get(u), `${u} did not move during the outage`);
-  for (const u of Object.keys(units)) t.equal((await runsOf(out, u)).length, runsBefore.get(u), `${u} was not restarted by the outage`);
+  // leader meanwhile). Nothing may move or restart, and no fleetd may fence.
+  for (let round = 1; round <= OUTAGE_ROUNDS; round++) {
+    const before = new Map(nonGlobal.map((u) => [u, view.current.placements.get(u)?.machine]));
+    const runsBefore = new Map<string, number>();
+    for (const u of Object.keys(units)) runsBefore.set(u, (await runsOf(out, u)).length);
+    const logsBefore = machines.map((f) => f.log.length);
+    // The worst case, in the first round: the leader is the member every fleetd's client is pinned
+    // to (the first of --endpoints), so renewals hang on it until they are cut short and sent
+    // elsewhere. (Later rounds stop the same member, which the clients have left by then.)
+    const first = kvd.members[0]!;
+    const firstId = (await first.call<{ header: { member_id: string } }>('/v3/maintenance/status')).body.header.member_id;
+    if ((await kvd.leader()) !== first) await client.moveLeader(firstId);
+    const leader = await kvd.leader();
+    t.equal(leader, first, `outage ${round}: the leader is the fleetds' pinned endpoint`);
+    leader.child!.kill('SIGSTOP');
+    await new Promise((r) => setTimeout(r, 3000));
+    leader.child!.kill('SIGCONT');
+    await client.put('/fleet-test/after-outage', 'x');
+    // What is checked is that nothing happens, so there is no event to await: give a machine whose
+    // lease was lost the time to vanish (a TTL), then look.
+    await new Promise((r) => setTimeout(r, TTL * 1000 + 1000));
+    const fenced = machines.flatMap((f, i) => f.log.slice(logsBefore[i]).filter((l) => /fencing/.test(l)).map((l) => `${f.name}: ${l}`));
+    t.same(fenced, [], `outage ${round}: no fleetd fenced`);
+    // How close each machine came: a renewal that succeeds after failures logs the gap.
+    const gaps = machines.map((f, i) => [...f.log.slice(logsBefore[i]).join('').matchAll(/lease renewed after (\d+) ms/g)].map((m) => Number(m[1])));
+    t.comment(`outage ${round}: longest time without a successful lease renewal per machine: ${gaps.map((g) => (g.length ? `${Math.max(...g)} ms` : 'no failed renewal')).join(', ')} (a machine fences at ${TTL * 1000 - Math.max(500, TTL * 200)} ms)`);
+    if (process.env.FLEET_OUTAGE_VERBOSE) for (const [i, f] of machines.entries()) for (const m of f.log.slice(logsBefore[i]).join('').matchAll(/"err":"(lease renewed after[^"]*)"/g)) t.comment(`${f.name}: ${m[1]}`);
+    t.equal(liveIds().length, 3, `outage ${round}: every machine is still present`);
+    for (const u of nonGlobal) t.equal(view.current.placements.get(u)?.machine, before.get(u), `outage ${round}: ${u} did not move`);
+    for (const u of Object.keys(units)) t.equal((await runsOf(out, u)).length, runsBefore.get(u), `outage ${round}: ${u} was not restarted`);
+  }
 
   for (const u of Object.keys(units)) {
     const runs = await runsOf(out, u);
