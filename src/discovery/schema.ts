@@ -3,6 +3,7 @@
 // are Consul's (ID, Service, Address, Port, Tags, Meta, Checks) so that Consul users read them at a
 // glance. Validation lists every problem of a registration at once; nothing is written when any.
 import { isIP } from 'node:net';
+import { splitWords } from '../util/words.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { DiscoveryError, ValidationError, type Problem } from './errors.js';
 
@@ -125,40 +126,6 @@ export function parseHostPort(s: string): { host: string; port: number } | undef
   return { host, port };
 }
 
-/** Splits an exec check's command line into argv: whitespace separates; '…', "…" and \ quote. */
-export function splitCommandLine(line: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let inWord = false;
-  let quote: '"' | "'" | undefined;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i]!;
-    if (quote) {
-      if (c === quote) quote = undefined;
-      else if (c === '\\' && quote === '"' && i + 1 < line.length) cur += line[++i];
-      else cur += c;
-      continue;
-    }
-    if (c === '"' || c === "'") {
-      quote = c;
-      inWord = true;
-    } else if (c === '\\' && i + 1 < line.length) {
-      cur += line[++i];
-      inWord = true;
-    } else if (/\s/.test(c)) {
-      if (inWord) out.push(cur);
-      cur = '';
-      inWord = false;
-    } else {
-      cur += c;
-      inWord = true;
-    }
-  }
-  if (quote) throw new Error(`unterminated ${quote} quote`);
-  if (inWord) out.push(cur);
-  return out;
-}
-
 function checkTargetProblem(type: CheckType, target: string): string | undefined {
   switch (type) {
     case 'http': {
@@ -176,7 +143,7 @@ function checkTargetProblem(type: CheckType, target: string): string | undefined
     case 'exec': {
       let argv: string[];
       try {
-        argv = splitCommandLine(target);
+        argv = splitWords(target, { cunescape: false });
       } catch (e) {
         return `${show(target)}: ${(e as Error).message}`;
       }

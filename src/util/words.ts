@@ -1,8 +1,8 @@
-// systemd's word splitting (extract_first_word with EXTRACT_UNQUOTE|EXTRACT_CUNESCAPE), used for
-// `Environment=` and `Exec*=` lines, and its `$VAR`/`${VAR}` expansion of command lines
-// (replace_env_argv): words are separated by blanks; `"..."` and `'...'` quote anywhere in a word
-// and are removed; C escapes (`\n`, `\t`, `\"`, `\x41`, `\s` for a space...) are decoded inside and
-// outside quotes.
+// systemd's word splitting (extract_first_word with EXTRACT_UNQUOTE|EXTRACT_CUNESCAPE): words are
+// separated by blanks; `"..."` and `'...'` quote anywhere in a word and are removed; C escapes
+// (`\n`, `\t`, `\"`, `\x41`, `\s` for a space...) are decoded inside and outside quotes. Shared by
+// unit files (`Environment=`, the values a `$VAR` expands to in `Exec*=` lines) and discovery's
+// exec checks, which take the same quoting.
 
 const BLANKS = ' \t\n\r';
 
@@ -106,29 +106,4 @@ function unescapeOne(text: string, i: number): [string, number] {
 /** systemd's env_name_is_valid. */
 export function isEnvName(name: string): boolean {
   return /^[A-Za-z_][A-Za-z0-9_]*$/.test(name);
-}
-
-/**
- * A command line as argv, the way systemd runs it: split into words, then `$VAR` as a whole word
- * becomes the variable's value split at blanks (no word when unset or empty), `${VAR}` inside a
- * word becomes the value as is (empty when unset), `$$` a literal `$`. Throws on bad quoting.
- */
-export function splitExecCommand(text: string, env: Readonly<Record<string, string>>): string[] {
-  const argv: string[] = [];
-  for (const word of splitWords(text)) {
-    const name = word.slice(1);
-    if (word.startsWith('$') && isEnvName(name)) {
-      const value = Object.hasOwn(env, name) ? env[name]! : '';
-      argv.push(...splitWords(value, { cunescape: false, relax: true }));
-    } else {
-      argv.push(expandInWord(word, env));
-    }
-  }
-  return argv;
-}
-
-function expandInWord(word: string, env: Readonly<Record<string, string>>): string {
-  return word.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (m, name: string | undefined) =>
-    name === undefined ? '$' : Object.hasOwn(env, name) ? env[name]! : '',
-  );
 }

@@ -13,7 +13,8 @@ import {
   worstStatus,
   type ServiceInstance,
 } from '../../src/discovery/index.js';
-import { isAddress, normalizePrefix, parseHostPort, parseInstanceKey, splitCommandLine } from '../../src/discovery/schema.js';
+import { isAddress, normalizePrefix, parseHostPort, parseInstanceKey } from '../../src/discovery/schema.js';
+import { splitWords } from '../../src/util/words.js';
 
 const node = { node: 'm1' };
 
@@ -109,7 +110,7 @@ t.test('check problems', async (t) => {
   t.same(check({ Type: 'tcp', Target: 'host' }), ['Checks[0].Target: "host" is not host:port (a tcp check needs e.g. 10.0.0.5:6379)']);
   t.same(check({ Type: 'tcp', Target: 'host:70000' }), ['Checks[0].Target: "host:70000" is not host:port (a tcp check needs e.g. 10.0.0.5:6379)']);
   t.same(check({ Type: 'exec', Target: '   ' }), ['Checks[0].Target: an exec check needs a command line']);
-  t.same(check({ Type: 'exec', Target: '/bin/x "open' }), ['Checks[0].Target: "/bin/x \\"open": unterminated " quote']);
+  t.same(check({ Type: 'exec', Target: '/bin/x "open' }), ['Checks[0].Target: "/bin/x \\"open": a " quote is not closed']);
   t.same(check({ Type: 'exec', Target: 3 }), ['Checks[0].Target: 3 is not a string']);
   t.same(check({ Type: 'ttl', Target: 'x', Interval: '10s' }), ['Checks[0].Target: a ttl check has no target']);
   t.same(check({ Type: 'ttl' }), ['Checks[0].Interval: a ttl check needs its TTL here (e.g. 30s)']);
@@ -187,9 +188,11 @@ t.test('durations, host:port, command lines, addresses', async (t) => {
   t.equal(parseHostPort('[10.0.0.1]:80'), undefined);
   t.equal(parseHostPort('::1:80'), undefined);
   t.equal(parseHostPort('x:0'), undefined);
-  t.same(splitCommandLine(`/bin/sh -c 'exit 1'`), ['/bin/sh', '-c', 'exit 1']);
-  t.same(splitCommandLine(`a "b \\"c\\"" d\\ e ''`), ['a', 'b "c"', 'd e', '']);
-  t.throws(() => splitCommandLine(`a 'b`), /unterminated ' quote/);
+  // Exec checks split as systemd splits a command line, with a backslash taking the next character.
+  const split = (s: string) => splitWords(s, { cunescape: false });
+  t.same(split(`/bin/sh -c 'exit 1'`), ['/bin/sh', '-c', 'exit 1']);
+  t.same(split(`a "b \\"c\\"" d\\ e ''`), ['a', 'b "c"', 'd e', '']);
+  t.throws(() => split(`a 'b`), /a ' quote is not closed/);
   t.ok(isAddress('example.com'));
   t.ok(isAddress('example.com.'));
   t.notOk(isAddress('1.2.3'), 'a dotted number that is not an IP is not a host name');

@@ -1,7 +1,8 @@
 // Starts the runner of one stored check: an IntervalCheck around the probe of its type, or a
 // TtlCheck fed by reports.
 import { parseDuration } from '../duration.js';
-import { parseHostPort, splitCommandLine, type Check } from '../schema.js';
+import { splitWords } from '../../util/words.js';
+import { parseHostPort, type Check } from '../schema.js';
 import type { Timers } from '../timers.js';
 import { execProbe } from './exec.js';
 import { httpProbe } from './http.js';
@@ -35,7 +36,7 @@ export function probeOf(check: Check): Probe {
       return tcpProbe(hp.host, hp.port);
     }
     case 'exec':
-      return execProbe(splitCommandLine(check.Target));
+      return execProbe(splitWords(check.Target, { cunescape: false }));
     case 'ttl':
       throw new Error('a ttl check has no probe');
   }

@@ -19,7 +19,7 @@
 // before v243 allowed it; write one `Exec*=` per command or `\;` for a literal semicolon).
 import { accessSync, constants, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import { splitWords } from '../unit/index.js';
+import { isEnvName, splitWords } from '../unit/index.js';
 
 /** systemd's default search path for executables. */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -65,7 +65,6 @@ const SIMPLE_ESCAPES: Record<string, string> = {
   ' ': ' ',
   '\t': '\t',
 };
-const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
  * Splits a command line into its words (quotes and escapes removed), without substituting
@@ -186,7 +185,7 @@ function lookup(env: Record<string, string | undefined>, name: string): string {
 export function expandWords(words: string[], env: Record<string, string | undefined>): string[] {
   const out = [words[0]!];
   for (const word of words.slice(1)) {
-    if (word.startsWith('$') && NAME.test(word.slice(1))) {
+    if (word.startsWith('$') && isEnvName(word.slice(1))) {
       // systemd splits the value as words, quotes and all (EXTRACT_UNQUOTE | EXTRACT_RELAX).
       out.push(...splitWords(lookup(env, word.slice(1)), { cunescape: false, relax: true }));
       continue;

@@ -24,7 +24,7 @@ export { FLEET_OPTION_KEYS, fleetOptions, splitValues } from './fleet-options.js
 export { compileGlob, globProblem, hasGlobMeta, matchGlob } from './glob.js';
 export { DEFAULT_RESTART_SEC_MS, DEFAULT_TIMEOUT_MS, serviceSpec } from './service-spec.js';
 export { parseBoolean, parseTimeSpan } from './values.js';
-export { isEnvName, splitExecCommand, splitWords } from './words.js';
-export type { SplitOptions } from './words.js';
+export { isEnvName, splitWords } from '../../util/words.js';
+export type { SplitOptions } from '../../util/words.js';
 export { unitDescription } from './description.js';
 export { unitHash } from './hash.js';

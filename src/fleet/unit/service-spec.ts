@@ -7,7 +7,7 @@ import { UnitFileError } from './errors.js';
 import { unitTypeOf } from './names.js';
 import { sectionEntries } from './specifiers.js';
 import { parseBoolean, parseTimeSpan } from './values.js';
-import { isEnvName, splitWords } from './words.js';
+import { isEnvName, splitWords } from '../../util/words.js';
 
 export const DEFAULT_RESTART_SEC_MS = 100;
 export const DEFAULT_TIMEOUT_MS = 90_000;

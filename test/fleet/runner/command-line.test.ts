@@ -110,3 +110,19 @@ t.test('a $VAR value is split as systemd splits it, and only own variables count
   t.same(splitCommand('/bin/echo $Q', env), ['/bin/echo', 'x y', 'z'], 'quotes in the value group words');
   t.same(splitCommand('/bin/echo $constructor ${hasOwnProperty}x', env), ['/bin/echo', 'x'], 'no prototype property is a variable');
 });
+
+/** An Exec line split and substituted as the runner does, without locating the program. */
+const splitExec = (text: string, env: Record<string, string>) => expandWords(parseCommandLine(text), env);
+
+t.test('command lines: $VAR as a word splits, ${VAR} in a word does not, $$ is $', async (t) => {
+  const env = { A: 'one two', B: 'b', E: '', Q: '"x y" z' };
+  t.same(splitExec('/bin/echo $A', env), ['/bin/echo', 'one', 'two']);
+  t.same(splitExec('/bin/echo ${A}', env), ['/bin/echo', 'one two']);
+  t.same(splitExec('/bin/echo "$A"', env), ['/bin/echo', 'one', 'two'], 'quotes are gone before expansion, as in systemd');
+  t.same(splitExec('/bin/echo x${B}y ${MISSING}z', env), ['/bin/echo', 'xby', 'z']);
+  t.same(splitExec('/bin/echo $MISSING $E end', env), ['/bin/echo', 'end'], 'an unset or empty $VAR is no word');
+  t.same(splitExec('/bin/echo $Q', env), ['/bin/echo', 'x y', 'z'], 'the value is unquoted when split');
+  t.same(splitExec('/bin/echo $$A $$ a$b $(date) ${not valid} $A/b', env), ['/bin/echo', '$A', '$', 'a$b', '$(date)', '${not', 'valid}', '$A/b']);
+  t.same(splitExec('/bin/echo $hasOwnProperty ${constructor}', env), ['/bin/echo', ''], 'only own variables');
+  t.throws(() => splitExec('/bin/echo "x', env), CommandLineError);
+});

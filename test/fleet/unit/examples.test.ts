@@ -9,10 +9,13 @@ import {
   instantiate,
   parseUnitFileBytes,
   serviceSpec,
-  splitExecCommand,
   unitDescription,
   unitHash,
 } from '../../../src/fleet/unit/index.js';
+import { expandWords, parseCommandLine } from '../../../src/fleet/runner/command-line.js';
+
+/** An Exec line as the runner splits it, with no environment. */
+const splitExecCommand = (text: string) => expandWords(parseCommandLine(text), {});
 
 const examples = fileURLToPath(new URL('../../../examples/', import.meta.url));
 const load = async (name: string) => parseUnitFileBytes(name, await readFile(examples + name));
@@ -29,7 +32,7 @@ t.test('hello.service', async (t) => {
   t.same(warnings, []);
   t.equal(spec.type, 'simple');
   t.equal(unitDescription(unit), 'Hello World, with the date, every second');
-  const argv = splitExecCommand(spec.execStart[0]!.text, {});
+  const argv = splitExecCommand(spec.execStart[0]!.text);
   t.same(argv, ['/bin/sh', '-c', 'while true; do echo "Hello, world: $(date)"; sleep 1; done']);
   t.ok(shellSyntaxOk(argv));
   t.same(fleetOptions(unit), { machineOf: [], machineMetadata: {}, conflicts: [], global: false, replaces: [] });
@@ -40,7 +43,7 @@ t.test('web@.service, instantiated', async (t) => {
   const unit = instantiate(template, '8080');
   const { spec, warnings } = serviceSpec(unit);
   t.same(warnings, []);
-  t.same(splitExecCommand(spec.execStart[0]!.text, {}), ['/usr/bin/env', 'python3', '-m', 'http.server', '8080', '--bind', '127.0.0.1']);
+  t.same(splitExecCommand(spec.execStart[0]!.text), ['/usr/bin/env', 'python3', '-m', 'http.server', '8080', '--bind', '127.0.0.1']);
   t.same([spec.restart, spec.restartSecMs, spec.timeoutStopMs, spec.workingDirectory], ['on-failure', 2000, 10_000, '/tmp']);
   t.equal(unitDescription(unit), 'Static web server on port 8080');
   t.same(fleetOptions(unit).conflicts, ['web@*.service']);
@@ -51,7 +54,7 @@ t.test('global-monitor.service', async (t) => {
   const { spec, warnings } = serviceSpec(unit);
   t.same(warnings, []);
   t.equal(spec.restart, 'always');
-  t.ok(shellSyntaxOk(splitExecCommand(spec.execStart[0]!.text, {})));
+  t.ok(shellSyntaxOk(splitExecCommand(spec.execStart[0]!.text)));
   t.equal(fleetOptions(unit).global, true);
 });
 
