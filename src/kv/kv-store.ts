@@ -502,28 +502,32 @@ export class KvStore implements StateMachine, WatchableSource {
   // ---- snapshots --------------------------------------------------------------------------
 
   /** The whole state at the applied index (see snapshot.ts for the format). */
-  snapshot(): Promise<Uint8Array> {
-    return this.exclusive(async () => {
+  async snapshot(): Promise<Uint8Array> {
+    // Only the capture is exclusive: the header, and a LevelDB iterator, which reads from an
+    // implicit snapshot of the database taken when it is created. The records are read after the
+    // lock is released, so that applies go on meanwhile (a store of a million keys takes seconds
+    // to read, and every put waited for it).
+    const { writer, it } = await this.exclusive(async () => {
       await this.flushWrites();
       const st = this.st;
-      const w = new SnapshotWriter({
+      const writer = new SnapshotWriter({
         applied: this.applied,
         revision: st.revision,
         compactMain: st.compactMain,
         leases: this.lessor.entries(),
       });
-      const it = this.db.iterator({ gte: REV_MIN, lt: REV_END });
-      try {
-        for (;;) {
-          const chunk = await it.nextv(1000);
-          if (chunk.length === 0) break;
-          for (const [k, v] of chunk) w.record(k, v);
-        }
-      } finally {
-        await it.close();
-      }
-      return w.finish();
+      return { writer, it: this.db.iterator({ gte: REV_MIN, lt: REV_END }) };
     });
+    try {
+      for (;;) {
+        const chunk = await it.nextv(1000);
+        if (chunk.length === 0) break;
+        for (const [k, v] of chunk) writer.record(k, v);
+      }
+    } finally {
+      await it.close();
+    }
+    return writer.finish();
   }
 
   /**

@@ -354,12 +354,15 @@ export class RaftCore {
   }
 
   /**
-   * The application took a snapshot of its state at the applied index. Entries up to
-   * `applied - keepEntries` are dropped from the log (kept entries let slow followers catch up
+   * The application took a snapshot of its state at `index` (default: the applied index; an
+   * earlier one when the snapshot was read while more entries were applied). Entries up to
+   * `index - keepEntries` are dropped from the log (kept entries let slow followers catch up
    * without a snapshot). Returns the snapshot, for the runtime to persist.
    */
-  compact(data: Uint8Array, keepEntries: number): Snapshot {
-    const index = this.log.applied;
+  compact(data: Uint8Array, keepEntries: number, index = this.log.applied): Snapshot {
+    if (index > this.log.applied) throw new Error(`raft: cannot snapshot at ${index}: only ${this.log.applied} is applied`);
+    const newest = this.log.snapshot?.meta.index ?? 0;
+    if (index <= newest) throw new Error(`raft: cannot snapshot at ${index}: the log has a snapshot at ${newest}`);
     const term = this.log.term(index);
     if (term === undefined) throw new Error(`raft: cannot snapshot at ${index}: the entry was compacted`);
     const snapshot: Snapshot = { meta: { index, term, confState: this.membership.at(index) }, data };

@@ -133,6 +133,22 @@ t.test('snapshot and restore give an equivalent store', async (t) => {
   t.same((await readdir(dst.dir)).filter((n) => n.startsWith('db-')), ['db-1']);
 });
 
+t.test('a snapshot is the state when it was asked for: applies made while it is read are not in it', async (t) => {
+  const src = await Driver.open(t);
+  await build(src);
+  const want = await describe(src.store);
+  const wantIndex = src.store.appliedIndex();
+  const reading = src.store.snapshot();
+  // Queued right after: they run while the snapshot's records are read.
+  const later = src.applyAll(Array.from({ length: 2000 }, (_, i) => ({ put: { key: b(`late${i}`), value: b('x') } })));
+  const [snap] = await Promise.all([reading, later]);
+  t.equal((await src.get('late1999')).kvs.length, 1, 'the later writes were applied');
+  const dst = await Driver.open(t);
+  await dst.store.restore(snap, wantIndex);
+  t.same(await describe(dst.store), want, 'the snapshot holds none of them');
+  t.equal(dst.store.appliedIndex(), wantIndex);
+});
+
 t.test('a snapshot taken with records awaiting physical compaction restores the same', async (t) => {
   const src = await Driver.open(t, { compactionBatchSize: 1 });
   await build(src);

@@ -63,6 +63,8 @@ t.test('a member down while more than the snapshot interval commits catches up t
   for (let i = 0; i < n; i += 20) {
     await Promise.all(Array.from({ length: 20 }, (_, j) => leader.node.propose(Buffer.from(`s${i + j}-${'x'.repeat(40)}`))));
   }
+  // Snapshots are saved beside the loop: the first may still be on its way.
+  if (leader.node.status().snapshotIndex === 0) await new Promise((r) => leader.node.once('snapshot', r));
   t.ok(leader.node.status().snapshotIndex > 0, `the leader took a snapshot at ${leader.node.status().snapshotIndex}`);
   t.ok(leader.node.status().firstIndex > 20, 'and compacted its log');
   const back = await c.startMember(down.info.id);
@@ -71,6 +73,35 @@ t.test('a member down while more than the snapshot interval commits catches up t
   t.ok(back.node.status().snapshotIndex > 0, 'it installed a snapshot');
   const stats = leader.node['transport'].stats().get(back.info.id)!;
   t.ok(stats.framesSent > 3, `the snapshot went in chunks (frames sent to it: ${stats.framesSent})`);
+});
+
+t.test('a snapshot being read holds no write, and is saved at the index it was taken at', async (t) => {
+  const c = await LocalCluster.start(1, { snapshotCount: 20, snapshotCatchUpEntries: 5 });
+  let release!: () => void;
+  t.teardown(async () => {
+    release?.();
+    await c.close();
+  });
+  const m = await c.leader();
+  m.sm.snapshotGate = new Promise((r) => (release = r));
+  const propose = (from: number, n: number) => Promise.all(Array.from({ length: n }, (_, i) => m.node.propose(Buffer.from(`v${from + i}`))));
+  for (let i = 0; i < 30; i += 5) await propose(i, 5);
+  // The snapshot due at 20 entries is being read (the gate holds it): writes go on meanwhile.
+  await propose(30, 30);
+  t.equal(m.sm.items.length, 60, 'sixty writes applied while the snapshot was held');
+  t.equal(m.node.status().snapshotIndex, 0, 'not saved yet');
+  const saved = new Promise<number>((r) => m.node.once('snapshot', r));
+  release();
+  const index = await saved;
+  t.ok(index >= 20 && index < 40, `saved at ${index}, where it was taken`);
+  t.equal(m.node.status().snapshotIndex, index);
+  // A restart restores that snapshot and replays the log after it: had the data been of another
+  // index than the one it is saved under, an item would be lost or applied twice.
+  m.sm.snapshotGate = undefined;
+  await c.stopMember(m.info.id);
+  const back = await c.startMember(m.info.id);
+  await untilApplied(back.node, () => back.sm.items.length >= 60);
+  t.same(back.sm.items, Array.from({ length: 60 }, (_, i) => `v${i}`), 'the same sixty items, once each');
 });
 
 t.test('membership: add a learner, promote it, remove a member', async (t) => {

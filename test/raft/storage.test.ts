@@ -285,6 +285,37 @@ t.test('installing a snapshot discards the entries it covers', async (t) => {
   });
 });
 
+t.test('a snapshot file is written before its turn: appends go on, and a newer snapshot still being written keeps its file', async (t) => {
+  const dir = t.testdir();
+  // The second snapshot's write stops after its temp file is synced until the first has committed.
+  let writes = 0;
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const s = await open(dir, {
+    failpoint: async (point) => {
+      if (point === 'snapshot:temp-synced' && ++writes === 2) await held;
+    },
+  });
+  await s.append({ entries: ents(1, 20, 1) });
+  const first = s.saveSnapshot(snap(10, 1, 'ten'), 8);
+  const second = s.saveSnapshot(snap(15, 1, new Uint8Array(1 << 20).fill(7)), 13);
+  await first;
+  t.equal(s.snapshotIndex, 10);
+  await s.append({ entries: ents(21, 30, 1) });
+  t.equal(s.lastIndex, 30, 'appends go on while a snapshot file is being written');
+  release();
+  await second;
+  t.equal(s.snapshotIndex, 15, "the first commit left the second's temp file alone");
+  t.equal((await snapFiles(dir)).length, 1, 'only the newest snapshot file is left');
+  // Refused at its turn: its file goes too.
+  t.type(await rejection(s.saveSnapshot(snap(12, 1), 10)), SnapshotOutOfDateError);
+  t.equal((await snapFiles(dir)).length, 1, 'the refused snapshot left no file');
+  await s.close();
+  const loaded = await (await open(dir)).load();
+  t.equal(loaded.snapshot?.data.length, 1 << 20);
+  t.same(indexes(loaded.entries), Array.from({ length: 15 }, (_, i) => 16 + i));
+});
+
 t.test('saveSnapshot persists the snapshot and compacts below', async (t) => {
   const dir = t.testdir();
   const s = await open(dir);

@@ -134,6 +134,8 @@ export class RaftNode extends EventEmitter {
   private savedTerm: number;
   private savedVote: NodeId;
   private failure: Error | undefined;
+  /** A snapshot being read and saved beside the loop (see maybeSnapshot). */
+  private snapshotting: Promise<void> | undefined;
 
   private tickTimer: NodeJS.Timeout | undefined;
   private loopScheduled = false;
@@ -420,6 +422,7 @@ export class RaftNode extends EventEmitter {
     if (this.tickTimer) clearInterval(this.tickTimer);
     await this.loopRunning;
     await this.applyChain.catch(() => undefined);
+    await this.snapshotting;
     const err = new NodeStoppedError();
     for (const p of [...this.queued, ...this.resend, ...this.inFlight.values()]) this.settle(p, err);
     this.queued = [];
@@ -752,21 +755,47 @@ export class RaftNode extends EventEmitter {
     this.readRounds.clear();
   }
 
+  /**
+   * Every snapshotCount applied entries: the state machine captures its state (at once: it is
+   * called with no apply in flight and before the next is queued), and the reading, the
+   * compaction and the saving run beside the loop, which goes on committing and applying. Taking
+   * it inside the loop held every write for as long as the store took to read (seconds for a
+   * large store: puts timed out).
+   */
   private async maybeSnapshot(): Promise<void> {
-    const applied = this.core.status().applied;
-    if (applied - this.lastSnapshotIndex < this.opts.snapshotCount) return;
+    if (this.snapshotting || this.core.status().applied - this.lastSnapshotIndex < this.opts.snapshotCount) return;
     // The state machine must have applied everything the core counts as applied.
     await this.applyChain;
-    if (this.failure || this.core.status().applied - this.lastSnapshotIndex < this.opts.snapshotCount) return;
-    const app = await this.sm.snapshot();
-    const data = wrapSnapshot(this.members(), app);
+    const index = this.appliedIndex;
+    if (this.failure || this.stopped || this.snapshotting || index - this.lastSnapshotIndex < this.opts.snapshotCount) return;
+    const members = this.members();
+    // Called now, before this Ready's loop turn queues another apply.
+    let reading: Promise<Uint8Array>;
+    try {
+      reading = Promise.resolve(this.sm.snapshot());
+    } catch (err) {
+      reading = Promise.reject(err as Error);
+    }
+    this.snapshotting = this.finishSnapshot(reading, index, members)
+      .catch((err: unknown) => this.log.warn({ err, index }, 'raft: a snapshot could not be taken; the next one will be tried later'))
+      .finally(() => {
+        this.snapshotting = undefined;
+      });
+  }
+
+  private async finishSnapshot(reading: Promise<Uint8Array>, index: number, members: MemberInfo[]): Promise<void> {
+    const app = await reading;
+    // A snapshot received from the leader meanwhile is newer: this one is of no use.
+    if (this.failure || this.stopped || index <= this.lastSnapshotIndex) return;
+    const data = wrapSnapshot(members, app);
     const keep = this.opts.snapshotCatchUpEntries;
-    const snap = this.core.compact(data, keep);
+    const snap = this.core.compact(data, keep, index);
     await this.storage.saveSnapshot(snap, Math.max(1, snap.meta.index - keep + 1));
-    this.lastSnapshotIndex = snap.meta.index;
+    this.lastSnapshotIndex = Math.max(this.lastSnapshotIndex, snap.meta.index);
     this.log.info({ index: snap.meta.index, bytes: data.length }, 'raft: took a snapshot');
     this.emit('snapshot', snap.meta.index);
   }
+
 
   private bestTransferTarget(): NodeId | undefined {
     const progress = this.core.progress();

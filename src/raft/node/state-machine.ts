@@ -20,7 +20,11 @@ export interface StateMachine {
   appliedIndex(): number;
   /** Applies committed entries in order; returns one result per entry (given to the proposer). */
   apply(entries: AppliedEntry[]): Promise<unknown[]> | unknown[];
-  /** Serializes the state at the last applied index. */
+  /**
+   * Serializes the state at the last applied index, as of the call: the node may hand over more
+   * entries while the snapshot is being read, and they must not show in it (capture the state, or
+   * a database snapshot, before the first await; read it afterwards).
+   */
   snapshot(): Promise<Uint8Array> | Uint8Array;
   /** Replaces the whole state with a snapshot taken at `index`. */
   restore(data: Uint8Array, index: number): Promise<void> | void;

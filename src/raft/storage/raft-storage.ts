@@ -7,7 +7,7 @@
 // Every append is one LevelDB batch written with sync: true (one fsync per Ready: group commit).
 // Operations run one at a time in call order; the in-memory bounds of the log (first/last stored
 // index) always describe what is on disk.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { componentLogger, type Logger } from '../../util/log.js';
@@ -354,11 +354,31 @@ export class RaftStorage {
    * Persist a snapshot the application took at snapshot.meta.index (which must be in the log, with
    * that term), then delete the log entries with index < compactBelow (compactBelow may be at most
    * meta.index + 1). Metadata and deletions are one synced batch, after the data file is durable.
+   * The data file is written and synced before the operation takes its turn after the ones called
+   * before it, so that appends go on meanwhile (a large store's snapshot takes a while to write);
+   * only the switch to it waits. A file left by a snapshot refused at its turn is removed with the
+   * next snapshot or at the next open.
    */
-  saveSnapshot(snapshot: Snapshot, compactBelow: number): Promise<void> {
+  async saveSnapshot(snapshot: Snapshot, compactBelow: number): Promise<void> {
+    this.assertWritable();
+    validateSnapshot(snapshot);
+    if (this.closing) throw new StorageClosedError(this.dir, 'it was closed');
+    let early: Omit<WrittenSnapshotFile, 'fsyncs' | 'bytes'>;
+    try {
+      early = await this.writeSnapshotData(snapshot.meta.index, snapshot.meta.term, snapshot.data);
+    } catch (err) {
+      // A newer snapshot committed meanwhile removes the files of older ones, this one's too.
+      if (this.snapshotIndex >= snapshot.meta.index) throw new SnapshotOutOfDateError(snapshot.meta.index, this.snapshotIndex);
+      throw err;
+    }
+    const refused = async (err: unknown): Promise<never> => {
+      // Refused before anything was committed: its file is of no use. (After a failed commit the
+      // metadata may point to it: it stays, and the next open sorts it out.)
+      if (err instanceof SnapshotOutOfDateError || err instanceof StorageUsageError) await rm(join(this.snapDir, early.file), { force: true }).catch(() => undefined);
+      throw err;
+    };
     return this.run(async () => {
       this.assertWritable();
-      validateSnapshot(snapshot);
       const { meta, data } = snapshot;
       if (!isUint(compactBelow)) throw new StorageUsageError(`invalid compactBelow ${String(compactBelow)}`);
       if (meta.index <= this.snapshotIndex) throw new SnapshotOutOfDateError(meta.index, this.snapshotIndex);
@@ -375,8 +395,7 @@ export class RaftStorage {
         );
       }
 
-      const written = await this.writeSnapshotData(meta.index, meta.term, data);
-      const newMeta: StoredSnapshotMeta = { index: meta.index, term: meta.term, confState: meta.confState, ...written };
+      const newMeta: StoredSnapshotMeta = { index: meta.index, term: meta.term, confState: meta.confState, ...early };
       const ops: Op[] = [{ type: 'put', key: SNAPSHOT_META_KEY, value: encodeSnapshotMeta(newMeta) }];
       let first = this.first;
       let last = this.last;
@@ -395,7 +414,7 @@ export class RaftStorage {
       this.last = last;
       this.log.info({ snapshotIndex: meta.index, bytes: data.byteLength, firstIndex: first, ms }, 'snapshot saved');
       await this.snapshotCommitted(newMeta);
-    });
+    }).catch(refused);
   }
 
   /** Wait for the operations already called, then close the database. Later calls fail. */
@@ -510,7 +529,7 @@ export class RaftStorage {
     this.snapMeta = meta;
     await this.failpoint?.('snapshot:committed');
     try {
-      await removeSnapshotFilesExcept(this.snapDir, meta.file);
+      await removeSnapshotFilesExcept(this.snapDir, meta.file, { keepAbove: meta.index });
     } catch (err) {
       this.log.warn({ err }, 'could not remove old snapshot files; they will be removed at the next open');
     }

@@ -121,12 +121,14 @@ export async function checkSnapshotFile(dir: string, meta: StoredSnapshotMeta): 
   }
 }
 
-/** Remove every file in `dir` except `keep`. Returns the names removed. */
-export async function removeSnapshotFilesExcept(dir: string, keep: string | undefined): Promise<string[]> {
+/** Remove every snapshot file in `dir` except `keep` (and, with `keepAbove`, those of a newer index). Returns the names removed. */
+export async function removeSnapshotFilesExcept(dir: string, keep: string | undefined, opts: { keepAbove?: number } = {}): Promise<string[]> {
   const removed: string[] = [];
   for (const name of await readdir(dir)) {
     if (name === keep) continue;
     if (!name.endsWith(SNAPSHOT_SUFFIX) && !name.endsWith(TEMP_SUFFIX)) continue;
+    // A file of a newer snapshot may be one being written, whose metadata is still to come.
+    if (opts.keepAbove !== undefined && parseInt(name.slice(0, 16), 16) > opts.keepAbove) continue;
     await rm(join(dir, name), { force: true });
     removed.push(name);
   }

@@ -29,8 +29,12 @@ export class ListStateMachine implements StateMachine {
     return out;
   }
 
-  snapshot(): Uint8Array {
-    return Buffer.from(JSON.stringify({ applied: this.applied, items: this.items }));
+  /** Tests only: when set, a snapshot (captured at the call) is handed over once this resolves. */
+  snapshotGate: Promise<void> | undefined;
+
+  snapshot(): Uint8Array | Promise<Uint8Array> {
+    const data = Buffer.from(JSON.stringify({ applied: this.applied, items: this.items }));
+    return this.snapshotGate ? this.snapshotGate.then(() => data) : data;
   }
 
   restore(data: Uint8Array, index: number): void {
