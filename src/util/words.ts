@@ -63,23 +63,25 @@ export function splitWords(text: string, options: SplitOptions = {}): string[] {
   return words;
 }
 
+/** systemd's one-character C escapes (cunescape): `\n`, `\t`, `\s` for a space... */
+export const C_ESCAPES: Readonly<Record<string, string>> = {
+  a: '\x07',
+  b: '\b',
+  f: '\f',
+  n: '\n',
+  r: '\r',
+  t: '\t',
+  v: '\v',
+  s: ' ',
+  '\\': '\\',
+  '"': '"',
+  "'": "'",
+};
+
 /** One C escape starting after the backslash at `i`: the text it stands for and the characters it used. */
 function unescapeOne(text: string, i: number): [string, number] {
   const c = text[i]!;
-  const simple: Record<string, string> = {
-    a: '\x07',
-    b: '\b',
-    f: '\f',
-    n: '\n',
-    r: '\r',
-    t: '\t',
-    v: '\v',
-    s: ' ',
-    '\\': '\\',
-    '"': '"',
-    "'": "'",
-  };
-  if (c in simple) return [simple[c]!, 1];
+  if (c in C_ESCAPES) return [C_ESCAPES[c]!, 1];
   const hex = (digits: number): [string, number] => {
     const h = text.slice(i + 1, i + 1 + digits);
     if (h.length !== digits || !/^[0-9a-fA-F]+$/.test(h)) {

@@ -19,7 +19,7 @@
 // before v243 allowed it; write one `Exec*=` per command or `\;` for a literal semicolon).
 import { accessSync, constants, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import { isEnvName, splitWords } from '../unit/index.js';
+import { C_ESCAPES, isEnvName, splitWords } from '../../util/words.js';
 
 /** systemd's default search path for executables. */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -49,22 +49,8 @@ export class ExecutableNotFoundError extends Error {
 }
 
 const WHITESPACE = new Set([' ', '\t', '\n', '\r']);
-const SIMPLE_ESCAPES: Record<string, string> = {
-  a: '\x07',
-  b: '\b',
-  f: '\f',
-  n: '\n',
-  r: '\r',
-  t: '\t',
-  v: '\v',
-  '\\': '\\',
-  '"': '"',
-  "'": "'",
-  s: ' ',
-  ';': ';',
-  ' ': ' ',
-  '\t': '\t',
-};
+/** The C escapes, plus what a command line also takes: `\;` and `\ ` (and an escaped tab). */
+const SIMPLE_ESCAPES: Readonly<Record<string, string>> = { ...C_ESCAPES, ';': ';', ' ': ' ', '\t': '\t' };
 
 /**
  * Splits a command line into its words (quotes and escapes removed), without substituting
