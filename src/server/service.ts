@@ -44,4 +44,6 @@ export interface KvService {
   version(): { etcdserver: string; etcdcluster: string };
   /** Prometheus text exposition of every metric. */
   metrics(): Promise<{ contentType: string; body: string }>;
+  /** A unary request was answered (method as `kv/put`, its gRPC code, the time it took). */
+  observeRequest?(method: string, code: number, seconds: number): void;
 }

@@ -276,6 +276,14 @@ t.test('3 members: followers serve linearizable reads, health, version and metri
   t.match(metrics, /^etcd_server_is_leader 1$/m);
   t.match(metrics, /^etcd_disk_wal_fsync_duration_seconds_count [1-9]/m);
   t.match(metrics, /^kvd_raft_term \d+$/m);
+  // Requests are counted by method and code, and timed by method.
+  t.equal((await leader.call('/v3/kv/put', { value: b64('no key') })).status, 400);
+  const counted = await (await fetch(`${leader.url}/metrics`)).text();
+  t.match(counted, /^kvd_requests_total\{method="kv\/put",code="0"\} 20$/m, 'the twenty puts');
+  t.match(counted, /^kvd_requests_total\{method="kv\/put",code="3"\} 1$/m, 'the put without a key (InvalidArgument)');
+  t.match(counted, /^kvd_request_duration_seconds_count\{method="kv\/put"\} 21$/m);
+  const followerMetrics = await (await fetch(`${follower.url}/metrics`)).text();
+  t.match(followerMetrics, /^kvd_requests_total\{method="kv\/range",code="0"\} 20$/m, 'the twenty reads, on the follower');
 });
 
 t.test('a lease expires on the leader, deleting its keys in one revision, and a new leader does not expire it early', async (t) => {

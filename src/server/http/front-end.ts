@@ -149,7 +149,7 @@ function route(ctx: FrontEndContext, req: IncomingMessage, res: ServerResponse):
     }
     switch (r.kind) {
       case 'unary':
-        serveUnary(ctx, r, req, res);
+        serveUnary(ctx, r, rest.slice(1), req, res);
         return;
       case 'watch':
         new HttpWatchStream(ctx, req, res);
@@ -189,13 +189,17 @@ function route(ctx: FrontEndContext, req: IncomingMessage, res: ServerResponse):
 
 // ---- unary calls ------------------------------------------------------------------------------
 
-function serveUnary(ctx: FrontEndContext, r: UnaryRoute, req: IncomingMessage, res: ServerResponse): void {
+/** `method` is the route without its version prefix (`kv/put`), for the request metrics. */
+function serveUnary(ctx: FrontEndContext, r: UnaryRoute, method: string, req: IncomingMessage, res: ServerResponse): void {
+  const start = performance.now();
+  const done = (code: number) => ctx.service.observeRequest?.(method, code, (performance.now() - start) / 1000);
   readBody(req, ctx.bodyCap, (err, text) => {
     if (err) {
       if (err instanceof BodyTooLarge) {
         // Too big to buffer: gRPC would refuse it; the size is estimated from the bytes seen.
         const e = tooLargeForGrpc(ctx, Math.floor((err.seen * 3) / 4));
         sendRpcError(res, e.message, e.grpcCode, 429, true);
+        done(e.grpcCode);
       }
       return;
     }
@@ -205,10 +209,12 @@ function serveUnary(ctx: FrontEndContext, r: UnaryRoute, req: IncomingMessage, r
     } catch (e) {
       if (e instanceof DecodeError) {
         sendDecodeError(res, e.message, GrpcCode.InvalidArgument, 400);
+        done(GrpcCode.InvalidArgument);
         return;
       }
       const info = errorInfo(ctx, e, 'decode');
       sendRpcError(res, info.message, info.code, info.status);
+      done(info.code);
       return;
     }
     let pending: Promise<unknown>;
@@ -217,7 +223,7 @@ function serveUnary(ctx: FrontEndContext, r: UnaryRoute, req: IncomingMessage, r
       r.precheck?.(request);
       pending = r.call(ctx.service, request);
     } catch (e) {
-      replyError(ctx, res, e);
+      done(replyError(ctx, res, e));
       return;
     }
     pending.then(
@@ -226,12 +232,13 @@ function serveUnary(ctx: FrontEndContext, r: UnaryRoute, req: IncomingMessage, r
         try {
           body = r.encode(resp);
         } catch (e) {
-          replyError(ctx, res, e);
+          done(replyError(ctx, res, e));
           return;
         }
         sendOk(res, body);
+        done(GrpcCode.OK);
       },
-      (e: unknown) => replyError(ctx, res, e),
+      (e: unknown) => done(replyError(ctx, res, e)),
     );
   });
 }
@@ -246,10 +253,11 @@ function checkSize(ctx: FrontEndContext, r: UnaryRoute, request: unknown): void 
   }
 }
 
-function replyError(ctx: FrontEndContext, res: ServerResponse, e: unknown): void {
+/** Sends the error's answer; returns its gRPC code. */
+function replyError(ctx: FrontEndContext, res: ServerResponse, e: unknown): number {
   const info = errorInfo(ctx, e, 'rpc');
-  if (res.headersSent || res.destroyed) return;
-  sendRpcError(res, info.message, info.code, info.status);
+  if (!res.headersSent && !res.destroyed) sendRpcError(res, info.message, info.code, info.status);
+  return info.code;
 }
 
 // ---- /health, /version, /metrics --------------------------------------------------------------

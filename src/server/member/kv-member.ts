@@ -539,6 +539,10 @@ export class KvMember implements KvService {
     res.writeHead(404, { 'content-type': 'text/plain' }).end('404 page not found\n');
   }
 
+  observeRequest(method: string, code: number, seconds: number): void {
+    this.promMetrics.observeRequest(method, code, seconds);
+  }
+
   isLeader(): boolean {
     return this.node.isLeader();
   }

@@ -22,6 +22,8 @@ export class MemberMetrics {
   readonly fsyncSeconds: Histogram;
   readonly leaderChanges: Counter;
   readonly proposalsFailed: Counter;
+  /** Label children by method (and code), so that a request costs two lookups, not a label merge. */
+  private readonly requestChildren = new Map<string, { count: { inc(): void }; seconds: { observe(v: number): void } }>();
 
   constructor(g: MemberGauges) {
     const r = this.registry;
@@ -65,5 +67,17 @@ export class MemberMetrics {
 
   async text(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  /** One answered request: kvd_requests_total{method,code} and kvd_request_duration_seconds{method}. */
+  observeRequest(method: string, code: number, seconds: number): void {
+    const key = `${method} ${code}`;
+    let c = this.requestChildren.get(key);
+    if (!c) {
+      c = { count: this.requests.labels(method, String(code)), seconds: this.requestSeconds.labels(method) };
+      this.requestChildren.set(key, c);
+    }
+    c.count.inc();
+    c.seconds.observe(seconds);
   }
 }
