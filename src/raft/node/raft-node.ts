@@ -24,8 +24,12 @@ export interface RaftNodeOptions {
   self: { name: string; peerURLs: string[]; clientURLs: string[] };
   /** A new cluster's members, this one included. Ignored once the data directory holds state. */
   initialCluster?: MemberInfo[];
-  /** Joining an existing cluster (after a member add): the members to contact. */
-  join?: MemberInfo[];
+  /**
+   * Joining an existing cluster (after a member add): the members to contact, or how to ask for
+   * them. Like initialCluster, used only while the data directory holds no state: a member that
+   * has state knows its cluster from its log (and its join peers may be gone by then).
+   */
+  join?: MemberInfo[] | (() => Promise<MemberInfo[]>);
   stateMachine: StateMachine;
   /** Granularity of the core's clock. Default 10 ms. */
   tickMs?: number;
@@ -220,6 +224,7 @@ export class RaftNode extends EventEmitter {
     try {
       let state = await storage.load();
       const fresh = state.hardState.term === 0 && state.entries.length === 0 && !state.snapshot;
+      const join = !fresh ? undefined : typeof opts.join === 'function' ? await opts.join() : opts.join;
       if (fresh && opts.initialCluster && !opts.join) {
         const contexts = new Map(opts.initialCluster.map((m) => [m.id, encodeMemberContext(m)]));
         const boot = bootstrapEntries(
@@ -239,7 +244,7 @@ export class RaftNode extends EventEmitter {
         if (opts.stateMachine.appliedIndex() < snapshotIndex) await opts.stateMachine.restore(app, snapshotIndex);
       }
       for (const e of state.entries) if (e.index > snapshotIndex) applyMemberEntry(members, e);
-      for (const m of opts.join ?? []) if (!members.has(m.id)) members.set(m.id, m);
+      for (const m of join ?? []) if (!members.has(m.id)) members.set(m.id, m);
       const core = new RaftCore(
         {
           id: opts.id,

@@ -110,7 +110,9 @@ export class KvMember implements KvService {
           initial.push({ id: memberIdFor(peerURLs, opts.initialClusterToken), name, peerURLs, clientURLs: [] });
         }
       }
-      const joinPeers = opts.initialClusterState === 'existing' ? await fetchClusterInfo(peersOtherThan(opts), log).then((c) => c.members) : undefined;
+      // Asked only by a member with no Raft state yet: on a restart --initial-cluster is ignored,
+      // as etcd ignores it (the peers a member joined through may have been removed since).
+      const joinPeers = opts.initialClusterState === 'existing' ? () => fetchClusterInfo(peersOtherThan(opts), log).then((c) => c.members) : undefined;
       const header = { cluster_id: identity.clusterId, member_id: identity.memberId };
       let member: KvMember | undefined;
       const hub = new WatchHub(store, {
