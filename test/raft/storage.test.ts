@@ -287,17 +287,35 @@ t.test('installing a snapshot discards the entries it covers', async (t) => {
 
 t.test('a snapshot file is written before its turn: appends go on, and a newer snapshot still being written keeps its file', async (t) => {
   const dir = t.testdir();
-  // The second snapshot's write stops after its temp file is synced until the first has committed.
-  let writes = 0;
+  // A fixed order, whatever the disk does: the first snapshot's file is synced; then the second's
+  // write starts and stops with its temp file synced; only then does the first commit (and remove
+  // older files), and the second goes on once the first has committed.
+  let synced = 0;
+  let renamed = false;
+  let firstSynced!: () => void;
+  let secondHeld!: () => void;
   let release!: () => void;
+  const firstSyncedP = new Promise<void>((r) => (firstSynced = r));
+  const secondHeldP = new Promise<void>((r) => (secondHeld = r));
   const held = new Promise<void>((r) => (release = r));
   const s = await open(dir, {
     failpoint: async (point) => {
-      if (point === 'snapshot:temp-synced' && ++writes === 2) await held;
+      if (point === 'snapshot:temp-synced') {
+        synced++;
+        if (synced === 1) firstSynced();
+        if (synced === 2) {
+          secondHeld();
+          await held;
+        }
+      } else if (point === 'snapshot:renamed' && !renamed) {
+        renamed = true;
+        await secondHeldP;
+      }
     },
   });
   await s.append({ entries: ents(1, 20, 1) });
   const first = s.saveSnapshot(snap(10, 1, 'ten'), 8);
+  await firstSyncedP;
   const second = s.saveSnapshot(snap(15, 1, new Uint8Array(1 << 20).fill(7)), 13);
   await first;
   t.equal(s.snapshotIndex, 10);
