@@ -346,9 +346,11 @@ t.test('keep-alive: after a failed renewal the next goes to every member at once
   t.equal(silent.requests.length, 1);
   await once(ka, 'renewed');
   t.same(events, ['failed: context deadline exceeded', 'renewed']);
-  t.equal(silent.requests.length, 2, 'the fan-out reached the silent member too (and gave up on it)');
-  t.equal(electing!.requests.length, 1);
   t.equal(good!.requests.length, 1);
+  t.ok(electing!.requests.length >= 1, 'the fan-out asked the electing member');
+  // Sent at the same moment as the others; the silent server may see it a moment later.
+  await until(() => silent.requests.length === 2);
+  t.pass('the fan-out reached the silent member too');
   // Back to the pinned member once a renewal has succeeded (the failover moved it off the silent
   // one): a fan-out would reach the silent member again.
   await once(ka, 'renewed');
