@@ -7,6 +7,7 @@ import { componentLogger, type Logger } from '../util/log.js';
 import { toId, unb64, type Bytes } from './bytes.js';
 import * as codec from './codec.js';
 import type { DeleteOptions, GetOptions, Json, PutOptions } from './codec.js';
+import { linkedAbort } from '../util/abort.js';
 import { EndpointPool } from './endpoints.js';
 import { ClientError, CompactedError, ErrorMessages, GrpcCode } from './errors.js';
 import { KeepAlive, type KeepAliveOptions } from './lease.js';
@@ -201,20 +202,19 @@ export class Client {
    * timeout for each hanging one.
    */
   async leaseKeepAliveEverywhere(id: bigint | string | number, opts: CallOptions = {}): Promise<t.LeaseKeepAliveResponse> {
-    const ac = new AbortController();
-    const onAbort = () => ac.abort();
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    // Aborted by the caller, and by the first success (the other members' requests are cancelled).
+    const race = linkedAbort(opts.signal);
     const body = { ID: toId(id).toString() };
     const deadline = Date.now() + (opts.timeoutMs ?? this.requestTimeoutMs);
     const untilAnswered = async (endpoint: Endpoint): Promise<t.LeaseKeepAliveResponse> => {
       for (;;) {
         try {
           const timeoutMs = Math.max(1, deadline - Date.now());
-          return await this.call('/v3/lease/keepalive', body, codec.decodeLeaseKeepAlive, { signal: ac.signal, timeoutMs, idempotent: true, endpoint });
+          return await this.call('/v3/lease/keepalive', body, codec.decodeLeaseKeepAlive, { signal: race.signal, timeoutMs, idempotent: true, endpoint });
         } catch (e) {
           const answered = e instanceof ClientError && e.kind === 'Unavailable' && e.httpStatus !== undefined;
           if (!answered || deadline - Date.now() < 150) throw e;
-          await this.sleep(100, ac.signal);
+          await this.sleep(100, race.signal);
         }
       }
     };
@@ -226,8 +226,8 @@ export class Client {
       // The lease is gone if a member says so; otherwise the first failure stands for all.
       throw errors.find((x) => x instanceof ClientError && x.kind === 'Server' && x.code === GrpcCode.NotFound) ?? errors[0];
     } finally {
-      opts.signal?.removeEventListener('abort', onAbort);
-      ac.abort();
+      race.dispose();
+      race.controller.abort();
     }
   }
 
@@ -497,18 +497,7 @@ export class Client {
   /** The caller's signal combined with the client's own (closing). */
   private signalFor(user: AbortSignal | undefined): { signal: AbortSignal; dispose: () => void } {
     if (!user) return { signal: this.closing.signal, dispose: () => undefined };
-    const ac = new AbortController();
-    const abort = (): void => ac.abort();
-    if (user.aborted || this.closing.signal.aborted) ac.abort();
-    user.addEventListener('abort', abort, { once: true });
-    this.closing.signal.addEventListener('abort', abort, { once: true });
-    return {
-      signal: ac.signal,
-      dispose: () => {
-        user.removeEventListener('abort', abort);
-        this.closing.signal.removeEventListener('abort', abort);
-      },
-    };
+    return linkedAbort(user, this.closing.signal);
   }
 
   private sleep(ms: number, signal?: AbortSignal): Promise<void> {

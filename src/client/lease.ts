@@ -1,7 +1,8 @@
 // The keep-alive loop of one lease: a renewal at once, then every TTL/3 (as etcd's clientv3), each
 // one a single keepalive exchange sent through the client's failover (a renewal may be repeated
-// safely); after a failed renewal, the next ones go to every member at once until one succeeds. Failed renewals are retried until the lease's deadline; past it, or when the server
-// says the lease is gone, the loop reports 'lost' once and stops.
+// safely). A failed renewal is retried, sent to every member at once, until one succeeds or the
+// lease's deadline passes; past it, or when the server says the lease is gone, the loop reports
+// 'lost' once and stops.
 import { EventEmitter } from 'node:events';
 import { ClientError, GrpcCode } from './errors.js';
 import type { LeaseKeepAliveResponse } from './types.js';

@@ -2,6 +2,7 @@
 // GET <agentUrl>/fleet/v1/units/<name>/journal?lines=N[&follow=true] (text/plain, journalctl lines).
 import type { MachineRecord } from '../fleet/registry/index.js';
 import { FleetctlError } from './errors.js';
+import { linkedAbort } from '../util/abort.js';
 
 export function journalUrl(machine: MachineRecord, unit: string, lines: number, follow: boolean): string {
   const base = machine.agentUrl.replace(/\/+$/, '');
@@ -30,9 +31,8 @@ export async function readJournal(
   unit: string,
   opts: { timeoutMs: number; signal: AbortSignal; write: (text: string) => void },
 ): Promise<boolean> {
-  const ac = new AbortController();
-  const onAbort = () => ac.abort();
-  opts.signal.addEventListener('abort', onAbort, { once: true });
+  const request = linkedAbort(opts.signal);
+  const ac = request.controller;
   const timer = setTimeout(() => ac.abort(new Error(`no answer within ${opts.timeoutMs} ms`)), opts.timeoutMs);
   const failed = (reason: string) => new FleetctlError(`Error reading the journal of ${unit} from ${url}: ${reason}`);
   try {
@@ -64,6 +64,6 @@ export async function readJournal(
     if (rest) opts.write(rest);
     return false;
   } finally {
-    opts.signal.removeEventListener('abort', onAbort);
+    request.dispose();
   }
 }

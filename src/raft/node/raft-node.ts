@@ -426,7 +426,8 @@ export class RaftNode extends EventEmitter {
     this.stopped = true;
     if (this.tickTimer) clearInterval(this.tickTimer);
     await this.loopRunning;
-    await this.applyChain.catch(() => undefined);
+    // Neither rejects: their failures are handled where they happen.
+    await this.applyChain;
     await this.snapshotting;
     const err = new NodeStoppedError();
     for (const p of [...this.queued, ...this.resend, ...this.inFlight.values()]) this.settle(p, err);
@@ -531,18 +532,10 @@ export class RaftNode extends EventEmitter {
     // in one message) wait for the write: the state machine, whose writes reach its disk unsynced
     // and in any order relative to ours, must never hold an entry that a restart would not find in
     // the Raft log. A snapshot is installed only once it is on disk (below).
-    let early: Entry[] = [];
-    let later: Entry[] = [];
-    if (!rd.snapshot && rd.committedEntries.length) {
-      const firstUnstable = rd.entries.length ? rd.entries[0]!.index : Infinity;
-      const split = rd.committedEntries.findIndex((e) => e.index >= firstUnstable);
-      if (split < 0) early = rd.committedEntries;
-      else if (split === 0) later = rd.committedEntries;
-      else {
-        early = rd.committedEntries.slice(0, split);
-        later = rd.committedEntries.slice(split);
-      }
-    }
+    const firstUnstable = rd.entries.length ? rd.entries[0]!.index : Infinity;
+    const split = rd.snapshot ? 0 : rd.committedEntries.findIndex((e) => e.index >= firstUnstable);
+    const early = split < 0 ? rd.committedEntries : rd.committedEntries.slice(0, split);
+    const later = split < 0 ? [] : rd.committedEntries.slice(split);
     // A leader's appends and heartbeats go out before its own write (Raft thesis 10.2.1; etcd does
     // the same): the followers persist in parallel with the leader, and the core counts the
     // leader's own copy towards a commit only at advance(), once it is on disk. Not when this
@@ -589,8 +582,7 @@ export class RaftNode extends EventEmitter {
     // 2. Send what depends on it, first: an append response is on the commit's critical path.
     if (after.length) this.transport.send(after);
     // 3. A received snapshot, then the entries committed after it; or the entries that waited for the write.
-    if (rd.snapshot) await this.queueApply(rd.snapshot, rd.committedEntries);
-    else if (later.length) await this.queueApply(undefined, later);
+    if (rd.snapshot || later.length) await this.queueApply(rd.snapshot, later);
     if (this.failure) return;
     for (const rs of rd.readStates) this.onReadState(rs.context, rs.index);
     if (rd.softState && rd.softState.leader !== this.leader) {
@@ -774,13 +766,9 @@ export class RaftNode extends EventEmitter {
     const index = this.appliedIndex;
     if (this.failure || this.stopped || this.snapshotting || index - this.lastSnapshotIndex < this.opts.snapshotCount) return;
     const members = this.members();
-    // Called now, before this Ready's loop turn queues another apply.
-    let reading: Promise<Uint8Array>;
-    try {
-      reading = Promise.resolve(this.sm.snapshot());
-    } catch (err) {
-      reading = Promise.reject(err as Error);
-    }
+    // Called now (an async function runs up to its first await at once), before this Ready's loop
+    // turn queues another apply; a throw becomes a rejection.
+    const reading = (async () => this.sm.snapshot())();
     this.snapshotting = this.finishSnapshot(reading, index, members)
       .catch((err: unknown) => this.log.warn({ err, index }, 'raft: a snapshot could not be taken; the next one will be tried later'))
       .finally(() => {
@@ -800,7 +788,6 @@ export class RaftNode extends EventEmitter {
     this.log.info({ index: snap.meta.index, bytes: data.length }, 'raft: took a snapshot');
     this.emit('snapshot', snap.meta.index);
   }
-
 
   private bestTransferTarget(): NodeId | undefined {
     const progress = this.core.progress();

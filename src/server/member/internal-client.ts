@@ -4,6 +4,7 @@
 import { EtcdError, GrpcCode } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import type { MemberInfo } from '../../raft/node/index.js';
+import { linkedAbort } from '../../util/abort.js';
 
 export interface ClusterInfo {
   clusterId: number;
@@ -34,13 +35,9 @@ export async function fetchClusterInfo(peerURLs: string[], log: Logger, timeoutM
 }
 
 export async function forwardToLeader<T>(clientURL: string, path: string, body: unknown, timeoutMs: number, signal?: AbortSignal): Promise<T> {
-  // One controller per request, tied to `signal` by a listener removed afterwards (AbortSignal.any
-  // on a long-lived signal keeps every request's signal reachable in Node 20).
-  const ac = new AbortController();
+  const request = linkedAbort(signal);
+  const ac = request.controller;
   const timer = setTimeout(() => ac.abort(), timeoutMs);
-  const onAbort = () => ac.abort();
-  if (signal?.aborted) ac.abort();
-  signal?.addEventListener('abort', onAbort, { once: true });
   try {
     let res: Response;
     let json: { error?: string; code?: number } & T;
@@ -62,6 +59,6 @@ export async function forwardToLeader<T>(clientURL: string, path: string, body: 
     return json;
   } finally {
     clearTimeout(timer);
-    signal?.removeEventListener('abort', onAbort);
+    request.dispose();
   }
 }
