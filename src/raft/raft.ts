@@ -124,6 +124,14 @@ export class RaftCore {
   private readonly bugs: NonNullable<RaftConfig['unsafeBugs']>;
 
   private leadTransferee: NodeId = NONE;
+  /**
+   * Set by forgetLeader, cleared once a leader is known again (see resetRandomizedElectionTimeout).
+   * forgetLeader makes the first campaign start soon; without this, a retry would not: two members
+   * that lost the leader at the same moment can split their votes (each grants the other's pre-vote
+   * while it is a pre-candidate itself, then both become candidates of one term and vote for
+   * themselves), and each candidate then waited a whole randomized election timeout.
+   */
+  private leaderLost = false;
   private readonly readOnly = new ReadOnly();
   /** Reads that reached a new leader before it committed an entry of its term. */
   private pendingReadIndexMessages: Message[] = [];
@@ -257,8 +265,9 @@ export class RaftCore {
   forgetLeader(): void {
     if (this.role !== Role.Follower || this.lead === NONE) return;
     this.lead = NONE;
+    this.leaderLost = true;
     this.electionElapsed = 0;
-    this.randomizedElectionTimeout = 1 + Math.floor(this.random() * Math.max(1, Math.floor(this.electionTimeout / 4)));
+    this.randomizedElectionTimeout = 1 + Math.floor(this.random() * this.quarterElectionTimeout());
   }
 
   campaign(): void {
@@ -446,11 +455,37 @@ export class RaftCore {
     this.prs = next;
   }
 
+  private quarterElectionTimeout(): number {
+    return Math.max(1, Math.floor(this.electionTimeout / 4));
+  }
+
+  /**
+   * [n, 2n) ticks; [n/4, n/2) while the leader is known to be lost (leaderLost) and pre-vote is on,
+   * so that a split vote after forgetLeader is retried well within one election timeout. Not
+   * shorter: a candidate must have time to persist its vote and hear the answers before it starts
+   * over in a higher term. Not without pre-vote: there a member with a stale log, which cannot
+   * win, would campaign this often and, bumping everyone's term, keep resetting their timers.
+   */
   private resetRandomizedElectionTimeout(): void {
-    this.randomizedElectionTimeout = this.electionTimeout + Math.floor(this.random() * this.electionTimeout);
+    const q = this.quarterElectionTimeout();
+    this.randomizedElectionTimeout =
+      this.leaderLost && this.preVote
+        ? q + Math.floor(this.random() * q)
+        : this.electionTimeout + Math.floor(this.random() * this.electionTimeout);
+  }
+
+  /** A follower heard from `lead`: back to the whole election timeout if it was cut short. */
+  private heardFromLeader(lead: NodeId): void {
+    this.electionElapsed = 0;
+    this.lead = lead;
+    if (this.leaderLost) {
+      this.leaderLost = false;
+      this.resetRandomizedElectionTimeout();
+    }
   }
 
   private becomeFollower(term: number, lead: NodeId): void {
+    if (lead !== NONE) this.leaderLost = false;
     this.reset(term);
     this.lead = lead;
     this.role = Role.Follower;
@@ -471,6 +506,7 @@ export class RaftCore {
 
   private becomeLeader(): void {
     this.leaderTicks = 0;
+    this.leaderLost = false;
     this.reset(this.term);
     this.lead = this.id;
     this.role = Role.Leader;
@@ -916,18 +952,15 @@ export class RaftCore {
         else this.refuseForwarded(m.entries, m.from);
         return;
       case MessageType.App:
-        this.electionElapsed = 0;
-        this.lead = m.from;
+        this.heardFromLeader(m.from);
         this.handleAppend(m);
         return;
       case MessageType.Heartbeat:
-        this.electionElapsed = 0;
-        this.lead = m.from;
+        this.heardFromLeader(m.from);
         this.handleHeartbeat(m);
         return;
       case MessageType.Snap:
-        this.electionElapsed = 0;
-        this.lead = m.from;
+        this.heardFromLeader(m.from);
         this.handleSnapshot(m);
         return;
       case MessageType.TransferLeader:

@@ -208,6 +208,43 @@ t.test('ForgetLeader: followers that lost the leader elect a new one well within
   t.ok(ticks < ELECTION / 2 + 2, `elected after ${ticks} ticks (election timeout ${ELECTION})`);
 });
 
+t.test('ForgetLeader: a split vote between the two survivors is retried soon, not after a whole election timeout', async (t) => {
+  // Both survivors see the leader's connection drop at the same moment and happen to draw the same
+  // short delay: each pre-votes while the other is a pre-candidate too, both pre-votes are granted,
+  // both become candidates of the same term and vote for themselves. (Between processes the same
+  // happens whenever the two campaigns start within one message delay, e.g. a slow fsync.)
+  const electionTick = 40;
+  const base = seeded(3);
+  const forced: number[] = [];
+  const net = new TestNet([1, 2, 3], { electionTick, random: () => (forced.length ? forced.shift()! : base()) });
+  const l = net.elect(4 * electionTick);
+  net.tick(2);
+  const term = l.status().term;
+  net.isolate(l.id); // the leader's process died
+  const others = [1, 2, 3].filter((id) => id !== l.id);
+  forced.push(0.5, 0.5);
+  for (const id of others) net.node(id).forgetLeader();
+  let ticks = 0;
+  let split = false;
+  let fresh: RaftCore | undefined;
+  while (!fresh && ticks < 5 * electionTick) {
+    net.tick(1, others);
+    ticks++;
+    const st = others.map((id) => net.node(id).status());
+    if (st.every((s) => s.role === Role.Candidate && s.term === term + 1 && s.vote === s.id)) split = true;
+    fresh = others.map((id) => net.node(id)).find((n) => n.status().role === Role.Leader);
+  }
+  t.ok(split, 'the two survivors split their votes in the first election');
+  t.ok(fresh, 'a new leader');
+  t.ok(ticks < electionTick, `elected after ${ticks} ticks (election timeout ${electionTick})`);
+  // Once a leader is known again, the followers are back to the whole election timeout.
+  net.tick(2, others);
+  const f = others.find((id) => id !== fresh!.id)!;
+  net.isolate(fresh!.id);
+  net.tick(electionTick - 1, [f]);
+  t.equal(net.node(f).status().role, Role.Follower, 'a follower of the new leader waits a whole election timeout');
+});
+
 t.test('ForgetLeader on one follower does not disturb a healthy leader', async (t) => {
   const net = new TestNet([1, 2, 3]);
   const l = net.elect();

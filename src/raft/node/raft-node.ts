@@ -585,6 +585,10 @@ export class RaftNode extends EventEmitter {
     if (rd.snapshot || later.length) await this.queueApply(rd.snapshot, later);
     if (this.failure) return;
     for (const rs of rd.readStates) this.onReadState(rs.context, rs.index);
+    if (rd.softState && (rd.softState.role === Role.PreCandidate || rd.softState.role === Role.Candidate)) {
+      // Two members campaigning in one term is a split vote: the new leader's term is then two past the old one.
+      this.log.debug({ role: Role[rd.softState.role], term: this.core.status().term }, 'raft: campaigning');
+    }
     if (rd.softState && rd.softState.leader !== this.leader) {
       const prev = this.leader;
       this.leader = rd.softState.leader;
