@@ -3,7 +3,7 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { TEST_ONLY_UNSAFE_LOCAL_READS_FLAG, type KvdConfig } from './config.js';
-import { createHttpFrontEnd } from './http/index.js';
+import { createHttpFrontEnd, useFastPath } from './http/index.js';
 import { KvMember } from './member/kv-member.js';
 import { EtcdError, GrpcCode } from '../util/errors.js';
 import { componentLogger, rootLogger } from '../util/log.js';
@@ -57,6 +57,7 @@ export async function startKvd(config: KvdConfig): Promise<RunningKvd> {
       });
       server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => gateway.handleUpgrade(req, socket, head));
       server.keepAliveTimeout = 65_000;
+      useFastPath(server, gateway);
       // Watches keep their request open for as long as the client wants: no request deadline.
       server.requestTimeout = 0;
       await new Promise<void>((resolve, reject) => {

@@ -3,6 +3,7 @@
 // calls, encodes, and maps errors; the service fills every response header.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { posix } from 'node:path';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { MAX_REQUEST_BYTES } from '../../kv/api.js';
 import { Errors, GrpcCode } from '../../util/errors.js';
@@ -13,6 +14,7 @@ import { DecodeError } from './codec/decode.js';
 import { goString } from './codec/encode.js';
 import { raftEntrySize } from './codec/proto-size.js';
 import { errorInfo, tooLargeForGrpc, type FrontEndContext } from './context.js';
+import { FastConnection, type UnaryServe } from './fast-connection.js';
 import {
   CORS,
   sendDecodeError,
@@ -23,6 +25,7 @@ import {
   sendPlain,
   sendRedirect,
   sendRpcError,
+  type ResponseSink,
 } from './responses.js';
 import { ROUTES, type UnaryRoute } from './routes.js';
 import { HttpKeepAliveStream, HttpWatchStream, serveSnapshot } from './streams.js';
@@ -41,7 +44,12 @@ export interface HttpFrontEnd {
   handle(req: IncomingMessage, res: ServerResponse): void;
   /** The handler for the server's 'upgrade' event (WebSocket watch and keepalive). */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
-  /** Ends every open stream and WebSocket. */
+  /**
+   * Serves a new connection: unary calls on the fast path (fast-connection.ts) until a request of
+   * another kind, then `handOver` gives the socket, with the bytes read, to Node's server.
+   */
+  serveConnection(socket: Socket, handOver: (socket: Socket, buffered: Buffer | null) => void, keepAliveMs: number): void;
+  /** Ends every open stream, WebSocket and fast connection. */
   close(): Promise<void>;
 }
 
@@ -83,13 +91,53 @@ export function createHttpFrontEnd(service: KvService, opts: HttpFrontEndOptions
     ws.handleUpgrade(req, socket, head);
   }
 
+  const fast = new Set<FastConnection>();
+  let sweeper: NodeJS.Timeout | null = null;
+  let sweepAfterMs = 0;
+  // Node closes a keep-alive connection idle for keepAliveTimeout; so does the fast path, in one
+  // timer for all its connections (a per-socket timer costs a re-arm on every read).
+  const sweep = (): void => {
+    const now = performance.now();
+    for (const c of fast) if (!c.active && now - c.idleSince > sweepAfterMs) c.close();
+    if (fast.size === 0 && sweeper !== null) {
+      clearInterval(sweeper);
+      sweeper = null;
+    }
+  };
+
+  function serveConnection(socket: Socket, handOver: (socket: Socket, buffered: Buffer | null) => void, keepAliveMs: number): void {
+    if (closing) {
+      socket.destroy();
+      return;
+    }
+    const c = new FastConnection(socket, {
+      find: (path) => fastUnary(ctx, path),
+      handOver,
+      bodyCap: ctx.bodyCap,
+      keepAliveMs,
+      onGone: (gone) => {
+        fast.delete(gone);
+        ctx.active.delete(gone);
+      },
+    });
+    fast.add(c);
+    ctx.active.add(c);
+    sweepAfterMs = keepAliveMs;
+    if (sweeper === null && keepAliveMs > 0) {
+      sweeper = setInterval(sweep, Math.min(1000, keepAliveMs));
+      sweeper.unref();
+    }
+  }
+
   async function close(): Promise<void> {
     closing = true;
+    if (sweeper !== null) clearInterval(sweeper);
+    sweeper = null;
     for (const s of [...ctx.active]) s.close();
     await ws.close();
   }
 
-  return { handle, handleUpgrade, close };
+  return { handle, handleUpgrade, serveConnection, close };
 }
 
 /** The path as Go's ServeMux sees it: percent-decoded; null when it does not decode. */
@@ -192,55 +240,73 @@ function route(ctx: FrontEndContext, req: IncomingMessage, res: ServerResponse):
 /** `method` is the route without its version prefix (`kv/put`), for the request metrics. */
 function serveUnary(ctx: FrontEndContext, r: UnaryRoute, method: string, req: IncomingMessage, res: ServerResponse): void {
   const start = performance.now();
-  const done = (code: number) => ctx.service.observeRequest?.(method, code, (performance.now() - start) / 1000);
   readBody(req, ctx.bodyCap, (err, text) => {
     if (err) {
       if (err instanceof BodyTooLarge) {
         // Too big to buffer: gRPC would refuse it; the size is estimated from the bytes seen.
         const e = tooLargeForGrpc(ctx, Math.floor((err.seen * 3) / 4));
         sendRpcError(res, e.message, e.grpcCode, 429, true);
-        done(e.grpcCode);
+        ctx.service.observeRequest?.(method, e.grpcCode, (performance.now() - start) / 1000);
       }
       return;
     }
-    let request: unknown;
-    try {
-      request = r.decode(parseUnaryBody(text as string));
-    } catch (e) {
-      if (e instanceof DecodeError) {
-        sendDecodeError(res, e.message, GrpcCode.InvalidArgument, 400);
-        done(GrpcCode.InvalidArgument);
+    answerUnary(ctx, r, method, text as string, res, start);
+  });
+}
+
+/** Decodes a whole unary body, calls the service, answers. `start` is when the request arrived. */
+function answerUnary(ctx: FrontEndContext, r: UnaryRoute, method: string, text: string, res: ResponseSink, start: number): void {
+  const done = (code: number) => ctx.service.observeRequest?.(method, code, (performance.now() - start) / 1000);
+  let request: unknown;
+  try {
+    request = r.decode(parseUnaryBody(text));
+  } catch (e) {
+    if (e instanceof DecodeError) {
+      sendDecodeError(res, e.message, GrpcCode.InvalidArgument, 400);
+      done(GrpcCode.InvalidArgument);
+      return;
+    }
+    const info = errorInfo(ctx, e, 'decode');
+    sendRpcError(res, info.message, info.code, info.status);
+    done(info.code);
+    return;
+  }
+  let pending: Promise<unknown>;
+  try {
+    if (r.size !== undefined) checkSize(ctx, r, request);
+    r.precheck?.(request);
+    pending = r.call(ctx.service, request);
+  } catch (e) {
+    done(replyError(ctx, res, e));
+    return;
+  }
+  pending.then(
+    (resp) => {
+      let body: string;
+      try {
+        body = r.encode(resp);
+      } catch (e) {
+        done(replyError(ctx, res, e));
         return;
       }
-      const info = errorInfo(ctx, e, 'decode');
-      sendRpcError(res, info.message, info.code, info.status);
-      done(info.code);
-      return;
-    }
-    let pending: Promise<unknown>;
-    try {
-      if (r.size !== undefined) checkSize(ctx, r, request);
-      r.precheck?.(request);
-      pending = r.call(ctx.service, request);
-    } catch (e) {
-      done(replyError(ctx, res, e));
-      return;
-    }
-    pending.then(
-      (resp) => {
-        let body: string;
-        try {
-          body = r.encode(resp);
-        } catch (e) {
-          done(replyError(ctx, res, e));
-          return;
-        }
-        sendOk(res, body);
-        done(GrpcCode.OK);
-      },
-      (e: unknown) => done(replyError(ctx, res, e)),
-    );
-  });
+      sendOk(res, body);
+      done(GrpcCode.OK);
+    },
+    (e: unknown) => done(replyError(ctx, res, e)),
+  );
+}
+
+/** The unary route a fast connection may serve at `path` (see fast-connection.ts), if any. */
+function fastUnary(ctx: FrontEndContext, path: string): UnaryServe | undefined {
+  let rest: string;
+  if (path.startsWith('/v3/')) rest = path.slice(3);
+  else if (path.startsWith('/v3beta/')) rest = path.slice(7);
+  else return undefined;
+  if (needsCleaning(path)) return undefined;
+  const r = ROUTES.get(rest);
+  if (r === undefined || r.kind !== 'unary') return undefined;
+  const method = rest.slice(1);
+  return (body, res) => answerUnary(ctx, r, method, body, res, performance.now());
 }
 
 /** gRPC's message limit, then etcd's Raft entry limit (after etcd's own request checks). */
@@ -254,7 +320,7 @@ function checkSize(ctx: FrontEndContext, r: UnaryRoute, request: unknown): void 
 }
 
 /** Sends the error's answer; returns its gRPC code. */
-function replyError(ctx: FrontEndContext, res: ServerResponse, e: unknown): number {
+function replyError(ctx: FrontEndContext, res: ResponseSink, e: unknown): number {
   const info = errorInfo(ctx, e, 'rpc');
   if (!res.headersSent && !res.destroyed) sendRpcError(res, info.message, info.code, info.status);
   return info.code;

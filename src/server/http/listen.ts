@@ -5,6 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { KvService } from '../service.js';
 import { createHttpFrontEnd, type HttpFrontEnd, type HttpFrontEndOptions } from './front-end.js';
+import { useFastPath } from './fast-path.js';
 
 export interface ListenOptions extends HttpFrontEndOptions {
   /** Default 127.0.0.1. */
@@ -27,6 +28,7 @@ export async function listenHttp(service: KvService, opts: ListenOptions = {}): 
   const frontEnd = createHttpFrontEnd(service, opts);
   const server = createServer({ requestTimeout: 0, keepAliveTimeout: 65_000 }, frontEnd.handle);
   server.on('upgrade', frontEnd.handleUpgrade);
+  useFastPath(server, frontEnd);
   server.on('clientError', (err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request');
     else socket.destroy();

@@ -5,6 +5,19 @@
 import type { ServerResponse } from 'node:http';
 import { encodeError } from './codec/encode.js';
 
+/**
+ * What a unary answer needs of a response: Node's ServerResponse has it, and so has the fast
+ * path's RawResponse (fast-connection.ts), which writes the same bytes without Node's streams.
+ */
+export interface ResponseSink {
+  /** Headers as a flat [name, value, name, value...] list, in order. */
+  writeHead(status: number, headers: string[]): unknown;
+  addTrailers(trailers: Record<string, string>): void;
+  end(body?: string): unknown;
+  readonly headersSent: boolean;
+  readonly destroyed: boolean;
+}
+
 export const CORS: string[] = [
   'Access-Control-Allow-Headers',
   'accept, content-type, authorization',
@@ -29,20 +42,20 @@ function byteLength(s: string): number {
 }
 
 /** 200 with a JSON body, as the gateway answers a unary call. */
-export function sendOk(res: ServerResponse, body: string): void {
+export function sendOk(res: ResponseSink, body: string): void {
   res.writeHead(200, [...OK_HEADERS, 'Content-Length', String(byteLength(body))]);
   res.end(body);
 }
 
 /** A request body that does not decode (the gateway answers before calling gRPC). */
-export function sendDecodeError(res: ServerResponse, message: string, code: number, status: number): void {
+export function sendDecodeError(res: ResponseSink, message: string, code: number, status: number): void {
   const body = encodeError(message, code);
   res.writeHead(status, [...PLAIN_ERROR_HEADERS, 'Content-Length', String(byteLength(body))]);
   res.end(body);
 }
 
 /** An error status from the gRPC call (the service's EtcdError). */
-export function sendRpcError(res: ServerResponse, message: string, code: number, status: number, close = false): void {
+export function sendRpcError(res: ResponseSink, message: string, code: number, status: number, close = false): void {
   const body = encodeError(message, code);
   res.writeHead(status, close ? [...RPC_ERROR_HEADERS, 'Connection', 'close'] : RPC_ERROR_HEADERS);
   res.addTrailers(TRAILERS);

@@ -1,0 +1,18 @@
+// Puts the front end's fast path (fast-connection.ts) in front of a Node http.Server: the server
+// keeps listening, timing out and closing as before, but each new connection is first read by the
+// fast path, and given to the server's own connection handler only when a request needs it.
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
+import type { HttpFrontEnd } from './front-end.js';
+
+export function useFastPath(server: Server, frontEnd: HttpFrontEnd): void {
+  const nodeHandlers = server.listeners('connection') as ((socket: Socket) => void)[];
+  server.removeAllListeners('connection');
+  const handOver = (socket: Socket, buffered: Buffer | null): void => {
+    for (const h of nodeHandlers) h.call(server, socket);
+    // Node's parser takes the socket's later reads; the bytes already read are given to it as
+    // the 'data' event it listens to.
+    if (buffered !== null) socket.emit('data', buffered);
+  };
+  server.on('connection', (socket: Socket) => frontEnd.serveConnection(socket, handOver, server.keepAliveTimeout));
+}
