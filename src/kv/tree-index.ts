@@ -13,23 +13,31 @@ const PAST_ALL_KEYS = '\u0100';
 
 export class TreeIndex {
   private tree = new BTree<KeyStr, KeyIndex>();
+  /**
+   * The same entries by key: most requests name one key, and a hash lookup costs a small fraction
+   * of the tree's walk of string comparisons (profiled: the tree's get was 6% of a member's CPU
+   * for single-key ranges at 64 clients). About 40 bytes a key.
+   */
+  private byKey = new Map<KeyStr, KeyIndex>();
 
   get(k: KeyStr): KeyIndex | undefined {
-    return this.tree.get(k);
+    return this.byKey.get(k);
   }
 
   /** The key's index, created (empty) when missing. */
   getOrCreate(k: KeyStr, key: Uint8Array): KeyIndex {
-    let ki = this.tree.get(k);
+    let ki = this.byKey.get(k);
     if (!ki) {
       ki = new KeyIndex(key);
       this.tree.set(k, ki);
+      this.byKey.set(k, ki);
     }
     return ki;
   }
 
   delete(k: KeyStr): void {
     this.tree.delete(k);
+    this.byKey.delete(k);
   }
 
   /**
@@ -38,7 +46,7 @@ export class TreeIndex {
    */
   visit(iv: KeyInterval, fn: (k: KeyStr, ki: KeyIndex) => boolean | void): void {
     if (iv.end === undefined) {
-      const ki = this.tree.get(iv.start);
+      const ki = this.byKey.get(iv.start);
       if (ki) fn(iv.start, ki);
       return;
     }

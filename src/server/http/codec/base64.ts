@@ -94,8 +94,11 @@ function decodeSlow(src: string): Uint8Array {
   }
 }
 
+/** Buffer's native encoder, called on any Uint8Array (it takes array views); no Buffer object made. */
+const base64Slice = (Buffer.prototype as unknown as { base64Slice: (this: Uint8Array, start: number, end: number) => string }).base64Slice;
+
 /** Standard base64 of a byte array. */
 export function encodeBase64(b: Uint8Array): string {
   if (b.length === 0) return '';
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
+  return base64Slice.call(b, 0, b.byteLength);
 }
