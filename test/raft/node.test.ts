@@ -1,7 +1,7 @@
 // The Raft runtime with real storage and real loopback sockets, members in this process.
 import t from 'tap';
 import { LocalCluster, untilApplied } from './cluster.js';
-import { ConfChangeType } from '../../src/raft/types.js';
+import { ConfChangeType, MessageType } from '../../src/raft/types.js';
 
 t.test('3 members elect, replicate and apply the same sequence; proposals are batched', async (t) => {
   const c = await LocalCluster.start(3);
@@ -196,3 +196,36 @@ async function untilLeaderless(m: { node: import('../../src/raft/node/index.js')
     m.node.on('leader-change', on);
   });
 }
+
+t.test('reads share one round at a time; a round lost on the way is retried, not left to time out', async (t) => {
+  const c = await LocalCluster.start(3);
+  t.teardown(() => c.close());
+  const leader = await c.leader();
+  const follower = [...c.members.values()].find((m) => m !== leader)!;
+  await leader.node.propose(Buffer.from('w1'));
+  // The leader loses the follower's first ReadIndex request (as if it went to a leader that died).
+  const core = (leader.node as unknown as { core: { step(m: { type: number; from: number }): void } }).core;
+  const step = core.step.bind(core);
+  let dropped = 0;
+  core.step = (m) => {
+    if (m.type === MessageType.ReadIndex && m.from === follower.info.id && dropped === 0) {
+      dropped++;
+      return;
+    }
+    step(m);
+  };
+  const started = performance.now();
+  // Ten reads at once: the first starts a round, the others wait for it and then share one.
+  const reads = Array.from({ length: 10 }, () => follower.node.readIndex({ timeoutMs: 4000 }));
+  const indexes = await Promise.all(reads);
+  const ms = performance.now() - started;
+  t.equal(dropped, 1, 'the first round was lost');
+  t.ok(indexes.every((i) => i >= 1), `every read got an index (${indexes.join(', ')})`);
+  t.ok(ms < 3000, `answered after ${Math.round(ms)} ms (a retry after five heartbeats), not at the 4 s deadline`);
+  const sent = (follower.node as unknown as { readSeq: number }).readSeq;
+  // One lost round, one retry that took every reader (reads that arrived while the first was in
+  // flight did not start rounds of their own).
+  const more = await follower.node.readIndex();
+  t.ok(more >= indexes[0]!, 'a later read gets a later (or equal) index');
+  t.equal((follower.node as unknown as { readSeq: number }).readSeq - sent, 1, 'the later read took one round');
+});

@@ -80,6 +80,8 @@ interface PendingProposal extends Waiter<unknown> {
 
 /** The proposal-frame origin reserved for members' attribute updates (no member has id 0). */
 const MEMBER_ATTRIBUTES_ORIGIN = 0;
+/** A read round not answered within this many heartbeat intervals is retried (etcd: 500 ms). */
+const READ_RETRY_HEARTBEATS = 5;
 
 export class RaftNode extends EventEmitter {
   readonly id: NodeId;
@@ -115,6 +117,15 @@ export class RaftNode extends EventEmitter {
   private readSeq = randomInt(1, 2 ** 48) * 16;
   private readQueue: Waiter<number>[] = [];
   private readRounds = new Map<number, Waiter<number>[]>();
+  /**
+   * The read round in flight (0: none) and when it started. Reads that arrive meanwhile wait for
+   * it to end and then share the next round, as etcd's linearizable read loop does: one heartbeat
+   * round per round trip instead of one per Ready (at 64 clients the rounds' messages were most of
+   * a member's peer traffic). A round unanswered for READ_RETRY_HEARTBEATS heartbeats (lost in a
+   * leader change) is given up: its readers join the next round.
+   */
+  private readRoundCtx = 0;
+  private readRoundAt = 0;
   private appliedWaiters: { index: number; waiter: Waiter<number> }[] = [];
   /**
    * The last index applied to the state machine. Not the core's `applied`: that moves only at
@@ -463,7 +474,7 @@ export class RaftNode extends EventEmitter {
         .catch((err: unknown) => this.fail(err as Error))
         .finally(() => {
           this.loopRunning = undefined;
-          if (this.core.hasReady() || (this.canForward() && (this.queued.length || this.readQueue.length))) this.kick();
+          if (this.core.hasReady() || (this.canForward() && (this.queued.length || (this.readQueue.length && this.readRoundCtx === 0)))) this.kick();
         });
     });
   }
@@ -511,13 +522,23 @@ export class RaftNode extends EventEmitter {
         }
       }
     }
-    if (this.readQueue.length) {
-      const round = this.readQueue;
+    const inFlight = this.readRoundCtx !== 0 ? this.readRounds.get(this.readRoundCtx) : undefined;
+    const stale = inFlight !== undefined && performance.now() - this.readRoundAt > this.opts.heartbeatMs * READ_RETRY_HEARTBEATS;
+    if ((this.readQueue.length && inFlight === undefined) || stale) {
+      let round = this.readQueue;
       this.readQueue = [];
+      if (stale) {
+        // Later than the lost round's index, so still linearizable for its readers.
+        this.readRounds.delete(this.readRoundCtx);
+        round = [...inFlight, ...round];
+      }
       const ctx = ++this.readSeq;
+      this.readRoundCtx = 0;
       try {
         this.core.readIndex(ctx);
         this.readRounds.set(ctx, round);
+        this.readRoundCtx = ctx;
+        this.readRoundAt = performance.now();
       } catch (err) {
         for (const w of round) this.settle(w, err as Error);
       }
@@ -595,6 +616,8 @@ export class RaftNode extends EventEmitter {
       this.log.info({ leader: this.leader, term: this.core.status().term }, 'raft: leader changed');
       this.emit('leader-change', { leader: this.leader, previous: prev, term: this.core.status().term });
       if (this.leader === 0) this.dropForwardedOnLeaderLoss();
+      // The round in flight may have been lost with the old leader: do not wait for it.
+      this.readRoundAt = -Infinity;
     }
     // 4. Advance.
     this.core.advance(rd);
@@ -711,6 +734,10 @@ export class RaftNode extends EventEmitter {
     const waiters = this.readRounds.get(ctx);
     if (!waiters) return;
     this.readRounds.delete(ctx);
+    if (ctx === this.readRoundCtx) {
+      this.readRoundCtx = 0;
+      if (this.readQueue.length) this.kick();
+    }
     // While an apply is under way the store may already show part of a batch whose proposers are
     // not answered yet: the read then waits for the end of that batch, so that a read that sees a
     // write is never answered before the write itself (as when applies ran inside the loop).
