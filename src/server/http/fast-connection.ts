@@ -56,21 +56,39 @@ export class FastConnection implements Closable {
   private waitingDrain = false;
   private processing = false;
   private gone = false;
+  /** The connection is ending (an answer with Connection: close, or the client's FIN): no more requests are served. */
+  private ending = false;
   /** When the connection last finished a request or received part of a body (performance.now()). */
   idleSince = performance.now();
+  /** When the first bytes of the held (partial) request arrived (performance.now()). */
+  private heldSince = 0;
 
   constructor(
     readonly socket: Socket,
     private readonly opts: FastConnectionOptions,
   ) {
     socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
   }
 
-  /** Serving a request or holding part of one. */
+  /**
+   * Serving a request, holding part of one, or still writing an answer out: Node's keep-alive
+   * timer starts when the answer is written out, not when it is queued, so a client slow to read
+   * a large answer is not idle.
+   */
   get active(): boolean {
-    return this.busy || this.length > 0;
+    return this.busy || this.length > 0 || this.waitingDrain || this.socket.writableLength > 0;
+  }
+
+  /**
+   * Since when the connection has been waiting for the rest of a request head (for Node's
+   * headersTimeout), or -1 when it is not.
+   */
+  get headWaitSince(): number {
+    if (this.busy || this.waitingDrain || this.ending || this.need > 0 || this.length === 0) return -1;
+    return Math.max(this.heldSince, this.idleSince);
   }
 
   close(): void {
@@ -78,6 +96,8 @@ export class FastConnection implements Closable {
   }
 
   private readonly onData = (chunk: Buffer): void => {
+    if (this.ending) return;
+    if (this.length === 0) this.heldSince = performance.now();
     this.chunks.push(chunk);
     this.length += chunk.length;
     if (this.need > 0) {
@@ -90,6 +110,24 @@ export class FastConnection implements Closable {
       return;
     }
     this.process();
+  };
+
+  /**
+   * The client's FIN. Node's server (httpAllowHalfOpen false) ends the connection at once, without
+   * the answers still owed, and answers a request cut short with its parser's error (400): so does
+   * the fast path, the latter by handing the bytes to Node. (The server socket allows half-open
+   * connections, so nothing else would end it.)
+   */
+  private readonly onEnd = (): void => {
+    if (this.gone || this.ending) return;
+    if (!this.busy && !this.waitingDrain && this.length > 0) {
+      this.handOver();
+      return;
+    }
+    this.ending = true;
+    this.chunks = [];
+    this.length = 0;
+    this.socket.end();
   };
 
   private readonly onError = (): void => {
@@ -126,7 +164,7 @@ export class FastConnection implements Closable {
     if (this.processing) return; // The loop below is on the stack (an answer came synchronously).
     this.processing = true;
     try {
-      while (!this.busy && !this.waitingDrain && !this.gone && this.length > 0) {
+      while (!this.busy && !this.waitingDrain && !this.gone && !this.ending && this.length > 0) {
         const buf = this.held();
         const head = readRequestHead(buf);
         if (head.kind === 'more') break;
@@ -149,13 +187,14 @@ export class FastConnection implements Closable {
     } finally {
       this.processing = false;
     }
-    if (!this.busy && !this.waitingDrain && this.socket.isPaused() && !this.gone) this.socket.resume();
+    if (!this.busy && !this.waitingDrain && this.socket.isPaused() && !this.gone && !this.ending) this.socket.resume();
   }
 
   private handOver(): void {
     this.gone = true;
     const { socket } = this;
     socket.off('data', this.onData);
+    socket.off('end', this.onEnd);
     socket.off('error', this.onError);
     socket.off('close', this.onClose);
     const buffered = this.length > 0 ? this.held() : null;
@@ -171,15 +210,21 @@ export class FastConnection implements Closable {
     this.busy = false;
     this.idleSince = performance.now();
     const { socket } = this;
-    if (this.gone || socket.destroyed) return;
+    if (this.gone || this.ending || socket.destroyed) return;
     if (close) {
-      socket.end(bytes);
+      // As Node's server: the answer, the FIN, then the socket is destroyed (no half-open wait
+      // for the client), and requests already sent after this one are not served.
+      this.ending = true;
+      this.chunks = [];
+      this.length = 0;
+      socket.end(bytes, () => socket.destroy());
       return;
     }
     if (!socket.write(bytes)) {
       this.waitingDrain = true;
       socket.once('drain', () => {
         this.waitingDrain = false;
+        this.idleSince = performance.now();
         this.process();
       });
       return;
@@ -189,6 +234,8 @@ export class FastConnection implements Closable {
 
   /** The keep-alive headers Node adds to an answer on a connection that stays open. */
   keepAliveHeaders(): string {
+    // Node leaves Keep-Alive out when keepAliveTimeout is 0 (no idle timeout).
+    if (this.opts.keepAliveMs === 0) return 'Connection: keep-alive\r\n';
     return `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(this.opts.keepAliveMs / 1000)}\r\n`;
   }
 }

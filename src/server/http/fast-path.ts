@@ -13,6 +13,9 @@ export function useFastPath(server: Server, frontEnd: HttpFrontEnd): void {
     // Node's parser takes the socket's later reads; the bytes already read are given to it as
     // the 'data' event it listens to.
     if (buffered !== null) socket.emit('data', buffered);
+    // A client that half-closed in the middle of a request: the FIN came before Node's server
+    // listened for it; it answers the request cut short (400) and ends the connection.
+    if (socket.readableEnded) socket.emit('end');
   };
-  server.on('connection', (socket: Socket) => frontEnd.serveConnection(socket, handOver, server.keepAliveTimeout));
+  server.on('connection', (socket: Socket) => frontEnd.serveConnection(socket, handOver, server.keepAliveTimeout, server.headersTimeout));
 }

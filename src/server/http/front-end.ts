@@ -48,7 +48,7 @@ export interface HttpFrontEnd {
    * Serves a new connection: unary calls on the fast path (fast-connection.ts) until a request of
    * another kind, then `handOver` gives the socket, with the bytes read, to Node's server.
    */
-  serveConnection(socket: Socket, handOver: (socket: Socket, buffered: Buffer | null) => void, keepAliveMs: number): void;
+  serveConnection(socket: Socket, handOver: (socket: Socket, buffered: Buffer | null) => void, keepAliveMs: number, headersTimeoutMs?: number): void;
   /** Ends every open stream, WebSocket and fast connection. */
   close(): Promise<void>;
 }
@@ -94,18 +94,34 @@ export function createHttpFrontEnd(service: KvService, opts: HttpFrontEndOptions
   const fast = new Set<FastConnection>();
   let sweeper: NodeJS.Timeout | null = null;
   let sweepAfterMs = 0;
+  let headersTimeoutMs = 0;
   // Node closes a keep-alive connection idle for keepAliveTimeout; so does the fast path, in one
-  // timer for all its connections (a per-socket timer costs a re-arm on every read).
+  // timer for all its connections (a per-socket timer costs a re-arm on every read). And as Node
+  // closes a connection whose request head is not complete after headersTimeout, so does the sweep
+  // (without Node's 408: the request is not read).
   const sweep = (): void => {
     const now = performance.now();
-    for (const c of fast) if (!c.active && now - c.idleSince > sweepAfterMs) c.close();
+    for (const c of fast) {
+      if (c.active) {
+        const since = c.headWaitSince;
+        if (since >= 0 && headersTimeoutMs > 0 && now - since > headersTimeoutMs) c.close();
+      } else if (sweepAfterMs > 0 && now - c.idleSince > sweepAfterMs) {
+        // (keepAliveTimeout 0, set after the sweeper started: no idle timeout, as with Node.)
+        c.close();
+      }
+    }
     if (fast.size === 0 && sweeper !== null) {
       clearInterval(sweeper);
       sweeper = null;
     }
   };
 
-  function serveConnection(socket: Socket, handOver: (socket: Socket, buffered: Buffer | null) => void, keepAliveMs: number): void {
+  function serveConnection(
+    socket: Socket,
+    handOver: (socket: Socket, buffered: Buffer | null) => void,
+    keepAliveMs: number,
+    headersTimeout = 60_000,
+  ): void {
     if (closing) {
       socket.destroy();
       return;
@@ -123,8 +139,9 @@ export function createHttpFrontEnd(service: KvService, opts: HttpFrontEndOptions
     fast.add(c);
     ctx.active.add(c);
     sweepAfterMs = keepAliveMs;
-    if (sweeper === null && keepAliveMs > 0) {
-      sweeper = setInterval(sweep, Math.min(1000, keepAliveMs));
+    headersTimeoutMs = headersTimeout;
+    if (sweeper === null && (keepAliveMs > 0 || headersTimeout > 0)) {
+      sweeper = setInterval(sweep, Math.min(1000, keepAliveMs || 1000, headersTimeout || 1000));
       sweeper.unref();
     }
   }
