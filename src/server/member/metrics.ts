@@ -1,6 +1,7 @@
 // The member's Prometheus metrics. Names follow etcd's where a metric means the same thing, so
 // that dashboards and alerts written for etcd keep working; kvd_* names are our own.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { RequestMetrics } from './request-metrics.js';
 
 export interface MemberGauges {
   hasLeader(): boolean;
@@ -17,25 +18,15 @@ export interface MemberGauges {
 
 export class MemberMetrics {
   readonly registry = new Registry();
-  readonly requests: Counter<'method' | 'code'>;
-  readonly requestSeconds: Histogram<'method'>;
   readonly fsyncSeconds: Histogram;
   readonly leaderChanges: Counter;
   readonly proposalsFailed: Counter;
-  /** Label children by method (and code), so that a request costs two lookups, not a label merge. */
-  private readonly requestChildren = new Map<string, { count: { inc(): void }; seconds: { observe(v: number): void } }>();
+  private readonly requestMetrics = new RequestMetrics();
 
   constructor(g: MemberGauges) {
     const r = this.registry;
     collectDefaultMetrics({ register: r });
-    this.requests = new Counter({ name: 'kvd_requests_total', help: 'Requests served, by method and gRPC code.', labelNames: ['method', 'code'], registers: [r] });
-    this.requestSeconds = new Histogram({
-      name: 'kvd_request_duration_seconds',
-      help: 'Time to serve a request, by method.',
-      labelNames: ['method'],
-      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers: [r],
-    });
+    this.requestMetrics.register(r);
     this.fsyncSeconds = new Histogram({
       name: 'etcd_disk_wal_fsync_duration_seconds',
       help: 'Duration of the synced write of each Raft batch (one fsync).',
@@ -71,13 +62,6 @@ export class MemberMetrics {
 
   /** One answered request: kvd_requests_total{method,code} and kvd_request_duration_seconds{method}. */
   observeRequest(method: string, code: number, seconds: number): void {
-    const key = `${method} ${code}`;
-    let c = this.requestChildren.get(key);
-    if (!c) {
-      c = { count: this.requests.labels(method, String(code)), seconds: this.requestSeconds.labels(method) };
-      this.requestChildren.set(key, c);
-    }
-    c.count.inc();
-    c.seconds.observe(seconds);
+    this.requestMetrics.observe(method, code, seconds);
   }
 }
