@@ -51,24 +51,12 @@ export class RequestMetrics {
 
   /** Registers both metrics; their values are read from this object at each scrape. */
   register(registry: Registry): void {
-    const requests: CollectedMetric = {
-      name: 'kvd_requests_total',
-      help: 'Requests served, by method and gRPC code.',
-      type: 'counter',
-      aggregator: 'sum',
-      get: async () => ({ name: requests.name, help: requests.help, type: requests.type, values: this.requestSamples(), aggregator: 'sum' }),
-      reset: () => this.byMethod.clear(),
-    };
-    const seconds: CollectedMetric = {
-      name: 'kvd_request_duration_seconds',
-      help: 'Time to serve a request, by method.',
-      type: 'histogram',
-      aggregator: 'sum',
-      get: async () => ({ name: seconds.name, help: seconds.help, type: seconds.type, values: this.durationSamples(), aggregator: 'sum' }),
-      reset: () => this.byMethod.clear(),
-    };
-    registry.registerMetric(requests as unknown as Parameters<Registry['registerMetric']>[0]);
-    registry.registerMetric(seconds as unknown as Parameters<Registry['registerMetric']>[0]);
+    const reset = (): void => this.byMethod.clear();
+    const metrics = [
+      collected('kvd_requests_total', 'Requests served, by method and gRPC code.', 'counter', () => this.requestSamples(), reset),
+      collected('kvd_request_duration_seconds', 'Time to serve a request, by method.', 'histogram', () => this.durationSamples(), reset),
+    ];
+    for (const m of metrics) registry.registerMetric(m as unknown as Parameters<Registry['registerMetric']>[0]);
   }
 
   private requestSamples(): Sample[] {
@@ -96,4 +84,15 @@ export class RequestMetrics {
     }
     return out;
   }
+}
+
+function collected(name: string, help: string, type: 'counter' | 'histogram', samples: () => Sample[], reset: () => void): CollectedMetric {
+  return {
+    name,
+    help,
+    type,
+    aggregator: 'sum',
+    get: async () => ({ name, help, type, values: samples(), aggregator: 'sum' }),
+    reset,
+  };
 }
