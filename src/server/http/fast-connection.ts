@@ -25,8 +25,10 @@ export interface FastConnectionOptions {
   handOver(socket: Socket, buffered: Buffer | null): void;
   /** Bodies larger than this go to Node's server, which refuses them. */
   bodyCap: number;
-  /** Node's keepAliveTimeout, for the Keep-Alive header Node would send. */
+  /** Node's keepAliveTimeout: the Keep-Alive header, and how long an idle connection stays (0: no limit). */
   keepAliveMs: number;
+  /** Node's headersTimeout: how long a request head may take to arrive (0: no limit). */
+  headersTimeoutMs: number;
   /** The connection ended or was handed over. */
   onGone(c: FastConnection): void;
 }
@@ -59,14 +61,19 @@ export class FastConnection implements Closable {
   /** The connection is ending (an answer with Connection: close, or the client's FIN): no more requests are served. */
   private ending = false;
   /** When the connection last finished a request or received part of a body (performance.now()). */
-  idleSince = performance.now();
+  private idleSince = performance.now();
   /** When the first bytes of the held (partial) request arrived (performance.now()). */
   private heldSince = 0;
+  /** The Connection (and Keep-Alive) headers Node adds to an answer on a connection that stays open. */
+  readonly keepAliveHeaders: string;
 
   constructor(
     readonly socket: Socket,
     private readonly opts: FastConnectionOptions,
   ) {
+    // Node leaves Keep-Alive out when keepAliveTimeout is 0 (no idle timeout).
+    this.keepAliveHeaders =
+      opts.keepAliveMs === 0 ? 'Connection: keep-alive\r\n' : `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(opts.keepAliveMs / 1000)}\r\n`;
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('error', this.onError);
@@ -78,7 +85,7 @@ export class FastConnection implements Closable {
    * timer starts when the answer is written out, not when it is queued, so a client slow to read
    * a large answer is not idle.
    */
-  get active(): boolean {
+  private get active(): boolean {
     return this.busy || this.length > 0 || this.waitingDrain || this.socket.writableLength > 0;
   }
 
@@ -86,9 +93,21 @@ export class FastConnection implements Closable {
    * Since when the connection has been waiting for the rest of a request head (for Node's
    * headersTimeout), or -1 when it is not.
    */
-  get headWaitSince(): number {
+  private get headWaitSince(): number {
     if (this.busy || this.waitingDrain || this.ending || this.need > 0 || this.length === 0) return -1;
     return Math.max(this.heldSince, this.idleSince);
+  }
+
+  /**
+   * Whether Node's server would have closed this connection by `now` (performance.now()): idle
+   * for longer than keepAliveTimeout, or a request head incomplete for longer than headersTimeout
+   * (closed without Node's 408: the request is not read).
+   */
+  expired(now: number): boolean {
+    const { keepAliveMs, headersTimeoutMs } = this.opts;
+    if (!this.active) return keepAliveMs > 0 && now - this.idleSince > keepAliveMs;
+    const since = this.headWaitSince;
+    return since >= 0 && headersTimeoutMs > 0 && now - since > headersTimeoutMs;
   }
 
   close(): void {
@@ -231,13 +250,6 @@ export class FastConnection implements Closable {
     }
     this.process();
   }
-
-  /** The keep-alive headers Node adds to an answer on a connection that stays open. */
-  keepAliveHeaders(): string {
-    // Node leaves Keep-Alive out when keepAliveTimeout is 0 (no idle timeout).
-    if (this.opts.keepAliveMs === 0) return 'Connection: keep-alive\r\n';
-    return `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(this.opts.keepAliveMs / 1000)}\r\n`;
-  }
 }
 
 /**
@@ -293,7 +305,7 @@ export class RawResponse implements ResponseSink {
       }
     }
     out += 'Date: ' + httpDate() + '\r\n';
-    if (!connectionSet) out += close ? 'Connection: close\r\n' : this.conn.keepAliveHeaders();
+    if (!connectionSet) out += close ? 'Connection: close\r\n' : this.conn.keepAliveHeaders;
     if (hasLength) {
       out += '\r\n' + body;
     } else {

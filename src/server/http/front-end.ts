@@ -93,23 +93,12 @@ export function createHttpFrontEnd(service: KvService, opts: HttpFrontEndOptions
 
   const fast = new Set<FastConnection>();
   let sweeper: NodeJS.Timeout | null = null;
-  let sweepAfterMs = 0;
-  let headersTimeoutMs = 0;
-  // Node closes a keep-alive connection idle for keepAliveTimeout; so does the fast path, in one
-  // timer for all its connections (a per-socket timer costs a re-arm on every read). And as Node
-  // closes a connection whose request head is not complete after headersTimeout, so does the sweep
-  // (without Node's 408: the request is not read).
+  // Node closes a keep-alive connection idle for keepAliveTimeout and one whose request head is
+  // late; so does the fast path, in one timer for all its connections (a per-socket timer costs a
+  // re-arm on every read).
   const sweep = (): void => {
     const now = performance.now();
-    for (const c of fast) {
-      if (c.active) {
-        const since = c.headWaitSince;
-        if (since >= 0 && headersTimeoutMs > 0 && now - since > headersTimeoutMs) c.close();
-      } else if (sweepAfterMs > 0 && now - c.idleSince > sweepAfterMs) {
-        // (keepAliveTimeout 0, set after the sweeper started: no idle timeout, as with Node.)
-        c.close();
-      }
-    }
+    for (const c of fast) if (c.expired(now)) c.close();
     if (fast.size === 0 && sweeper !== null) {
       clearInterval(sweeper);
       sweeper = null;
@@ -120,7 +109,7 @@ export function createHttpFrontEnd(service: KvService, opts: HttpFrontEndOptions
     socket: Socket,
     handOver: (socket: Socket, buffered: Buffer | null) => void,
     keepAliveMs: number,
-    headersTimeout = 60_000,
+    headersTimeoutMs = 60_000,
   ): void {
     if (closing) {
       socket.destroy();
@@ -131,6 +120,7 @@ export function createHttpFrontEnd(service: KvService, opts: HttpFrontEndOptions
       handOver,
       bodyCap: ctx.bodyCap,
       keepAliveMs,
+      headersTimeoutMs,
       onGone: (gone) => {
         fast.delete(gone);
         ctx.active.delete(gone);
@@ -138,10 +128,8 @@ export function createHttpFrontEnd(service: KvService, opts: HttpFrontEndOptions
     });
     fast.add(c);
     ctx.active.add(c);
-    sweepAfterMs = keepAliveMs;
-    headersTimeoutMs = headersTimeout;
-    if (sweeper === null && (keepAliveMs > 0 || headersTimeout > 0)) {
-      sweeper = setInterval(sweep, Math.min(1000, keepAliveMs || 1000, headersTimeout || 1000));
+    if (sweeper === null && (keepAliveMs > 0 || headersTimeoutMs > 0)) {
+      sweeper = setInterval(sweep, Math.min(1000, keepAliveMs || 1000, headersTimeoutMs || 1000));
       sweeper.unref();
     }
   }
@@ -172,6 +160,14 @@ function needsCleaning(p: string): boolean {
   return p.includes('//') || p.includes('/./') || p.includes('/../') || p.endsWith('/.') || p.endsWith('/..');
 }
 
+/** The gateway route of a clean `/v3/...` or `/v3beta/...` path (`/kv/range`), else null. */
+function gatewayPath(path: string): string | null {
+  if (needsCleaning(path)) return null;
+  if (path.startsWith('/v3/')) return path.slice(3);
+  if (path.startsWith('/v3beta/')) return path.slice(7);
+  return null;
+}
+
 function route(ctx: FrontEndContext, req: IncomingMessage, res: ServerResponse): void {
   const method = req.method ?? 'GET';
   // etcd's CORS handler answers every OPTIONS request itself.
@@ -196,11 +192,8 @@ function route(ctx: FrontEndContext, req: IncomingMessage, res: ServerResponse):
     return;
   }
 
-  let rest: string | null = null;
-  if (path.startsWith('/v3/')) rest = path.slice(3);
-  else if (path.startsWith('/v3beta/')) rest = path.slice(7);
-
-  if (rest !== null && !needsCleaning(path)) {
+  const rest = gatewayPath(path);
+  if (rest !== null) {
     const r = ROUTES.get(rest);
     if (r === undefined) {
       req.resume();
@@ -315,11 +308,8 @@ function answerUnary(ctx: FrontEndContext, r: UnaryRoute, method: string, text: 
 
 /** The unary route a fast connection may serve at `path` (see fast-connection.ts), if any. */
 function fastUnary(ctx: FrontEndContext, path: string): UnaryServe | undefined {
-  let rest: string;
-  if (path.startsWith('/v3/')) rest = path.slice(3);
-  else if (path.startsWith('/v3beta/')) rest = path.slice(7);
-  else return undefined;
-  if (needsCleaning(path)) return undefined;
+  const rest = gatewayPath(path);
+  if (rest === null) return undefined;
   const r = ROUTES.get(rest);
   if (r === undefined || r.kind !== 'unary') return undefined;
   const method = rest.slice(1);
