@@ -125,7 +125,7 @@ test('RawResponse writes what ServerResponse writes, for other header lists too'
     req.on('end', () => current(res));
   });
   const fastServer = net.createServer((socket) => {
-    new FastConnection(socket, { find: () => (_body, res) => current(res), handOver: () => socket.destroy(), bodyCap: 1 << 20, keepAliveMs: 7000, onGone: () => {} });
+    new FastConnection(socket, { find: () => (_body, res) => current(res), handOver: () => socket.destroy(), bodyCap: 1 << 20, keepAliveMs: 7000, headersTimeoutMs: 0, onGone: () => {} });
   });
   await Promise.all([nodeServer, fastServer].map((s) => new Promise<void>((r) => s.listen(0, '127.0.0.1', r))));
   t.teardown(() => {
