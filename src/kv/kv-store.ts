@@ -81,6 +81,8 @@ interface QueuedWrite {
   ids: string[];
   /** The store revision after the batch. */
   revision: number;
+  /** The applied index after the batch. */
+  applied: number;
   compactions: { rev: number; keep: Set<string> }[];
 }
 
@@ -100,6 +102,10 @@ export class KvStore implements StateMachine, WatchableSource {
   private writeQueue: QueuedWrite[] = [];
   private queuedOps = 0;
   private writing: Promise<void> | undefined;
+  /** persist() calls waiting for a synced write that covers their applied index. */
+  private syncWaiters: { index: number; resolve: () => void; reject: (err: Error) => void }[] = [];
+  /** The write in flight is synced (and covers everything applied when the queue is empty). */
+  private syncInFlight = false;
   private failure: Error | undefined;
   private closed = false;
 
@@ -239,7 +245,7 @@ export class KvStore implements StateMachine, WatchableSource {
     ops.push({ type: 'put', key: META.applied, value: encodeNumber(this.applied) });
     ops.push({ type: 'put', key: META.revision, value: encodeNumber(this.st.revision) });
     this.bytes += batch.bytes;
-    this.writeQueue.push({ ops, ids: batch.ids, revision: this.st.revision, compactions });
+    this.writeQueue.push({ ops, ids: batch.ids, revision: this.st.revision, applied: this.applied, compactions });
     this.queuedOps += ops.length;
     this.scheduleWrite();
     for (const l of this.appliedListeners) {
@@ -273,7 +279,7 @@ export class KvStore implements StateMachine, WatchableSource {
   /**
    * Writes the queued batches, in order, all those queued meanwhile as one LevelDB write. A failed
    * write leaves memory ahead of the disk: the store refuses further work (a restart applies the
-   * entries again from the Raft log).
+   * entries again from the Raft log). A write is synced when a persist() call waits for it.
    */
   private async drainWrites(): Promise<void> {
     try {
@@ -282,22 +288,61 @@ export class KvStore implements StateMachine, WatchableSource {
         this.writeQueue = [];
         const ops = ws.length === 1 ? ws[0]!.ops : ws.flatMap((w) => w.ops);
         this.queuedOps -= ops.length;
-        await writeBatch(this.db, ops);
+        const sync = this.syncWaiters.length > 0;
+        this.syncInFlight = sync;
+        await writeBatch(this.db, ops, sync);
+        this.syncInFlight = false;
         for (const w of ws) {
           for (const id of w.ids) this.pending.delete(id);
           this.durableRev = w.revision;
           // Physical compaction scans the database: only once the records it may delete are there.
           for (const c of w.compactions) this.compactor.schedule(c.rev, c.keep);
         }
+        if (sync) this.settleSyncWaiters(ws[ws.length - 1]!.applied);
       }
     } catch (err) {
       if (!this.failure) {
         this.failure = err as Error;
         this.log.fatal({ err }, 'kv: writing applied changes failed');
       }
+      this.settleSyncWaiters(Infinity, this.failure);
     } finally {
       this.writing = undefined;
+      this.syncInFlight = false;
     }
+  }
+
+  private settleSyncWaiters(synced: number, err?: Error): void {
+    const waiting = this.syncWaiters;
+    this.syncWaiters = [];
+    for (const w of waiting) {
+      if (w.index > synced) this.syncWaiters.push(w);
+      else if (err) w.reject(new Error(`kv store failed: ${err.message}`, { cause: err }));
+      else w.resolve();
+    }
+  }
+
+  /**
+   * Resolves once everything applied so far is in LevelDB and synced to disk (one synced write,
+   * shared by the calls waiting meanwhile). The Raft node calls it before it drops log entries
+   * the store has applied: from then on the store, not the log, is their durable copy.
+   */
+  async persist(): Promise<void> {
+    this.usable();
+    const index = this.applied;
+    await new Promise<void>((resolve, reject) => {
+      this.syncWaiters.push({ index, resolve, reject });
+      // Nothing queued and no synced write in flight (all written, or in an unsynced write):
+      // queue a write of the applied index itself, so that a synced write follows.
+      if (this.writeQueue.length === 0 && !this.syncInFlight) {
+        const ops: BatchOp[] = [{ type: 'put', key: META.applied, value: encodeNumber(index) }];
+        this.writeQueue.push({ ops, ids: [], revision: this.st.revision, applied: index, compactions: [] });
+        this.queuedOps += ops.length;
+      }
+      if (this.writeTimer) clearTimeout(this.writeTimer);
+      this.writeTimer = undefined;
+      this.writing ??= this.drainWrites();
+    });
   }
 
   /** Resolves once every applied batch is in LevelDB. */

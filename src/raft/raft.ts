@@ -26,6 +26,7 @@ import {
   type Ready,
   type ReadState,
   type Snapshot,
+  type SnapshotMeta,
   type SoftState,
 } from './types.js';
 
@@ -379,6 +380,18 @@ export class RaftCore {
     this.log.compact(snapshot, compactTo);
     this.membership.compact(this.log.firstIndex() - 1);
     return snapshot;
+  }
+
+  /**
+   * The metadata of a snapshot at applied index `index`, without compacting anything: for a
+   * runtime whose state machine keeps its state itself and serializes it only when a follower
+   * needs it (at its applied index then, which is at or past the log's snapshot).
+   */
+  snapshotMeta(index: number): SnapshotMeta {
+    if (index > this.log.applied) throw new Error(`raft: cannot snapshot at ${index}: only ${this.log.applied} is applied`);
+    const term = this.log.term(index);
+    if (term === undefined) throw new Error(`raft: cannot snapshot at ${index}: the entry was compacted`);
+    return { index, term, confState: this.membership.at(index) };
   }
 
   status(): RaftStatus {

@@ -4,6 +4,7 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Event, RangeResponse } from '../../src/kv/api.js';
 import { KvStore } from '../../src/kv/kv-store.js';
+import { decodeNumber, META } from '../../src/kv/record-codec.js';
 import type { InternalRequest } from '../../src/kv/request-codec.js';
 import { b, Driver, entry, errText, rejects, s, silent, tempDir } from './helpers.js';
 
@@ -233,35 +234,85 @@ t.test('write-behind: many queued operations are written without waiting; histor
   t.equal((await d.get('k0', { revision: 2 })).kvs.length, 1);
 });
 
-t.test('write-behind: after kill -9 the store has a prefix of the applies and takes the rest again from the log', async (t) => {
-  const dir = await tempDir(t);
-  const { spawn } = await import('node:child_process');
-  const { fileURLToPath } = await import('node:url');
-  const fixture = fileURLToPath(new URL('./fixtures/write-behind-crash.mjs', import.meta.url));
-  const child = spawn(process.execPath, [fixture, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-      if (out.includes('queued')) resolve();
+for (const force of ['snapshot', 'persist']) {
+  t.test(`write-behind: after kill -9 the store has a prefix of the applies (forced to disk by ${force}()) and takes the rest again from the log`, async (t) => {
+    const dir = await tempDir(t);
+    const { spawn } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const fixture = fileURLToPath(new URL('./fixtures/write-behind-crash.mjs', import.meta.url));
+    const child = spawn(process.execPath, [fixture, dir, force], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => {
+        out += c.toString();
+        if (out.includes('queued')) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`fixture exited with ${code} before applying`)));
     });
-    child.once('exit', (code) => reject(new Error(`fixture exited with ${code} before applying`)));
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+    const d = await Driver.open(t, {}, dir);
+    t.equal(d.store.appliedIndex(), 2, 'the queued batch is lost, and its applied index with it');
+    t.same(await d.kv('\0', { range_end: new Uint8Array([0]) }), ['a=1', 'b=1']);
+    // The Raft log delivers everything after the stored applied index again (and here all of it).
+    const log = [
+      entry(1, { put: { key: b('a'), value: b('1') } }),
+      entry(2, { put: { key: b('b'), value: b('1') } }),
+      entry(3, { put: { key: b('a'), value: b('2') } }),
+      entry(4, { put: { key: b('c'), value: b('1') } }),
+    ];
+    const res = await d.store.apply(log);
+    t.same(res, [undefined, undefined, { header: { revision: 4 } }, { header: { revision: 5 } }], 'exactly once');
+    t.same(await d.kv('\0', { range_end: new Uint8Array([0]) }), ['a=2', 'b=1', 'c=1']);
+    t.equal((await d.get('a')).kvs[0]!.version, 2);
   });
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGKILL');
-  await exited;
-  const d = await Driver.open(t, {}, dir);
-  t.equal(d.store.appliedIndex(), 2, 'the queued batch is lost, and its applied index with it');
-  t.same(await d.kv('\0', { range_end: new Uint8Array([0]) }), ['a=1', 'b=1']);
-  // The Raft log delivers everything after the stored applied index again (and here all of it).
-  const log = [
-    entry(1, { put: { key: b('a'), value: b('1') } }),
-    entry(2, { put: { key: b('b'), value: b('1') } }),
-    entry(3, { put: { key: b('a'), value: b('2') } }),
-    entry(4, { put: { key: b('c'), value: b('1') } }),
-  ];
-  const res = await d.store.apply(log);
-  t.same(res, [undefined, undefined, { header: { revision: 4 } }, { header: { revision: 5 } }], 'exactly once');
-  t.same(await d.kv('\0', { range_end: new Uint8Array([0]) }), ['a=2', 'b=1', 'c=1']);
-  t.equal((await d.get('a')).kvs[0]!.version, 2);
+}
+
+
+t.test('persist(): what was applied before the call is written with one synced write, shared by the calls meanwhile', async (t) => {
+  // A minute's write delay: without persist() nothing would reach LevelDB during the test.
+  const d = await Driver.open(t, { writeDelayMs: 60_000 });
+  const db = d.store['db'];
+  const writes: boolean[] = [];
+  const batch = db.batch.bind(db);
+  db.batch = (() => {
+    const chained = batch();
+    const write = chained.write.bind(chained);
+    chained.write = ((o?: { sync?: boolean }) => {
+      writes.push(o?.sync === true);
+      return write(o ?? {});
+    }) as typeof chained.write;
+    return chained;
+  }) as typeof db.batch;
+  const applied = async () => decodeNumber('applied', await db.get(META.applied)) ?? 0;
+  await d.applyAll([{ put: { key: b('a'), value: b('1') } }, { put: { key: b('b'), value: b('1') } }]);
+  t.equal(await applied(), 0, 'nothing written yet');
+  await Promise.all([d.store.persist(), d.store.persist()]);
+  t.same(writes, [true], 'two calls, one synced write');
+  t.equal(await applied(), 2);
+  await d.store.persist();
+  t.same(writes, [true, true], 'with nothing queued, a synced write of the applied index');
+  t.equal(await applied(), 2);
+  await d.applyAll([{ put: { key: b('a'), value: b('2') } }]);
+  const p = d.store.persist();
+  await d.applyAll([{ put: { key: b('c'), value: b('1') } }]);
+  await p;
+  t.ok(writes.length >= 3 && writes[2], 'the queued batch went synced');
+  t.ok((await applied()) >= 3, 'covering what was applied before the call');
+  await d.reopen();
+  t.same(await d.kv('\0', { range_end: new Uint8Array([0]) }), ['a=2', 'b=1', 'c=1'], 'and everything after a reopen');
+});
+
+t.test('persist() of a failed store rejects', async (t) => {
+  const d = await Driver.open(t, { writeDelayMs: 60_000 });
+  await d.applyAll([{ put: { key: b('a'), value: b('1') } }]);
+  const db = d.store['db'];
+  db.batch = (() => ({
+    put() {},
+    del() {},
+    write: () => Promise.reject(new Error('disk full')),
+  })) as unknown as typeof db.batch;
+  await t.rejects(d.store.persist(), /kv store failed: disk full/);
+  await t.rejects(d.store.persist(), /kv store failed: disk full/, 'and refuses later calls');
 });

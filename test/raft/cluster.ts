@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RaftNode, type MemberInfo, type RaftNodeOptions } from '../../src/raft/node/index.js';
+import { DurableListStateMachine } from '../../src/raft/testing/durable-list-state-machine.js';
 import { ListStateMachine } from '../../src/raft/testing/list-state-machine.js';
 
 /**
@@ -51,10 +52,12 @@ export class LocalCluster {
   constructor(
     readonly spec: MemberInfo[],
     readonly extra: Partial<RaftNodeOptions> = {},
+    /** Members keep their lists in a file of their data directory (DurableListStateMachine). */
+    readonly durable = false,
   ) {}
 
-  static async start(n: number, extra: Partial<RaftNodeOptions> = {}): Promise<LocalCluster> {
-    const c = new LocalCluster(await clusterSpec(n), extra);
+  static async start(n: number, extra: Partial<RaftNodeOptions> = {}, durable = false): Promise<LocalCluster> {
+    const c = new LocalCluster(await clusterSpec(n), extra, durable);
     for (const m of c.spec) await c.startMember(m.id);
     return c;
   }
@@ -80,7 +83,7 @@ export class LocalCluster {
     const existing = this.members.get(id);
     const d = dir ?? existing?.dir ?? (await tempDir());
     if (!this.dirs.includes(d)) this.dirs.push(d);
-    const sm = new ListStateMachine();
+    const sm = this.durable ? await DurableListStateMachine.open(join(d, 'list.json')) : new ListStateMachine();
     const node = await RaftNode.create(this.options(info, d, sm));
     await node.start();
     const m = { info, dir: d, sm, node };

@@ -1,6 +1,10 @@
 // The Raft runtime with real storage and real loopback sockets, members in this process.
 import t from 'tap';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { LocalCluster, untilApplied } from './cluster.js';
+import { unwrapSnapshot } from '../../src/raft/node/members.js';
+import type { DurableListStateMachine } from '../../src/raft/testing/durable-list-state-machine.js';
 import { ConfChangeType, MessageType } from '../../src/raft/types.js';
 
 t.test('3 members elect, replicate and apply the same sequence; proposals are batched', async (t) => {
@@ -102,6 +106,60 @@ t.test('a snapshot being read holds no write, and is saved at the index it was t
   const back = await c.startMember(m.info.id);
   await untilApplied(back.node, () => back.sm.items.length >= 60);
   t.same(back.sm.items, Array.from({ length: 60 }, (_, i) => `v${i}`), 'the same sixty items, once each');
+});
+
+t.test('a state machine that keeps its state: snapshots hold none; a returning member gets the whole state at the leader\'s applied index', async (t) => {
+  const c = await LocalCluster.start(3, { snapshotCount: 50, snapshotCatchUpEntries: 10, snapshotChunkBytes: 512 }, true);
+  t.teardown(() => c.close());
+  const leader = await c.leader();
+  const down = [...c.members.values()].find((m) => m !== leader)!;
+  await c.stopMember(down.info.id);
+  const n = 200;
+  for (let i = 0; i < n; i += 20) {
+    await Promise.all(Array.from({ length: 20 }, (_, j) => leader.node.propose(Buffer.from(`s${i + j}-${'x'.repeat(40)}`))));
+  }
+  if (leader.node.status().snapshotIndex === 0) await new Promise((r) => leader.node.once('snapshot', r));
+  const lsm = leader.sm as DurableListStateMachine;
+  const snapIndex = leader.node.status().snapshotIndex;
+  t.ok(snapIndex > 0 && leader.node.status().firstIndex > 20, `the leader compacted its log behind a snapshot at ${snapIndex}`);
+  t.ok(lsm.persistCalls > 0, `the state machine was synced before (${lsm.persistCalls} times)`);
+  t.equal(lsm.snapshotCalls, 0, 'and never serialized for it');
+  const saved = unwrapSnapshot(leader.node['core']['log'].snapshot!.data);
+  t.equal(saved.app.length, 0, 'the log\'s snapshot holds no state');
+  t.same(saved.members.map((m) => m.id).sort(), [1, 2, 3], 'only the member table');
+  // Further proposals move the leader's applied index past its snapshot: the returning member
+  // must get the state at that index, then the entries after it, each once.
+  for (let i = n; i < n + 20; i++) await leader.node.propose(Buffer.from(`s${i}`));
+  const back = await c.startMember(down.info.id);
+  await untilApplied(back.node, () => back.sm.items.length === n + 20);
+  t.same(back.sm.items, leader.sm.items, 'the returning member has the same sequence, each item once');
+  t.equal(lsm.snapshotCalls, 1, 'the leader serialized its state once, for the follower');
+  t.ok(back.node.status().snapshotIndex > snapIndex, `it installed a snapshot at ${back.node.status().snapshotIndex}, past the leader\'s log snapshot at ${snapIndex}`);
+  const stats = leader.node['transport'].stats().get(back.info.id)!;
+  t.ok(stats.framesSent > 3, `the snapshot went in chunks (frames sent to it: ${stats.framesSent})`);
+  // It restarts from its own file and the log after the installed snapshot.
+  await c.stopMember(back.info.id);
+  const again = await c.startMember(back.info.id);
+  await leader.node.propose(Buffer.from('last'));
+  await untilApplied(again.node, () => again.sm.items.includes('last'));
+  t.same(again.sm.items, leader.sm.items, 'the same after a restart');
+});
+
+t.test('a state machine that keeps its state: a restart after a stateless snapshot; one that lost its state refuses to start', async (t) => {
+  const c = await LocalCluster.start(1, { snapshotCount: 20, snapshotCatchUpEntries: 5 }, true);
+  t.teardown(() => c.close());
+  const m = await c.leader();
+  const saved = new Promise<number>((r) => m.node.once('snapshot', r));
+  for (let i = 0; i < 60; i += 5) await Promise.all(Array.from({ length: 5 }, (_, j) => m.node.propose(Buffer.from(`v${i + j}`))));
+  const index = await saved;
+  t.ok(index >= 20, `a snapshot at ${index}`);
+  await c.stopMember(m.info.id);
+  const back = await c.startMember(m.info.id);
+  await untilApplied(back.node, () => back.sm.items.length >= 60);
+  t.same(back.sm.items, Array.from({ length: 60 }, (_, i) => `v${i}`), 'the same sixty items, once each');
+  await c.stopMember(m.info.id);
+  await rm(join(m.dir, 'list.json'));
+  await t.rejects(c.startMember(m.info.id), { code: 'StateBehindSnapshot', message: /state machine is at index 0 but the log was compacted up to its snapshot/ });
 });
 
 t.test('membership: add a learner, promote it, remove a member', async (t) => {

@@ -151,6 +151,10 @@ export class RaftNode extends EventEmitter {
   private failure: Error | undefined;
   /** A snapshot being read and saved beside the loop (see maybeSnapshot). */
   private snapshotting: Promise<void> | undefined;
+  /** Snapshot messages the core sent that name state the state machine holds (see sendHeldSnapshots). */
+  private heldSnapshots: Message[] = [];
+  /** Whole-state snapshots being read for followers, beside the loop. */
+  private readonly sendingSnapshots = new Set<Promise<void>>();
 
   private tickTimer: NodeJS.Timeout | undefined;
   private loopScheduled = false;
@@ -252,7 +256,17 @@ export class RaftNode extends EventEmitter {
         const { members: fromSnap, app } = unwrapSnapshot(state.snapshot.data);
         for (const m of fromSnap) members.set(m.id, m);
         snapshotIndex = state.snapshot.meta.index;
-        if (opts.stateMachine.appliedIndex() < snapshotIndex) await opts.stateMachine.restore(app, snapshotIndex);
+        if (opts.stateMachine.appliedIndex() < snapshotIndex) {
+          // A snapshot without application state vouches for a state machine durable at its
+          // index (persist() resolved before it was saved): one behind it lost its data.
+          if (app.length === 0) {
+            throw new RaftError(
+              'StateBehindSnapshot',
+              `raft: the state machine is at index ${opts.stateMachine.appliedIndex()} but the log was compacted up to its snapshot at ${snapshotIndex}, which holds no state: the state machine's data was lost or replaced (restore a backup, or remove this member and add it again)`,
+            );
+          }
+          await opts.stateMachine.restore(app, snapshotIndex);
+        }
       }
       for (const e of state.entries) if (e.index > snapshotIndex) applyMemberEntry(members, e);
       for (const m of join ?? []) if (!members.has(m.id)) members.set(m.id, m);
@@ -440,6 +454,7 @@ export class RaftNode extends EventEmitter {
     // Neither rejects: their failures are handled where they happen.
     await this.applyChain;
     await this.snapshotting;
+    await Promise.all(this.sendingSnapshots);
     const err = new NodeStoppedError();
     for (const p of [...this.queued, ...this.resend, ...this.inFlight.values()]) this.settle(p, err);
     this.queued = [];
@@ -601,7 +616,7 @@ export class RaftNode extends EventEmitter {
     // The received snapshot is this member's newest from now on (its own next one must be newer).
     if (rd.snapshot) this.lastSnapshotIndex = Math.max(this.lastSnapshotIndex, rd.snapshot.meta.index);
     // 2. Send what depends on it, first: an append response is on the commit's critical path.
-    if (after.length) this.transport.send(after);
+    if (after.length) this.transport.send(this.holdSnapshotMessages(after));
     // 3. A received snapshot, then the entries committed after it; or the entries that waited for the write.
     if (rd.snapshot || later.length) await this.queueApply(rd.snapshot, later);
     if (this.failure) return;
@@ -621,7 +636,65 @@ export class RaftNode extends EventEmitter {
     }
     // 4. Advance.
     this.core.advance(rd);
+    await this.sendHeldSnapshots();
     await this.maybeSnapshot();
+  }
+
+  /**
+   * With a state machine that keeps its state itself (persist()), the log's snapshots hold none:
+   * the core's snapshot messages are kept back here and sent by sendHeldSnapshots with the whole
+   * state, read when a follower needs it (as etcd sends its database file).
+   */
+  private holdSnapshotMessages(msgs: Message[]): Message[] {
+    if (!this.sm.persist) return msgs;
+    let out: Message[] | undefined;
+    for (let i = 0; i < msgs.length; i++) {
+      const m = msgs[i]!;
+      if (m.type !== MessageType.Snap) {
+        out?.push(m);
+        continue;
+      }
+      out ??= msgs.slice(0, i);
+      this.heldSnapshots.push(m);
+    }
+    return out ?? msgs;
+  }
+
+  /**
+   * Sends each held snapshot message with the state machine's whole state at its applied index,
+   * which is at or past the core's snapshot (a follower that restores it answers with that index,
+   * and the leader goes on from there). Captured with no apply in flight, like maybeSnapshot;
+   * read and sent beside the loop. A failure is reported to the core, which tries again later.
+   */
+  private async sendHeldSnapshots(): Promise<void> {
+    if (this.heldSnapshots.length === 0) return;
+    await this.applyChain;
+    const held = this.heldSnapshots;
+    this.heldSnapshots = [];
+    for (const m of held) {
+      if (this.failure || this.stopped) {
+        this.core.reportSnapshot(m.to, false);
+        continue;
+      }
+      const index = this.appliedIndex;
+      const meta = this.core.snapshotMeta(index);
+      const members = this.members();
+      const reading = (async () => this.sm.snapshot())();
+      const sending = reading
+        .then((app) => {
+          if (this.stopped) throw new NodeStoppedError();
+          const data = wrapSnapshot(members, app);
+          this.log.info({ to: m.to, index, bytes: data.length }, 'raft: sending a snapshot of the state');
+          this.transport.send([{ ...m, snapshot: { meta, data } }]);
+        })
+        .catch((err: unknown) => {
+          this.log.warn({ err, to: m.to, index }, 'raft: a snapshot for a follower could not be read; it will be tried again');
+          this.core.reportSnapshot(m.to, false);
+          this.kick();
+        })
+        .finally(() => this.sendingSnapshots.delete(sending));
+      this.sendingSnapshots.add(sending);
+    }
   }
 
   /**
@@ -646,6 +719,8 @@ export class RaftNode extends EventEmitter {
 
   private async installSnapshot(snap: Snapshot): Promise<void> {
     const { members, app } = unwrapSnapshot(snap.data);
+    // Snapshots without state are the log's own (the state machine holds it); one must never come from a leader.
+    if (app.length === 0) throw new RaftError('EmptySnapshot', `raft: the snapshot received at index ${snap.meta.index} holds no state`);
     await this.sm.restore(app, snap.meta.index);
     this.membersById.clear();
     for (const m of members) this.membersById.set(m.id, m);
@@ -784,11 +859,15 @@ export class RaftNode extends EventEmitter {
   }
 
   /**
-   * Every snapshotCount applied entries: the state machine captures its state (at once: it is
-   * called with no apply in flight and before the next is queued), and the reading, the
-   * compaction and the saving run beside the loop, which goes on committing and applying. Taking
-   * it inside the loop held every write for as long as the store took to read (seconds for a
-   * large store: puts timed out).
+   * Every snapshotCount applied entries the log is compacted behind a snapshot. With a state
+   * machine that keeps its state itself (persist()), the snapshot holds none: the state machine
+   * syncs what it applied, and the snapshot names that index (etcd's design: its Raft snapshot
+   * holds the membership, the database is durable on its own). Serializing a large store here
+   * every snapshotCount entries cost seconds of CPU and heap on the main thread, and members lost
+   * their leader meanwhile (a million keys: 265 MB per snapshot). Otherwise the state machine
+   * captures its state at once (it is called with no apply in flight and before the next is
+   * queued), and the reading, the compaction and the saving run beside the loop, which goes on
+   * committing and applying.
    */
   private async maybeSnapshot(): Promise<void> {
     if (this.snapshotting || this.core.status().applied - this.lastSnapshotIndex < this.opts.snapshotCount) return;
@@ -799,7 +878,13 @@ export class RaftNode extends EventEmitter {
     const members = this.members();
     // Called now (an async function runs up to its first await at once), before this Ready's loop
     // turn queues another apply; a throw becomes a rejection.
-    const reading = (async () => this.sm.snapshot())();
+    const sm = this.sm;
+    const reading = sm.persist
+      ? (async () => {
+          await sm.persist!();
+          return NO_STATE;
+        })()
+      : (async () => sm.snapshot())();
     this.snapshotting = this.finishSnapshot(reading, index, members)
       .catch((err: unknown) => this.log.warn({ err, index }, 'raft: a snapshot could not be taken; the next one will be tried later'))
       .finally(() => {
@@ -816,7 +901,7 @@ export class RaftNode extends EventEmitter {
     const snap = this.core.compact(data, keep, index);
     await this.storage.saveSnapshot(snap, Math.max(1, snap.meta.index - keep + 1));
     this.lastSnapshotIndex = Math.max(this.lastSnapshotIndex, snap.meta.index);
-    this.log.info({ index: snap.meta.index, bytes: data.length }, 'raft: took a snapshot');
+    this.log.info({ index: snap.meta.index, bytes: data.length }, app.length ? 'raft: took a snapshot' : 'raft: took a snapshot (the state machine holds the state)');
     this.emit('snapshot', snap.meta.index);
   }
 
@@ -858,6 +943,9 @@ export class RaftNode extends EventEmitter {
     else w.resolve(value as T);
   }
 }
+
+/** The application part of a snapshot whose state the state machine holds (see members.ts). */
+const NO_STATE = new Uint8Array(0);
 
 function applyMemberEntry(members: Map<NodeId, MemberInfo>, e: Entry): void {
   if (e.type !== EntryType.ConfChange) {

@@ -26,6 +26,17 @@ export interface StateMachine {
    * a database snapshot, before the first await; read it afterwards).
    */
   snapshot(): Promise<Uint8Array> | Uint8Array;
-  /** Replaces the whole state with a snapshot taken at `index`. */
+  /**
+   * Optional, for a state machine that keeps its state on disk itself (the kv store in LevelDB):
+   * resolves once everything applied so far is durable (synced). With it, the node's periodic
+   * snapshots hold no application state, only the index it is durable at, and the log before them
+   * is dropped once this resolved; snapshot() is then called only when a follower needs the whole
+   * state. Without it, every periodic snapshot serializes the state (fine for small ones).
+   */
+  persist?(): Promise<void>;
+  /**
+   * Replaces the whole state with a snapshot taken at `index`. The state is then durable at
+   * `index` (a state machine with persist() must not lose it in a crash).
+   */
   restore(data: Uint8Array, index: number): Promise<void> | void;
 }

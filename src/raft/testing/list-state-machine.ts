@@ -5,7 +5,7 @@ import type { AppliedEntry, StateMachine } from '../node/state-machine.js';
 
 export class ListStateMachine implements StateMachine {
   items: string[] = [];
-  private applied = 0;
+  protected applied = 0;
 
   appliedIndex(): number {
     return this.applied;
