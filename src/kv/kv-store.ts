@@ -546,8 +546,17 @@ export class KvStore implements StateMachine, WatchableSource {
 
   // ---- snapshots --------------------------------------------------------------------------
 
-  /** The whole state at the applied index (see snapshot.ts for the format). */
+  /** The whole state at the applied index (see snapshot.ts for the format), in one buffer. */
   async snapshot(): Promise<Uint8Array> {
+    const pieces = await this.snapshotPieces();
+    return Buffer.concat(pieces, pieces.reduce((n, p) => n + p.length, 0));
+  }
+
+  /**
+   * The same byte string as consecutive pieces of a few MB: what the Raft node sends to a
+   * follower, without copying a large store into one buffer first.
+   */
+  async snapshotPieces(): Promise<Uint8Array[]> {
     // Only the capture is exclusive: the header, and a LevelDB iterator, which reads from an
     // implicit snapshot of the database taken when it is created. The records are read after the
     // lock is released, so that applies go on meanwhile (a store of a million keys takes seconds
@@ -572,7 +581,7 @@ export class KvStore implements StateMachine, WatchableSource {
     } finally {
       await it.close();
     }
-    return writer.finish();
+    return writer.finishPieces();
   }
 
   /**

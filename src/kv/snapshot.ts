@@ -22,44 +22,66 @@ export interface SnapshotHeader {
   leases: [LeaseId, number][];
 }
 
-/** Builds the byte string from the header and the records (key, value) in revision order. */
+/** Bytes per block of a snapshot being built. */
+const BLOCK_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Builds the byte string from the header and the records (key, value) in revision order. The
+ * records are copied into large blocks as they come: keeping the iterator's two Buffers and a
+ * length per record alive until the end (millions of small objects at a million keys) made major
+ * collections long enough for the leader building a snapshot to lose its followers.
+ */
 export class SnapshotWriter {
-  private chunks: Uint8Array[] = [];
+  private blocks: Buffer[] = [];
+  private block: Buffer;
+  private at = 0;
   private size = 0;
 
   constructor(h: SnapshotHeader) {
+    this.block = Buffer.allocUnsafe(BLOCK_BYTES);
     const head = packr.pack([h.applied, h.revision, h.compactMain, h.leases]);
-    const pre = new Uint8Array(12);
+    const pre = this.room(12);
     pre.set(MAGIC, 0);
-    const v = new DataView(pre.buffer);
-    v.setUint32(4, FORMAT);
-    v.setUint32(8, head.length);
-    this.push(pre);
-    this.push(new Uint8Array(head));
+    pre.writeUInt32BE(FORMAT, 4);
+    pre.writeUInt32BE(head.length, 8);
+    this.room(head.length).set(head);
   }
 
-  private push(b: Uint8Array): void {
-    this.chunks.push(b);
-    this.size += b.length;
+  /** The next `n` bytes of the current block (a new block when they do not fit). */
+  private room(n: number): Buffer {
+    if (this.at + n > this.block.length) {
+      if (this.at > 0) this.blocks.push(this.block.subarray(0, this.at));
+      this.block = Buffer.allocUnsafe(Math.max(BLOCK_BYTES, n));
+      this.at = 0;
+    }
+    const out = this.block.subarray(this.at, this.at + n);
+    this.at += n;
+    this.size += n;
+    return out;
   }
 
   record(key: Uint8Array, value: Uint8Array): void {
-    const len = new Uint8Array(4);
-    new DataView(len.buffer).setUint32(0, key.length + value.length);
-    this.push(len);
-    this.push(key);
-    this.push(value);
+    const n = key.length + value.length;
+    const out = this.room(4 + n);
+    out.writeUInt32BE(n, 0);
+    out.set(key, 4);
+    out.set(value, 4 + key.length);
   }
 
+  /** The byte string as consecutive pieces (no copy); the writer is then empty. */
+  finishPieces(): Uint8Array[] {
+    const blocks = [...this.blocks, this.block.subarray(0, this.at)];
+    this.blocks = [];
+    this.block = Buffer.alloc(0);
+    this.at = 0;
+    this.size = 0;
+    return blocks;
+  }
+
+  /** The byte string in one buffer of its own size (a view would keep a whole block alive). */
   finish(): Uint8Array {
-    const out = new Uint8Array(this.size);
-    let at = 0;
-    for (const c of this.chunks) {
-      out.set(c, at);
-      at += c.length;
-    }
-    this.chunks = [];
-    return out;
+    const size = this.size;
+    return Buffer.concat(this.finishPieces(), size);
   }
 }
 

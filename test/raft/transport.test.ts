@@ -354,6 +354,29 @@ t.test('a 20 MiB snapshot arrives whole, in chunks, with onSnapshotStatus(to, tr
   t.ok(after.framesSent - before.framesSent > 20, 'chunk frames plus the App frames');
 });
 
+t.test('a snapshot given as pieces arrives as one byte string: chunks cut across pieces, empty pieces skipped', async (t) => {
+  const A = new Member(34);
+  const B = new Member(35);
+  t.teardown(() => Promise.all([A, B].map((m) => m.tr.stop())));
+  await startAll([A, B]);
+  await warmUp([A, B]);
+  // Chunks of 1 MiB: pieces smaller and larger than a chunk, ending inside and at its edges.
+  const sizes = [3, 0, MiB - 3, 2 * MiB + 17, 0, 5, MiB, 1];
+  const pieces = sizes.map((n) => new Uint8Array(randomBytes(n)));
+  const whole = Buffer.concat(pieces);
+  const meta = { index: 900, term: 3, confState: { voters: [34, 35], learners: [] } };
+  const before = A.stat(B.id);
+  A.tr.send([{ ...emptyMessage(MessageType.Snap, B.id, A.id, 3), snapshot: { meta, data: new Uint8Array(0), pieces } }]);
+  await Promise.all([B.until(() => B.inbox.length === 1), A.until(() => A.snapStatus.some(([to]) => to === B.id))]);
+  const got = B.inbox[0]!.snapshot!;
+  t.same(got.meta, meta);
+  t.equal(got.data.length, whole.length, `${whole.length} bytes`);
+  t.ok(Buffer.from(got.data.buffer, got.data.byteOffset, got.data.length).equals(whole), 'byte-exact, pieces in order');
+  t.equal(got.pieces, undefined, 'the receiver gets the data, not pieces');
+  t.equal(A.stat(B.id).snapshotChunksSent - before.snapshotChunksSent, Math.ceil(whole.length / MiB), 'chunks of 1 MiB across the pieces');
+  t.same(A.snapStatus, [[B.id, true]]);
+});
+
 t.test('bounded queue while a peer is unreachable; heartbeats are not kept', async (t) => {
   const A = new Member(41, { maxQueuedMessages: 10 });
   t.teardown(() => A.tr.stop());

@@ -34,11 +34,21 @@ export function decodeMemberContext(id: number, data: Uint8Array): MemberInfo {
  */
 export function wrapSnapshot(members: MemberInfo[], app: Uint8Array): Uint8Array {
   const json = textEncoder.encode(JSON.stringify(members));
-  const out = new Uint8Array(4 + json.length + app.length);
-  new DataView(out.buffer).setUint32(0, json.length);
+  // Unzeroed: every byte is written below, and a store's snapshot can be hundreds of MB.
+  const out = Buffer.allocUnsafeSlow(4 + json.length + app.length);
+  out.writeUInt32BE(json.length, 0);
   out.set(json, 4);
   out.set(app, 4 + json.length);
   return out;
+}
+
+/** The same as wrapSnapshot, as pieces: the member table, then the application's pieces, uncopied. */
+export function wrapSnapshotPieces(members: MemberInfo[], app: readonly Uint8Array[]): Uint8Array[] {
+  const json = textEncoder.encode(JSON.stringify(members));
+  const head = Buffer.allocUnsafeSlow(4 + json.length);
+  head.writeUInt32BE(json.length, 0);
+  head.set(json, 4);
+  return [head, ...app];
 }
 
 export function unwrapSnapshot(data: Uint8Array): { members: MemberInfo[]; app: Uint8Array } {

@@ -10,7 +10,7 @@ import { RaftStorage } from '../storage/index.js';
 import { PeerTransport } from '../transport/index.js';
 import { ConfChangeType, EntryType, MessageType, Role, type Entry, type HardState, type Message, type NodeId, type Ready, type Snapshot } from '../types.js';
 import { componentLogger, type Logger } from '../../util/log.js';
-import { decodeMemberContext, encodeMemberContext, unwrapSnapshot, wrapSnapshot, type MemberInfo } from './members.js';
+import { decodeMemberContext, encodeMemberContext, unwrapSnapshot, wrapSnapshot, wrapSnapshotPieces, type MemberInfo } from './members.js';
 import { frameProposal, unframeProposal } from './proposal-frame.js';
 import type { AppliedEntry, StateMachine } from './state-machine.js';
 
@@ -679,13 +679,15 @@ export class RaftNode extends EventEmitter {
       const index = this.appliedIndex;
       const meta = this.core.snapshotMeta(index);
       const members = this.members();
-      const reading = (async () => this.sm.snapshot())();
+      const sm = this.sm;
+      const reading = (async () => (sm.snapshotPieces ? sm.snapshotPieces() : [await sm.snapshot()]))();
       const sending = reading
         .then((app) => {
           if (this.stopped) throw new NodeStoppedError();
-          const data = wrapSnapshot(members, app);
-          this.log.info({ to: m.to, index, bytes: data.length }, 'raft: sending a snapshot of the state');
-          this.transport.send([{ ...m, snapshot: { meta, data } }]);
+          const pieces = wrapSnapshotPieces(members, app);
+          const bytes = pieces.reduce((n, p) => n + p.length, 0);
+          this.log.info({ to: m.to, index, bytes }, 'raft: sending a snapshot of the state');
+          this.transport.send([{ ...m, snapshot: { meta, data: NO_STATE, pieces } }]);
         })
         .catch((err: unknown) => {
           this.log.warn({ err, to: m.to, index }, 'raft: a snapshot for a follower could not be read; it will be tried again');

@@ -27,6 +27,11 @@ export interface StateMachine {
    */
   snapshot(): Promise<Uint8Array> | Uint8Array;
   /**
+   * Optional: the same as snapshot(), as consecutive pieces, for a large state (the node sends
+   * them to a follower as they are, with no copy into one buffer).
+   */
+  snapshotPieces?(): Promise<Uint8Array[]>;
+  /**
    * Optional, for a state machine that keeps its state on disk itself (the kv store in LevelDB):
    * resolves once everything applied so far is durable (synced). With it, the node's periodic
    * snapshots hold no application state, only the index it is durable at, and the log before them

@@ -76,15 +76,20 @@ export class Codec {
   }
 
   /** Encodes one snapshot chunk: a fresh buffer holding the header and a copy of `data`. */
-  encodeChunk(header: ChunkHeader, data: Uint8Array): Buffer {
+  encodeChunk(header: ChunkHeader, data: Uint8Array | readonly Uint8Array[]): Buffer {
     const h: unknown[] = [header.snapIndex, header.snapTerm, header.offset, header.total, header.last];
     if (header.message) h.push(messageToTuple(header.message, false));
     const hb = this.packr.pack(h) as Buffer;
-    const frame = Buffer.allocUnsafe(5 + hb.length + data.length);
+    const parts = data instanceof Uint8Array ? [data] : data;
+    const frame = Buffer.allocUnsafe(5 + hb.length + parts.reduce((n, p) => n + p.length, 0));
     frame[0] = FRAME_CHUNK;
     frame.writeUInt32BE(hb.length, 1);
     frame.set(hb, 5);
-    frame.set(data, 5 + hb.length);
+    let at = 5 + hb.length;
+    for (const p of parts) {
+      frame.set(p, at);
+      at += p.length;
+    }
     return frame;
   }
 

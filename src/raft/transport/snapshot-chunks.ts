@@ -4,11 +4,18 @@ import type { Message } from '../types.js';
 import type { ChunkHeader, Codec } from './codec.js';
 import { TransportError } from './errors.js';
 
-/** Produces the chunk frames of one Snap message, one at a time (so that frames are built lazily). */
+/**
+ * Produces the chunk frames of one Snap message, one at a time (so that frames are built lazily),
+ * from its data or, when given, its pieces (read across piece boundaries).
+ */
 export class SnapshotChunker {
   readonly message: Message;
-  private readonly data: Uint8Array;
+  private readonly pieces: readonly Uint8Array[];
+  readonly total: number;
   private offset = 0;
+  /** The piece holding `offset`, and where that piece starts. */
+  private piece = 0;
+  private pieceStart = 0;
   private started = false;
   chunksSent = 0;
 
@@ -19,36 +26,51 @@ export class SnapshotChunker {
   ) {
     if (!message.snapshot) throw new TransportError('PROTOCOL', 'Snap message without a snapshot');
     this.message = message;
-    this.data = message.snapshot.data;
-  }
-
-  get total(): number {
-    return this.data.length;
+    this.pieces = message.snapshot.pieces ?? [message.snapshot.data];
+    this.total = this.pieces.reduce((n, p) => n + p.length, 0);
   }
 
   /** True once the frame with `last` set was produced. */
   get done(): boolean {
-    return this.started && this.offset >= this.data.length;
+    return this.started && this.offset >= this.total;
   }
 
   /** The next chunk frame, or undefined when all were produced. */
   next(): Buffer | undefined {
     if (this.done) return undefined;
     const meta = this.message.snapshot!.meta;
-    const end = Math.min(this.offset + this.chunkBytes, this.data.length);
+    const end = Math.min(this.offset + this.chunkBytes, this.total);
     const header: ChunkHeader = {
       snapIndex: meta.index,
       snapTerm: meta.term,
       offset: this.offset,
-      total: this.data.length,
-      last: end >= this.data.length,
+      total: this.total,
+      last: end >= this.total,
     };
     if (this.offset === 0) header.message = this.message;
-    const frame = this.codec.encodeChunk(header, this.data.subarray(this.offset, end));
+    const frame = this.codec.encodeChunk(header, this.slice(end));
     this.offset = end;
     this.started = true;
     this.chunksSent++;
     return frame;
+  }
+
+  /** The views of the pieces that cover [offset, end). */
+  private slice(end: number): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    let at = this.offset;
+    while (at < end) {
+      const p = this.pieces[this.piece]!;
+      const from = at - this.pieceStart;
+      const to = Math.min(p.length, end - this.pieceStart);
+      if (to > from) out.push(p.subarray(from, to));
+      at = this.pieceStart + to;
+      if (to >= p.length) {
+        this.pieceStart += p.length;
+        this.piece++;
+      }
+    }
+    return out;
   }
 }
 
