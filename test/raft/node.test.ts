@@ -1,5 +1,5 @@
 // The Raft runtime with real storage and real loopback sockets, members in this process.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LocalCluster, untilApplied } from './cluster.js';
@@ -57,8 +57,12 @@ t.test('restarting every member from disk keeps every acknowledged proposal', as
   t.equal(acked.length, 50);
 });
 
-t.test('a member down while more than the snapshot interval commits catches up through a chunked snapshot', async (t) => {
-  const c = await LocalCluster.start(3, { snapshotCount: 50, snapshotCatchUpEntries: 10, snapshotChunkBytes: 512 });
+/**
+ * Three members (snapshots every 50 entries, chunks of 512 bytes); a follower is stopped while
+ * `n` proposals commit, and the leader has taken its first snapshot when this resolves.
+ */
+async function withMemberBehind(t: Test, durable: boolean) {
+  const c = await LocalCluster.start(3, { snapshotCount: 50, snapshotCatchUpEntries: 10, snapshotChunkBytes: 512 }, durable);
   t.teardown(() => c.close());
   const leader = await c.leader();
   const down = [...c.members.values()].find((m) => m !== leader)!;
@@ -69,6 +73,11 @@ t.test('a member down while more than the snapshot interval commits catches up t
   }
   // Snapshots are saved beside the loop: the first may still be on its way.
   if (leader.node.status().snapshotIndex === 0) await new Promise((r) => leader.node.once('snapshot', r));
+  return { c, leader, down, n };
+}
+
+t.test('a member down while more than the snapshot interval commits catches up through a chunked snapshot', async (t) => {
+  const { c, leader, down, n } = await withMemberBehind(t, false);
   t.ok(leader.node.status().snapshotIndex > 0, `the leader took a snapshot at ${leader.node.status().snapshotIndex}`);
   t.ok(leader.node.status().firstIndex > 20, 'and compacted its log');
   const back = await c.startMember(down.info.id);
@@ -109,16 +118,7 @@ t.test('a snapshot being read holds no write, and is saved at the index it was t
 });
 
 t.test('a state machine that keeps its state: snapshots hold none; a returning member gets the whole state at the leader\'s applied index', async (t) => {
-  const c = await LocalCluster.start(3, { snapshotCount: 50, snapshotCatchUpEntries: 10, snapshotChunkBytes: 512 }, true);
-  t.teardown(() => c.close());
-  const leader = await c.leader();
-  const down = [...c.members.values()].find((m) => m !== leader)!;
-  await c.stopMember(down.info.id);
-  const n = 200;
-  for (let i = 0; i < n; i += 20) {
-    await Promise.all(Array.from({ length: 20 }, (_, j) => leader.node.propose(Buffer.from(`s${i + j}-${'x'.repeat(40)}`))));
-  }
-  if (leader.node.status().snapshotIndex === 0) await new Promise((r) => leader.node.once('snapshot', r));
+  const { c, leader, down, n } = await withMemberBehind(t, true);
   const lsm = leader.sm as DurableListStateMachine;
   const snapIndex = leader.node.status().snapshotIndex;
   t.ok(snapIndex > 0 && leader.node.status().firstIndex > 20, `the leader compacted its log behind a snapshot at ${snapIndex}`);
