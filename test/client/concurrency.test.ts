@@ -156,6 +156,18 @@ t.test('election: campaign, proclaim, observe, resign', async (t) => {
   await s2.close();
 });
 
+t.test('election: observe ends quietly when its signal fires while it reads the leader', async (t) => {
+  const s1 = await Session.create(client, { ttl: 10 });
+  t.teardown(() => s1.close());
+  const ac = new AbortController();
+  const it = new Election(s1, 'quiet').observe({ signal: ac.signal });
+  // The first step reads the current leader: abort while that read is in flight (it used to
+  // reject with Canceled, and an observer aborted between two leaders threw).
+  const first = it.next();
+  ac.abort();
+  t.same(await first, { done: true, value: undefined });
+});
+
 t.test('a session keeps its lease alive and revokes it on close', async (t) => {
   const s = new Session(client, { ttl: 5 });
   t.throws(() => s.lease, /not ready/);

@@ -132,7 +132,14 @@ export class Election {
     const client = this.session.client;
     const signal = opts.signal;
     for (;;) {
-      const resp = await client.get(this.prefix, { prefix: true, sortTarget: 'CREATE', sortOrder: 'ASCEND', limit: 1, signal });
+      let resp;
+      try {
+        resp = await client.get(this.prefix, { prefix: true, sortTarget: 'CREATE', sortOrder: 'ASCEND', limit: 1, signal });
+      } catch (err) {
+        // The signal ends the observation wherever it finds it: here as in the watches below.
+        if (signal?.aborted) return;
+        throw err;
+      }
       let kv: KeyValue | undefined = resp.kvs[0];
       let rev = resp.header.revision ?? 0;
       if (!kv) {
