@@ -61,6 +61,9 @@ export async function loadStore(db: Db, lessor: Lessor, log: Logger): Promise<Lo
   }
 
   let last = 0;
+  // Every revision above the compacted one has its records (a revision only moves with a write,
+  // and physical compaction removes nothing above it): a missing one is a hole.
+  const floor = Math.max(compacted ?? 0, 1);
   const it = db.iterator({ gte: REV_MIN, lt: REV_END });
   try {
     for (;;) {
@@ -69,6 +72,7 @@ export async function loadStore(db: Db, lessor: Lessor, log: Logger): Promise<Lo
       for (const [k, v] of chunk) {
         bytes += k.length + v.length;
         const { main, sub } = parseRevKey(k);
+        if (main > Math.max(last, floor) + 1) missingRevisions(Math.max(last, floor) + 1, main - 1, compacted);
         last = main;
         const rec = decodeRecord(main, v);
         const ks = keyStr(rec.key);
@@ -94,6 +98,7 @@ export async function loadStore(db: Db, lessor: Lessor, log: Logger): Promise<Lo
   } finally {
     await it.close();
   }
+  if (revision > Math.max(last, floor)) missingRevisions(Math.max(last, floor) + 1, revision, compacted);
   st.compactMain = compacted ?? -1;
   st.revision = Math.max(revision, last, st.compactMain);
 
@@ -104,6 +109,19 @@ export async function loadStore(db: Db, lessor: Lessor, log: Logger): Promise<Lo
   }
   log.info({ revision: st.revision, applied, keys: st.liveKeys, leases: leases.length, bytes }, 'kv: loaded the store');
   return { st, applied, bytes, leases, compactDone, pendingCompaction };
+}
+
+/**
+ * A store with a hole would answer reads and watches with changes missing, and no Raft entry would
+ * refill it (they are applied once): refuse it. Unsynced writes are lost as a suffix after
+ * kill -9; a hole takes a power cut that kept some of LevelDB's newer writes and not older ones.
+ */
+function missingRevisions(from: number, to: number, compacted: number | undefined): never {
+  const which = from === to ? `revision ${from} is` : `revisions ${from} to ${to} are`;
+  throw new KvCorruptError(
+    'database',
+    `${which} missing (compacted up to ${compacted ?? 'none'}): the store lost writes; remove this member and add it again with an empty data directory, or restore a backup`,
+  );
 }
 
 /** Fills the lessor from `leases` and attaches every live key to its lease. */

@@ -4,7 +4,9 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Event, RangeResponse } from '../../src/kv/api.js';
 import { KvStore } from '../../src/kv/kv-store.js';
+import { openDataDir } from '../../src/kv/data-dir.js';
 import { decodeNumber, META } from '../../src/kv/record-codec.js';
+import { revKey } from '../../src/kv/revision.js';
 import type { InternalRequest } from '../../src/kv/request-codec.js';
 import { b, Driver, entry, errText, rejects, s, silent, tempDir } from './helpers.js';
 
@@ -315,4 +317,32 @@ t.test('persist() of a failed store rejects', async (t) => {
   })) as unknown as typeof db.batch;
   await t.rejects(d.store.persist(), /kv store failed: disk full/);
   await t.rejects(d.store.persist(), /kv store failed: disk full/, 'and refuses later calls');
+});
+
+t.test('a store with a hole in its revisions refuses to open; a compacted one with records gone below the compaction opens', async (t) => {
+  const build = async () => {
+    const d = await Driver.open(t);
+    // Revisions 2 to 6.
+    for (const k of ['a', 'b', 'c', 'a', 'd']) await d.req({ put: { key: b(k), value: b('v') } });
+    await d.store.close();
+    return d.dir;
+  };
+  const damage = async (dir: string, ...mains: number[]) => {
+    const { db } = await openDataDir(dir);
+    for (const m of mains) await db.del(revKey(m, 0));
+    await db.close();
+  };
+  const middle = await build();
+  await damage(middle, 3);
+  await t.rejects(KvStore.open(middle, { logger: silent }), { name: 'KvCorruptError', message: /revision 3 is missing \(compacted up to none\): the store lost writes/ });
+  const tail = await build();
+  await damage(tail, 5, 6);
+  await t.rejects(KvStore.open(tail, { logger: silent }), { message: /revisions 5 to 6 are missing/ });
+  // Below the compacted revision records may be gone (a physical compaction removes them): fine.
+  const d = await Driver.open(t);
+  for (const k of ['a', 'b', 'a', 'c']) await d.req({ put: { key: b(k), value: b('v') } });
+  await d.compact(4);
+  await d.store.waitCompaction(4);
+  await d.reopen();
+  t.equal(d.store.currentRevision(), 5, 'the compacted store opens');
 });
