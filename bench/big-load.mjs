@@ -6,11 +6,11 @@
 // whole store (the time it takes is printed).
 //
 //   npm run build && node bench/big-load.mjs [--keys 1000000] [--lagging] [--out /tmp/flotilla-big-load]
-import { cpSync, mkdirSync, readFileSync } from 'node:fs';
+import { cpSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KvdCluster } from './kvd-cluster.mjs';
-import { postJson, runFile, sharedTool, sleep } from './lib.mjs';
+import { postJson, rssMiB, runFile, sharedTool, sleep } from './lib.mjs';
 
 const { values } = parseArgs({
   options: { keys: { type: 'string', default: '1000000' }, lagging: { type: 'boolean', default: false }, out: { type: 'string', default: '/tmp/flotilla-big-load' } },
@@ -19,7 +19,7 @@ const c = new KvdCluster({ size: 3, logLevel: 'info' });
 await c.start();
 const t0 = Date.now();
 const seconds = (from) => ((Date.now() - from) / 1000).toFixed(1);
-const rss = () => c.pids().map((pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024);
+const rss = () => c.pids().map((pid) => rssMiB(pid) ?? 0);
 try {
   const lagging = c.members[2].name;
   if (values.lagging) await c.kill(lagging);

@@ -341,7 +341,7 @@ export class KvStore implements StateMachine, WatchableSource {
       }
       if (this.writeTimer) clearTimeout(this.writeTimer);
       this.writeTimer = undefined;
-      this.writing ??= this.drainWrites();
+      if (!this.writing) this.writing = this.drainWrites();
     });
   }
 
@@ -548,8 +548,8 @@ export class KvStore implements StateMachine, WatchableSource {
 
   /** The whole state at the applied index (see snapshot.ts for the format), in one buffer. */
   async snapshot(): Promise<Uint8Array> {
-    const pieces = await this.snapshotPieces();
-    return Buffer.concat(pieces, pieces.reduce((n, p) => n + p.length, 0));
+    // One copy into a buffer of its own size (a view would keep a whole 8 MB block alive).
+    return Buffer.concat(await this.snapshotPieces());
   }
 
   /**
@@ -581,7 +581,7 @@ export class KvStore implements StateMachine, WatchableSource {
     } finally {
       await it.close();
     }
-    return writer.finishPieces();
+    return writer.finish();
   }
 
   /**

@@ -35,7 +35,6 @@ export class SnapshotWriter {
   private blocks: Buffer[] = [];
   private block: Buffer;
   private at = 0;
-  private size = 0;
 
   constructor(h: SnapshotHeader) {
     this.block = Buffer.allocUnsafe(BLOCK_BYTES);
@@ -56,7 +55,6 @@ export class SnapshotWriter {
     }
     const out = this.block.subarray(this.at, this.at + n);
     this.at += n;
-    this.size += n;
     return out;
   }
 
@@ -69,19 +67,12 @@ export class SnapshotWriter {
   }
 
   /** The byte string as consecutive pieces (no copy); the writer is then empty. */
-  finishPieces(): Uint8Array[] {
+  finish(): Uint8Array[] {
     const blocks = [...this.blocks, this.block.subarray(0, this.at)];
     this.blocks = [];
     this.block = Buffer.alloc(0);
     this.at = 0;
-    this.size = 0;
     return blocks;
-  }
-
-  /** The byte string in one buffer of its own size (a view would keep a whole block alive). */
-  finish(): Uint8Array {
-    const size = this.size;
-    return Buffer.concat(this.finishPieces(), size);
   }
 }
 

@@ -10,7 +10,7 @@ const header = { applied: 41, revision: 77, compactMain: 12, leases: [[5n, 60]] 
 function build(records: [Uint8Array, Uint8Array][]): Uint8Array {
   const w = new SnapshotWriter(header);
   for (const [k, v] of records) w.record(k, v);
-  return w.finish();
+  return Buffer.concat(w.finish());
 }
 
 t.test('the header and every record come back, also across blocks and for a record larger than a block', async (t) => {

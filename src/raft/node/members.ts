@@ -33,13 +33,7 @@ export function decodeMemberContext(id: number, data: Uint8Array): MemberInfo {
  * [u32 length of members JSON][members JSON][application snapshot].
  */
 export function wrapSnapshot(members: MemberInfo[], app: Uint8Array): Uint8Array {
-  const json = textEncoder.encode(JSON.stringify(members));
-  // Unzeroed: every byte is written below, and a store's snapshot can be hundreds of MB.
-  const out = Buffer.allocUnsafeSlow(4 + json.length + app.length);
-  out.writeUInt32BE(json.length, 0);
-  out.set(json, 4);
-  out.set(app, 4 + json.length);
-  return out;
+  return Buffer.concat(wrapSnapshotPieces(members, [app]));
 }
 
 /** The same as wrapSnapshot, as pieces: the member table, then the application's pieces, uncopied. */

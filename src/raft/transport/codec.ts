@@ -75,12 +75,11 @@ export class Codec {
     return buf;
   }
 
-  /** Encodes one snapshot chunk: a fresh buffer holding the header and a copy of `data`. */
-  encodeChunk(header: ChunkHeader, data: Uint8Array | readonly Uint8Array[]): Buffer {
+  /** Encodes one snapshot chunk: a fresh buffer holding the header and a copy of `parts`, in order. */
+  encodeChunk(header: ChunkHeader, parts: readonly Uint8Array[]): Buffer {
     const h: unknown[] = [header.snapIndex, header.snapTerm, header.offset, header.total, header.last];
     if (header.message) h.push(messageToTuple(header.message, false));
     const hb = this.packr.pack(h) as Buffer;
-    const parts = data instanceof Uint8Array ? [data] : data;
     const frame = Buffer.allocUnsafe(5 + hb.length + parts.reduce((n, p) => n + p.length, 0));
     frame[0] = FRAME_CHUNK;
     frame.writeUInt32BE(hb.length, 1);

@@ -143,11 +143,16 @@ export class FastConnection implements Closable {
       this.handOver();
       return;
     }
+    this.stopReading();
+    this.socket.end();
+  };
+
+  /** No more requests are read or served on this connection; those already held are dropped. */
+  private stopReading(): void {
     this.ending = true;
     this.chunks = [];
     this.length = 0;
-    this.socket.end();
-  };
+  }
 
   private readonly onError = (): void => {
     // ECONNRESET and the like: the client is gone; 'close' follows.
@@ -233,9 +238,7 @@ export class FastConnection implements Closable {
     if (close) {
       // As Node's server: the answer, the FIN, then the socket is destroyed (no half-open wait
       // for the client), and requests already sent after this one are not served.
-      this.ending = true;
-      this.chunks = [];
-      this.length = 0;
+      this.stopReading();
       socket.end(bytes, () => socket.destroy());
       return;
     }
