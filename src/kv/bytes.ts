@@ -9,13 +9,18 @@ export type KeyStr = string;
 export const EMPTY_BYTES: Uint8Array = new Uint8Array(0);
 
 export function keyStr(key: Uint8Array): KeyStr {
-  const n = key.length;
+  return latin1(key);
+}
+
+/** Bytes as a string of one char per byte (keys, and the live values the key index holds). */
+export function latin1(bytes: Uint8Array): string {
+  const n = bytes.length;
   if (n === 0) return '';
   if (n <= 64) {
-    // Short keys (the common case) are cheaper to build directly than through a Buffer.
-    return String.fromCharCode.apply(null, key as unknown as number[]);
+    // Short ones (most keys) are cheaper to build directly than through a Buffer.
+    return String.fromCharCode.apply(null, bytes as unknown as number[]);
   }
-  return Buffer.from(key.buffer, key.byteOffset, n).toString('latin1');
+  return Buffer.from(bytes.buffer, bytes.byteOffset, n).toString('latin1');
 }
 
 /** The bytes of a key string, in a fresh Uint8Array that owns its memory. */

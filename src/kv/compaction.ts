@@ -17,10 +17,6 @@ export function compactIndex(st: MvccState, rev: number): Set<string> {
   const keep = new Set<string>();
   const empty: KeyStr[] = [];
   for (const [k, ki] of st.tree.entries()) {
-    if (ki.generations.length === 0) {
-      empty.push(k);
-      continue;
-    }
     ki.compact(rev, (main, sub) => keep.add(revId(main, sub)));
     if (ki.isEmpty()) empty.push(k);
   }

@@ -1,53 +1,35 @@
-// The history of one key, as etcd's mvcc keyIndex: a list of generations, each running from the
-// put that created the key to the tombstone that deleted it (the last generation is empty while
-// the key is deleted, or holds the live key's revisions). Reads at a past revision find the
-// generation alive at that revision and the latest revision in it at or below the target.
+// The history of one key, as etcd's mvcc keyIndex: generations, each running from the put that
+// created the key to the tombstone that deleted it, the last one empty while the key is deleted or
+// holding the live key's revisions. Reads at a past revision find the generation alive at that
+// revision and the latest revision in it at or below the target. The live value is held here too:
+// reads at the current revision never touch LevelDB.
 //
-// Revisions are kept flat in one number array, [main0, sub0, main1, sub1, ...], created with its
-// first pair as a literal: a store holds one of these per key, most keys have one or two
-// revisions, and an array grown by push from empty reserves room for 17 elements.
-import type { KeyValue } from './api.js';
+// The layout is for a store of millions of keys, most with one generation of one revision: the live
+// generation is held in fields of the index itself, its latest revision as (modified, sub) and only
+// earlier ones in an array; generations that ended are objects of their own, kept only for keys that
+// were deleted. The live value is a one-byte string (one char per byte): a single heap object of
+// its length plus 16 bytes, where a Uint8Array costs two objects and about 190 bytes more, and a
+// view of the Raft entry that carried the value would keep the whole entry alive. A KeyValue is
+// built when one is read (live()). test/kv/key-index-model.ts is the plain layout this one must
+// answer alike.
+import type { KeyValue, LeaseId } from './api.js';
+import { EMPTY_BYTES, type KeyStr } from './bytes.js';
 
-export class Generation {
-  /** Number of puts in this generation, including ones compacted away (so versions stay right). */
-  ver = 0;
-  /** Main revision of the put that created the key (its create_revision). */
-  created = 0;
-  revs: number[] | undefined = undefined;
+/** A generation that ended: its revisions as [main0, sub0, main1, sub1, ...], the tombstone last. */
+class ClosedGeneration {
+  constructor(
+    readonly created: number,
+    /** Puts and the tombstone, including ones compacted away (so versions stay right). */
+    readonly ver: number,
+    public revs: number[],
+  ) {}
 
-  isEmpty(): boolean {
-    return this.revs === undefined;
-  }
-
-  /** Number of revisions. */
   get length(): number {
-    return this.revs === undefined ? 0 : this.revs.length >> 1;
+    return this.revs.length >> 1;
   }
 
-  main(i: number): number {
-    return this.revs![2 * i]!;
-  }
-
-  sub(i: number): number {
-    return this.revs![2 * i + 1]!;
-  }
-
-  push(main: number, sub: number): void {
-    if (this.revs === undefined) this.revs = [main, sub];
-    else this.revs.push(main, sub);
-  }
-
-  /** Index of the latest revision with main <= atRev, or -1. */
-  findAtOrBelow(atRev: number): number {
-    const r = this.revs;
-    if (r === undefined) return -1;
-    for (let i = (r.length >> 1) - 1; i >= 0; i--) if (r[2 * i]! <= atRev) return i;
-    return -1;
-  }
-
-  /** Drops the revisions before index i. */
-  dropBefore(i: number): void {
-    if (i > 0 && this.revs) this.revs = this.revs.slice(2 * i);
+  lastMain(): number {
+    return this.revs[this.revs.length - 2]!;
   }
 }
 
@@ -59,66 +41,136 @@ export interface KeyAt {
   version: number;
 }
 
+/** Index of the latest pair in a flat revision array with main <= atRev, or -1. */
+function findAtOrBelow(revs: number[], atRev: number): number {
+  for (let i = (revs.length >> 1) - 1; i >= 0; i--) if (revs[2 * i]! <= atRev) return i;
+  return -1;
+}
+
 export class KeyIndex {
-  generations: Generation[] = [];
-  /** The live value (served from memory), undefined while the key is deleted. */
-  kv: KeyValue | undefined = undefined;
-  /** Main revision of the last change (put or tombstone). */
+  /** Main revision of the last change (put or tombstone); the live revision's main while live. */
   modified = 0;
+  /** Main revision of the put that created the live generation; 0 while the key is deleted. */
+  created = 0;
+  /** Puts in the live generation, including ones compacted away. */
+  ver = 0;
+  /** Sub revision of the live generation's latest revision. */
+  sub = 0;
+  /** The live generation's revisions before its latest, flat; undefined when there are none. */
+  private older: number[] | undefined = undefined;
+  /** Generations that ended, oldest first; undefined when there are none. */
+  private closed: ClosedGeneration[] | undefined = undefined;
+  /** The live value, one char per byte ('' while deleted). */
+  value = '';
+  /** The live value's lease (0n for none). */
+  lease: LeaseId = 0n;
 
-  constructor(readonly key: Uint8Array) {}
+  /** `key` is the key as the tree holds it (the same string: no copy per key). */
+  constructor(readonly key: KeyStr) {}
 
-  private last(): Generation {
-    let g = this.generations[this.generations.length - 1];
-    if (!g) {
-      g = new Generation();
-      this.generations = [g];
-    }
-    return g;
+  /** Whether the key exists now. */
+  isLive(): boolean {
+    return this.created !== 0;
   }
 
-  put(main: number, sub: number): void {
-    const g = this.last();
-    if (g.isEmpty()) g.created = main;
-    g.push(main, sub);
-    g.ver++;
+  /** The live key as a KeyValue of its own (a copy: the caller may keep it), undefined while deleted. */
+  live(withValue = true): KeyValue | undefined {
+    if (this.created === 0) return undefined;
+    const v = this.value;
+    return {
+      key: Buffer.from(this.key, 'latin1'),
+      create_revision: this.created,
+      mod_revision: this.modified,
+      version: this.ver,
+      value: withValue && v.length > 0 ? Buffer.from(v, 'latin1') : EMPTY_BYTES,
+      lease: this.lease,
+    };
+  }
+
+  /** A put at (main, sub) of `value` (one char per byte) with `lease`. */
+  put(main: number, sub: number, value: string, lease: LeaseId): void {
+    if (this.created === 0) {
+      this.created = main;
+    } else if (this.older === undefined) {
+      this.older = [this.modified, this.sub];
+    } else {
+      this.older.push(this.modified, this.sub);
+    }
+    this.ver++;
     this.modified = main;
+    this.sub = sub;
+    this.value = value;
+    this.lease = lease;
   }
 
   /** Rebuild: the first record seen for a key whose earlier history was compacted away. */
-  restore(created: number, main: number, sub: number, ver: number): void {
-    const g = new Generation();
-    g.created = created;
-    g.ver = ver;
-    g.push(main, sub);
-    this.generations = [g];
+  restore(created: number, main: number, sub: number, ver: number, value: string, lease: LeaseId): void {
+    this.closed = undefined;
+    this.older = undefined;
+    this.created = created;
+    this.ver = ver;
     this.modified = main;
+    this.sub = sub;
+    this.value = value;
+    this.lease = lease;
   }
 
-  /** Ends the live generation with a tombstone revision and opens an empty one. */
+  /** Ends the live generation with a tombstone revision; false when the key is not live. */
   tombstone(main: number, sub: number): boolean {
-    const g = this.generations[this.generations.length - 1];
-    if (!g || g.isEmpty()) return false;
-    this.put(main, sub);
-    this.generations.push(new Generation());
+    if (this.created === 0) return false;
+    const revs = this.older ?? [];
+    revs.push(this.modified, this.sub, main, sub);
+    const g = new ClosedGeneration(this.created, this.ver + 1, revs);
+    if (this.closed === undefined) this.closed = [g];
+    else this.closed.push(g);
+    this.older = undefined;
+    this.created = 0;
+    this.ver = 0;
+    this.sub = 0;
+    this.modified = main;
+    this.value = '';
+    this.lease = 0n;
     return true;
   }
 
+  /** No history at all: the tree may drop the key. */
   isEmpty(): boolean {
-    return this.generations.length === 1 && this.generations[0]!.isEmpty();
+    return this.created === 0 && this.closed === undefined;
+  }
+
+  /** Number of revisions in the live generation. */
+  private liveLength(): number {
+    if (this.created === 0) return 0;
+    return this.older === undefined ? 1 : (this.older.length >> 1) + 1;
+  }
+
+  private liveMain(i: number): number {
+    return i === this.liveLength() - 1 ? this.modified : this.older![2 * i]!;
+  }
+
+  private liveSub(i: number): number {
+    return i === this.liveLength() - 1 ? this.sub : this.older![2 * i + 1]!;
+  }
+
+  /** Index of the live generation's latest revision with main <= atRev, or -1. */
+  private liveAtOrBelow(atRev: number): number {
+    if (this.created === 0) return -1;
+    if (this.modified <= atRev) return this.liveLength() - 1;
+    return this.older === undefined ? -1 : findAtOrBelow(this.older, atRev);
   }
 
   /**
-   * The generation alive at `atRev` (etcd's findGeneration): a closed generation counts only if
-   * its tombstone is after `atRev`.
+   * The generation alive at `atRev` (etcd's findGeneration): 'live', a closed generation (which
+   * counts only if its tombstone is after `atRev`), or undefined.
    */
-  private findGeneration(atRev: number): Generation | undefined {
-    const lastg = this.generations.length - 1;
-    for (let cg = lastg; cg >= 0; cg--) {
-      const g = this.generations[cg]!;
-      if (g.isEmpty()) continue;
-      if (cg !== lastg && g.main(g.length - 1) <= atRev) return undefined;
-      if (g.main(0) <= atRev) return g;
+  private findGeneration(atRev: number): 'live' | ClosedGeneration | undefined {
+    if (this.created !== 0 && this.liveMain(0) <= atRev) return 'live';
+    const closed = this.closed;
+    if (closed === undefined) return undefined;
+    for (let cg = closed.length - 1; cg >= 0; cg--) {
+      const g = closed[cg]!;
+      if (g.lastMain() <= atRev) return undefined;
+      if (g.revs[0]! <= atRev) return g;
     }
     return undefined;
   }
@@ -126,16 +178,23 @@ export class KeyIndex {
   /** Whether the key existed at `atRev` (get() without allocating: counting a range). */
   existsAt(atRev: number): boolean {
     const g = this.findGeneration(atRev);
-    return g !== undefined && g.findAtOrBelow(atRev) >= 0;
+    if (g === undefined) return false;
+    return (g === 'live' ? this.liveAtOrBelow(atRev) : findAtOrBelow(g.revs, atRev)) >= 0;
   }
 
   /** The key as of `atRev`, or undefined when it did not exist then (or that history is compacted). */
   get(atRev: number): KeyAt | undefined {
     const g = this.findGeneration(atRev);
-    if (!g) return undefined;
-    const n = g.findAtOrBelow(atRev);
+    if (g === undefined) return undefined;
+    if (g === 'live') {
+      const n = this.liveAtOrBelow(atRev);
+      if (n < 0) return undefined;
+      const version = this.ver - (this.liveLength() - n - 1);
+      return { main: this.liveMain(n), sub: this.liveSub(n), create: this.created, version };
+    }
+    const n = findAtOrBelow(g.revs, atRev);
     if (n < 0) return undefined;
-    return { main: g.main(n), sub: g.sub(n), create: g.created, version: g.ver - (g.length - n - 1) };
+    return { main: g.revs[2 * n]!, sub: g.revs[2 * n + 1]!, create: g.created, version: g.ver - (g.length - n - 1) };
   }
 
   /**
@@ -144,18 +203,24 @@ export class KeyIndex {
    * `keep`); generations that ended (tombstone) at or below `atRev` go entirely.
    */
   compact(atRev: number, keep: (main: number, sub: number) => void): void {
-    let genIdx = 0;
-    const gens = this.generations;
+    const closed = this.closed;
+    let first = 0;
+    const n = closed === undefined ? 0 : closed.length;
     // The first generation that is alive at atRev or was created after it.
-    while (genIdx < gens.length - 1) {
-      const g = gens[genIdx]!;
-      if (g.main(g.length - 1) > atRev) break;
-      genIdx++;
+    while (first < n && closed![first]!.lastMain() <= atRev) first++;
+    if (first < n) {
+      const g = closed![first]!;
+      const i = findAtOrBelow(g.revs, atRev);
+      if (i !== -1) keep(g.revs[2 * i]!, g.revs[2 * i + 1]!);
+      if (i > 0) g.revs = g.revs.slice(2 * i);
+      if (first > 0) this.closed = closed!.slice(first);
+      return;
     }
-    const g = gens[genIdx]!;
-    const revIndex = g.findAtOrBelow(atRev);
-    if (revIndex !== -1) keep(g.main(revIndex), g.sub(revIndex));
-    g.dropBefore(revIndex);
-    this.generations = gens.slice(genIdx);
+    this.closed = undefined;
+    const i = this.liveAtOrBelow(atRev);
+    if (i === -1) return;
+    keep(this.liveMain(i), this.liveSub(i));
+    if (i === 0) return;
+    this.older = i === this.liveLength() - 1 ? undefined : this.older!.slice(2 * i);
   }
 }

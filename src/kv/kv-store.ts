@@ -487,7 +487,7 @@ export class KvStore implements StateMachine, WatchableSource {
       const ki = st.tree.get(keyStr(ev.kv.key));
       const at = ki?.get(ev.kv.mod_revision - 1);
       if (!ki || !at) continue;
-      if (ki.kv && ki.kv.mod_revision === at.main) ev.prev_kv = ki.kv;
+      if (ki.isLive() && ki.modified === at.main) ev.prev_kv = ki.live();
       else want.push({ ev, main: at.main, sub: at.sub });
     }
     if (want.length === 0) return;

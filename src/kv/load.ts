@@ -5,7 +5,7 @@
 // starts its generation from the record's create_revision and version; compacting the rebuilt index
 // again at the compacted revision then drops them.
 import type { LeaseId } from './api.js';
-import { keyStr } from './bytes.js';
+import { keyStr, latin1 } from './bytes.js';
 import { compactIndex } from './compaction.js';
 import type { Db } from './data-dir.js';
 import type { Lessor } from './lease/lessor.js';
@@ -78,21 +78,18 @@ export async function loadStore(db: Db, lessor: Lessor, log: Logger): Promise<Lo
         const ks = keyStr(rec.key);
         let ki = st.tree.get(ks);
         if (!rec.kv) {
-          if (ki?.kv) {
-            ki.tombstone(main, sub);
-            ki.kv = undefined;
-            st.liveKeys--;
-          }
+          if (ki?.tombstone(main, sub)) st.liveKeys--;
           continue;
         }
+        const value = latin1(rec.kv.value);
         if (!ki) {
-          ki = st.tree.getOrCreate(ks, rec.key);
-          ki.restore(rec.kv.create_revision, main, sub, rec.kv.version);
+          ki = st.tree.getOrCreate(ks);
+          ki.restore(rec.kv.create_revision, main, sub, rec.kv.version, value, rec.kv.lease);
+          st.liveKeys++;
         } else {
-          ki.put(main, sub);
+          if (!ki.isLive()) st.liveKeys++;
+          ki.put(main, sub, value, rec.kv.lease);
         }
-        if (!ki.kv) st.liveKeys++;
-        ki.kv = rec.kv;
       }
     }
   } finally {
@@ -129,8 +126,8 @@ export function attachLeases(st: MvccState, leases: [LeaseId, number][], log: Lo
   st.lessor.reset(leases);
   let orphans = 0;
   for (const [k, ki] of st.tree.entries()) {
-    const id = ki.kv?.lease;
-    if (id === undefined || id === 0n) continue;
+    const id = ki.lease;
+    if (id === 0n) continue;
     if (st.lessor.lookup(id)) st.lessor.attach(id, k);
     else orphans++;
   }

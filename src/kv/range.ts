@@ -18,7 +18,6 @@ export interface RangeResult {
 
 /** A key as of a past revision before its value is fetched: where its record is. */
 export interface HistoricItem {
-  key: Uint8Array;
   create_revision: number;
   mod_revision: number;
   version: number;
@@ -29,7 +28,7 @@ export interface HistoricItem {
 /** Fetches the records at the given revisions; undefined where a record is gone (compacted). */
 export type RecordFetcher = (revs: { main: number; sub: number }[]) => Promise<(KeyValue | undefined)[]>;
 
-type Meta = Pick<KeyValue, 'key' | 'create_revision' | 'mod_revision' | 'version'>;
+type Meta = Pick<KeyValue, 'create_revision' | 'mod_revision' | 'version'>;
 
 function hasFilters(r: RangeRequest): boolean {
   return !!(r.min_mod_revision || r.max_mod_revision || r.min_create_revision || r.max_create_revision);
@@ -94,7 +93,8 @@ function limitOf(r: RangeRequest): number {
 export function liveKvs(tree: TreeIndex, iv: KeyInterval): KeyValue[] {
   const out: KeyValue[] = [];
   tree.visit(iv, (_k, ki) => {
-    if (ki.kv) out.push(ki.kv);
+    const kv = ki.live();
+    if (kv) out.push(kv);
   });
   return out;
 }
@@ -108,7 +108,7 @@ export function rangeLive(tree: TreeIndex, r: RangeRequest): RangeResult {
   if (r.count_only) {
     let count = 0;
     tree.visit(iv, (_k, ki) => {
-      if (ki.kv) count++;
+      if (ki.isLive()) count++;
     });
     return { kvs: [], count, more: false };
   }
@@ -116,14 +116,15 @@ export function rangeLive(tree: TreeIndex, r: RangeRequest): RangeResult {
   if (!hasFilters(r) && target === SortTarget.KEY) {
     const kvs: KeyValue[] = [];
     let count = 0;
-    const take = (_k: string, ki: { kv: KeyValue | undefined }) => {
-      if (!ki.kv) return;
+    const withValue = !r.keys_only;
+    const take = (_k: string, ki: KeyIndex) => {
+      if (!ki.isLive()) return;
       count++;
-      if (limit === 0 || kvs.length < limit) kvs.push(ki.kv);
+      if (limit === 0 || kvs.length < limit) kvs.push(ki.live(withValue)!);
     };
     if (order === SortOrder.DESCEND) tree.visitReversed(iv, take);
     else tree.visit(iv, take);
-    return { kvs: keysOnly(kvs, r), count, more: limit > 0 && count > limit };
+    return { kvs, count, more: limit > 0 && count > limit };
   }
   const all = liveKvs(tree, iv);
   const count = all.length;
@@ -158,8 +159,8 @@ export async function rangeAt(tree: TreeIndex, r: RangeRequest, rev: number, fet
     const at = ki.get(rev);
     if (!at) return undefined;
     // The live value is the record at its mod revision: no need to fetch it.
-    const live = ki.kv && ki.kv.mod_revision === at.main ? ki.kv : undefined;
-    return { key: ki.key, create_revision: at.create, mod_revision: at.main, version: at.version, sub: at.sub, kv: live };
+    const live = ki.isLive() && ki.modified === at.main ? ki.live() : undefined;
+    return { create_revision: at.create, mod_revision: at.main, version: at.version, sub: at.sub, kv: live };
   };
   if (r.count_only) {
     let count = 0;

@@ -1,7 +1,8 @@
 // The in-memory key index (etcd's treeIndex): a B+ tree from key to that key's history, ordered
 // bytewise. It answers "which keys exist in [key, end) at revision R and where are their records",
 // which is all a range needs before it fetches values, and it holds the live values themselves so
-// that reads at the current revision never touch LevelDB.
+// that reads at the current revision never touch LevelDB. The key string is the tree's, the Map's
+// and the KeyIndex's: one copy of each key.
 import BTreeModule from 'sorted-btree';
 import type { KeyInterval, KeyStr } from './bytes.js';
 import { KeyIndex } from './key-index.js';
@@ -25,10 +26,10 @@ export class TreeIndex {
   }
 
   /** The key's index, created (empty) when missing. */
-  getOrCreate(k: KeyStr, key: Uint8Array): KeyIndex {
+  getOrCreate(k: KeyStr): KeyIndex {
     let ki = this.byKey.get(k);
     if (!ki) {
-      ki = new KeyIndex(key);
+      ki = new KeyIndex(k);
       this.tree.set(k, ki);
       this.byKey.set(k, ki);
     }

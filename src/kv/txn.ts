@@ -36,7 +36,7 @@ function* pathOps(t: TxnRequest, path: Path): Generator<RequestOp> {
 
 /** etcd's checkRequestPut inside a txn: the key first, then the lease. */
 function checkPut(st: MvccState, p: PutRequest): EtcdError | undefined {
-  if ((p.ignore_value || p.ignore_lease) && !st.tree.get(keyStr(p.key))?.kv) return Errors.keyNotFound();
+  if ((p.ignore_value || p.ignore_lease) && !st.tree.get(keyStr(p.key))?.isLive()) return Errors.keyNotFound();
   if (p.lease !== undefined && p.lease !== 0n && !st.lessor.lookup(p.lease)) return Errors.leaseNotFound();
   return undefined;
 }
@@ -84,7 +84,7 @@ async function readAhead(st: MvccState, t: TxnRequest, path: Path, fetch: Record
 
 function execPut(st: MvccState, wt: WriteTxn, p: PutRequest): ResponseOp {
   const k = keyStr(p.key);
-  const prev = st.tree.get(k)?.kv;
+  const prev = st.tree.get(k)?.live();
   // checkPut saw the key before the txn; only a from-key delete earlier in this txn (which etcd
   // 3.4's duplicate check lets through) can have removed it since. etcd panics there; this store
   // writes the empty value / no lease instead.

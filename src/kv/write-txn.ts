@@ -6,7 +6,7 @@
 // that changes nothing leaves the store revision where it was.
 import type { Event, KeyValue, LeaseId } from './api.js';
 import { EventType } from './api.js';
-import { EMPTY_BYTES, keyStr, type KeyInterval, type KeyStr } from './bytes.js';
+import { EMPTY_BYTES, keyStr, latin1, type KeyInterval, type KeyStr } from './bytes.js';
 import type { Lessor } from './lease/lessor.js';
 import { encodeLease, encodeRecord, encodeTombstone, leaseKey } from './record-codec.js';
 import { revId, revKey } from './revision.js';
@@ -96,20 +96,19 @@ export class WriteTxn {
   put(key: Uint8Array, value: Uint8Array, lease: LeaseId, k: KeyStr = keyStr(key)): number {
     const main = this.beginRev + 1;
     const sub = this.changes++;
-    const ki = this.s.tree.getOrCreate(k, key);
-    const prev = ki.kv;
+    const ki = this.s.tree.getOrCreate(k);
+    const prev = ki.live();
     const kv: KeyValue = Object.freeze({
-      key: ki.key,
+      key,
       create_revision: prev ? prev.create_revision : main,
       mod_revision: main,
       version: prev ? prev.version + 1 : 1,
       value: value.length === 0 ? EMPTY_BYTES : value,
       lease,
     });
-    ki.put(main, sub);
-    ki.kv = kv;
+    ki.put(main, sub, latin1(value), lease);
     if (!prev) this.s.liveKeys++;
-    this.batch.putRecord(main, sub, kv, ki.key);
+    this.batch.putRecord(main, sub, kv, key);
     // A create event (version 1) has no prev_kv, as on etcd's watch, even when a from-key delete
     // earlier in the same txn removed the key.
     this.batch.events.push(prev ? { type: EventType.PUT, kv, prev_kv: prev } : { type: EventType.PUT, kv });
@@ -122,26 +121,25 @@ export class WriteTxn {
 
   /** Deletes the live keys of the interval; returns how many. */
   deleteRange(iv: KeyInterval): number {
-    const victims: [KeyStr, KeyValue][] = [];
+    const victims: KeyStr[] = [];
     this.s.tree.visit(iv, (k, ki) => {
-      if (ki.kv) victims.push([k, ki.kv]);
+      if (ki.isLive()) victims.push(k);
     });
-    for (const [k] of victims) this.deleteKey(k);
+    for (const k of victims) this.deleteKey(k);
     return victims.length;
   }
 
   /** Deletes one key if it is live; returns whether it was. */
   deleteKey(k: KeyStr): boolean {
     const ki = this.s.tree.get(k);
-    const prev = ki?.kv;
+    const prev = ki?.live();
     if (!ki || !prev) return false;
     const main = this.beginRev + 1;
     const sub = this.changes++;
     ki.tombstone(main, sub);
-    ki.kv = undefined;
     this.s.liveKeys--;
-    this.batch.putRecord(main, sub, undefined, ki.key);
-    this.batch.events.push({ type: EventType.DELETE, kv: deletedKv(ki.key, main), prev_kv: prev });
+    this.batch.putRecord(main, sub, undefined, prev.key);
+    this.batch.events.push({ type: EventType.DELETE, kv: deletedKv(prev.key, main), prev_kv: prev });
     if (prev.lease !== 0n) this.s.lessor.detach(prev.lease, k);
     this.s.revision = main;
     return true;
