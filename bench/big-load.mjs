@@ -6,16 +6,24 @@
 // whole store (the time it takes is printed).
 //
 //   npm run build && node bench/big-load.mjs [--keys 1000000] [--lagging] [--out /tmp/flotilla-big-load]
+//     [--kvd-args='--snapshot-count 10000'] [--node-args='--max-semi-space-size=32'] (flags for every member, for kvd / node)
 import { cpSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KvdCluster } from './kvd-cluster.mjs';
-import { postJson, rssMiB, runFile, sharedTool, sleep } from './lib.mjs';
+import { memoryBreakdown, postJson, rssMiB, runFile, sharedTool, sleep } from './lib.mjs';
 
 const { values } = parseArgs({
-  options: { keys: { type: 'string', default: '1000000' }, lagging: { type: 'boolean', default: false }, out: { type: 'string', default: '/tmp/flotilla-big-load' } },
+  options: {
+    keys: { type: 'string', default: '1000000' },
+    lagging: { type: 'boolean', default: false },
+    out: { type: 'string', default: '/tmp/flotilla-big-load' },
+    'kvd-args': { type: 'string', default: '' },
+    'node-args': { type: 'string', default: '' },
+  },
 });
-const c = new KvdCluster({ size: 3, logLevel: 'info' });
+const words = (s) => s.split(' ').filter((a) => a !== '');
+const c = new KvdCluster({ size: 3, logLevel: 'info', extraArgs: words(values['kvd-args']), nodeArgs: words(values['node-args']) });
 await c.start();
 const t0 = Date.now();
 const seconds = (from) => ((Date.now() - from) / 1000).toFixed(1);
@@ -27,7 +35,17 @@ try {
   const r = await runFile('node', [sharedTool('kvload.mjs'), '--endpoints', endpoints.join(','), '--op', 'put', '--prefill', '--key-space', values.keys, '--clients', '64', '--total', '1000', '--quiet'], { allowFail: true });
   const last = r.stdout.trim().split('\n').pop() ?? '';
   console.log(`${seconds(t0)} s: ${last.startsWith('{') ? 'loaded' : `failed: ${r.stderr.trim().split('\n').slice(-2).join(' | ')}`}`);
-  console.log(`RSS per member: ${rss().map((m) => `${m.toFixed(0)} MiB`).join(', ')}`);
+  const memory = (when) => {
+    console.log(`RSS per member ${when}: ${rss().map((m) => `${m.toFixed(0)} MiB`).join(', ')}`);
+    for (const [i, pid] of c.pids().entries()) {
+      const b = memoryBreakdown(pid);
+      if (b) console.log(`  ${c.members[i].name}: ${Object.entries(b).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')} MiB`);
+    }
+  };
+  memory('at the end of the load');
+  // npm run bench reads the RSS 5 s after the load.
+  await sleep(5000);
+  memory('5 s later');
   if (values.lagging) {
     const status = async (url) => (await postJson(url, '/v3/maintenance/status', {})).body;
     const target = Number((await status(c.endpoints()[0])).raftAppliedIndex);

@@ -112,6 +112,36 @@ export function rssMiB(pid) {
   }
 }
 
+/**
+ * Where a process's resident memory is, from /proc/<pid>/smaps, in MiB: `v8` is anonymous 256 KiB
+ * mappings (V8 allocates its heap pages so; an estimate), `malloc` the main thread's malloc arena
+ * ([heap]: ArrayBuffer backing stores, LevelDB, freed memory glibc has not given back), `anon` the
+ * other anonymous mappings (thread arenas, V8's larger pages), `files` mapped files. Undefined when
+ * the process is gone.
+ */
+export function memoryBreakdown(pid) {
+  let text;
+  try {
+    text = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const out = { v8: 0, malloc: 0, anon: 0, files: 0 };
+  let kind = 'anon';
+  for (const line of text.split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) {
+      const name = head[1];
+      kind = name === '[heap]' ? 'malloc' : name.startsWith('/') ? 'files' : 'anon';
+      const [lo, hi] = line.split(' ')[0].split('-').map((h) => parseInt(h, 16));
+      if (kind === 'anon' && name === '' && hi - lo === 256 * 1024) kind = 'v8';
+    } else if (line.startsWith('Rss:')) {
+      out[kind] += Number(line.split(/\s+/)[1]) / 1024;
+    }
+  }
+  return out;
+}
+
 /** Runs quiet.sh's wait_quiet; resolves with { busy, quiet } (quiet false when it gave up). */
 export function waitQuiet(opts = {}) {
   const quiet = sharedTool('quiet.sh');

@@ -57,7 +57,7 @@ export function compareKv(c: Compare, kv: KeyValue): boolean {
 }
 
 export function applyCompare(tree: TreeIndex, c: Compare): boolean {
-  const kvs = liveKvs(tree, keyInterval(c.key, c.range_end));
+  const kvs = liveKvs(tree, keyInterval(c.key, c.range_end), c.target === CompareTarget.VALUE);
   if (kvs.length === 0) return c.target === CompareTarget.VALUE ? false : compareKv(c, ZERO_KV);
   for (const kv of kvs) if (!compareKv(c, kv)) return false;
   return true;

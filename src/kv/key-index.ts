@@ -1,8 +1,8 @@
 // The history of one key, as etcd's mvcc keyIndex: generations, each running from the put that
 // created the key to the tombstone that deleted it, the last one empty while the key is deleted or
 // holding the live key's revisions. Reads at a past revision find the generation alive at that
-// revision and the latest revision in it at or below the target. The live value is held here too:
-// reads at the current revision never touch LevelDB.
+// revision and the latest revision in it at or below the target. The live value is held here while
+// the value cache keeps it (value-cache.ts): reads of cached keys never touch LevelDB.
 //
 // The layout is for a store of millions of keys, most with one generation of one revision: the live
 // generation is held in fields of the index itself, its latest revision as (modified, sub) and only
@@ -60,8 +60,13 @@ export class KeyIndex {
   private older: number[] | undefined = undefined;
   /** Generations that ended, oldest first; undefined when there are none. */
   private closed: ClosedGeneration[] | undefined = undefined;
-  /** The live value, one char per byte ('' while deleted). */
-  value = '';
+  /**
+   * The live value, one char per byte, while the value cache holds it (set and dropped only
+   * through the ValueCache, which counts its bytes); undefined otherwise and while deleted.
+   */
+  value: string | undefined = undefined;
+  /** The value cache's mark: 0 not in its ring, 1 in it, 2 in it and read since the hand passed. */
+  cache = 0;
   /** The live value's lease (0n for none). */
   lease: LeaseId = 0n;
 
@@ -73,22 +78,34 @@ export class KeyIndex {
     return this.created !== 0;
   }
 
-  /** The live key as a KeyValue of its own (a copy: the caller may keep it), undefined while deleted. */
+  /** Whether the live value is in memory (or the key is deleted: nothing to read). */
+  hasValue(): boolean {
+    return this.created === 0 || this.value !== undefined;
+  }
+
+  /**
+   * The live key as a KeyValue of its own (a copy: the caller may keep it), undefined while
+   * deleted. With its value, that value must be in memory (the caller loaded it: prefetch).
+   */
   live(withValue = true): KeyValue | undefined {
     if (this.created === 0) return undefined;
     const v = this.value;
+    if (withValue) {
+      if (v === undefined) throw new Error(`kv: the value of a key at revision ${this.modified} is not in memory`);
+      if (this.cache === 1) this.cache = 2;
+    }
     return {
       key: Buffer.from(this.key, 'latin1'),
       create_revision: this.created,
       mod_revision: this.modified,
       version: this.ver,
-      value: withValue && v.length > 0 ? Buffer.from(v, 'latin1') : EMPTY_BYTES,
+      value: withValue && v!.length > 0 ? Buffer.from(v!, 'latin1') : EMPTY_BYTES,
       lease: this.lease,
     };
   }
 
-  /** A put at (main, sub) of `value` (one char per byte) with `lease`. */
-  put(main: number, sub: number, value: string, lease: LeaseId): void {
+  /** A put at (main, sub) with `lease`; its value goes in through the ValueCache. */
+  put(main: number, sub: number, lease: LeaseId): void {
     if (this.created === 0) {
       this.created = main;
     } else if (this.older === undefined) {
@@ -99,23 +116,24 @@ export class KeyIndex {
     this.ver++;
     this.modified = main;
     this.sub = sub;
-    this.value = value;
     this.lease = lease;
   }
 
   /** Rebuild: the first record seen for a key whose earlier history was compacted away. */
-  restore(created: number, main: number, sub: number, ver: number, value: string, lease: LeaseId): void {
+  restore(created: number, main: number, sub: number, ver: number, lease: LeaseId): void {
     this.closed = undefined;
     this.older = undefined;
     this.created = created;
     this.ver = ver;
     this.modified = main;
     this.sub = sub;
-    this.value = value;
     this.lease = lease;
   }
 
-  /** Ends the live generation with a tombstone revision; false when the key is not live. */
+  /**
+   * Ends the live generation with a tombstone revision; false when the key is not live. The
+   * caller drops the value through the ValueCache.
+   */
   tombstone(main: number, sub: number): boolean {
     if (this.created === 0) return false;
     const revs = this.older ?? [];
@@ -128,7 +146,6 @@ export class KeyIndex {
     this.ver = 0;
     this.sub = 0;
     this.modified = main;
-    this.value = '';
     this.lease = 0n;
     return true;
   }

@@ -26,19 +26,21 @@ import type {
 } from './api.js';
 import { EventType } from './api.js';
 import { applyCompaction, applyDeleteRange, applyLeaseGrant, applyLeaseRevoke, applyPut } from './apply.js';
-import { EMPTY_BYTES, keyStr } from './bytes.js';
+import { EMPTY_BYTES, keyStr, latin1 } from './bytes.js';
 import { Compactor } from './compaction.js';
 import { openDataDir, openNextDb, removeDb, switchDb, writeBatch, type Db } from './data-dir.js';
 import { Lessor } from './lease/lessor.js';
 import { attachLeases, loadStore, type LoadedStore } from './load.js';
-import { rangeAt, rangeLive, type RecordFetcher } from './range.js';
-import { decodeRequest } from './request-codec.js';
-import { decodeRecord, encodeLease, encodeNumber, FORMAT_VERSION, leaseKey, META } from './record-codec.js';
+import type { KeyIndex } from './key-index.js';
+import { rangeAt, rangeLive, type RangeResult, type RecordFetcher } from './range.js';
+import { decodeRequest, type InternalRequest } from './request-codec.js';
+import { decodeRecord, encodeLease, encodeNumber, FORMAT_VERSION, KvCorruptError, leaseKey, META } from './record-codec.js';
 import { parseRevKey, revId, revKey, revKeyAfter, revKeyLow, REV_SPACE } from './revision.js';
 import { readSnapshotHeader, SnapshotWriter, snapshotRecords } from './snapshot.js';
 import type { MvccState } from './state.js';
 import { applyTxn } from './txn.js';
 import { validateRange } from './validate.js';
+import { valuesNeeded } from './values-needed.js';
 import { ApplyBatch, type BatchOp, type PendingRecord } from './write-txn.js';
 import type { AppliedEntry, StateMachine } from '../raft/node/state-machine.js';
 import type { WatchableSource } from './watch/source.js';
@@ -59,6 +61,11 @@ export interface KvStoreOptions {
    * 0 writes at once. Reads never wait: records not written yet are served from memory.
    */
   writeDelayMs?: number;
+  /**
+   * Bytes of live values kept in memory (the value cache); the others are read from LevelDB when
+   * needed. Default Infinity: every value stays in memory.
+   */
+  valueCacheBytes?: number;
 }
 
 /** Called synchronously after each apply() batch is written, with its events in order. */
@@ -131,7 +138,7 @@ export class KvStore implements StateMachine, WatchableSource {
     const lessor = new Lessor({ clock: opts.clock ?? Date.now, minTtl: opts.minLeaseTtl });
     const { db, name } = await openDataDir(dir);
     try {
-      const loaded = await loadStore(db, lessor, log);
+      const loaded = await loadStore(db, lessor, log, opts.valueCacheBytes);
       attachLeases(loaded.st, loaded.leases, log);
       return new KvStore(dir, db, name, loaded, lessor, log, opts);
     } catch (err) {
@@ -227,6 +234,17 @@ export class KvStore implements StateMachine, WatchableSource {
 
   private async applyBatch(entries: AppliedEntry[]): Promise<unknown[]> {
     if (this.queuedOps > MAX_QUEUED_OPS) await this.flushWrites();
+    const values = this.st.values;
+    values.hold();
+    try {
+      return await this.applyEntries(entries);
+    } finally {
+      values.release();
+      values.evict();
+    }
+  }
+
+  private async applyEntries(entries: AppliedEntry[]): Promise<unknown[]> {
     const results: unknown[] = new Array<unknown>(entries.length).fill(undefined);
     const batch = new ApplyBatch(this.pending);
     const compactions: { rev: number; keep: Set<string> }[] = [];
@@ -363,6 +381,27 @@ export class KvStore implements StateMachine, WatchableSource {
       this.log.error({ err, index: e.index }, 'kv: undecodable entry');
       return err;
     }
+    // Until the cache first evicts, every live value is in memory: nothing to look for.
+    const need = this.st.values.holdsAll() ? [] : valuesNeeded(this.st, req);
+    if (need.length === 0) return this.applyRequest(req, batch, compactions);
+    return this.loadValues(need).then(() => this.applyRequest(req, batch, compactions));
+  }
+
+  /**
+   * Reads the values of live keys from their records into the value cache. Nothing changes the
+   * keys meanwhile: applies run one at a time, and this runs inside one.
+   */
+  private async loadValues(kis: KeyIndex[]): Promise<void> {
+    const got = await this.fetch(kis.map((ki) => ({ main: ki.modified, sub: ki.sub })));
+    const values = this.st.values;
+    for (let i = 0; i < kis.length; i++) {
+      const kv = got[i];
+      if (!kv) throw new KvCorruptError('database', `the record of a live key at revision ${kis[i]!.modified} is missing`);
+      values.set(kis[i]!, latin1(kv.value));
+    }
+  }
+
+  private applyRequest(req: InternalRequest, batch: ApplyBatch, compactions: { rev: number; keep: Set<string> }[]): unknown {
     const st = this.st;
     if ('put' in req) return applyPut(st, batch, req.put);
     if ('delete_range' in req) return applyDeleteRange(st, batch, req.delete_range);
@@ -376,6 +415,12 @@ export class KvStore implements StateMachine, WatchableSource {
   }
 
   // ---- reads ------------------------------------------------------------------------------
+
+  /** The value cache: bytes of the values in memory, its budget, live keys in all. */
+  valueCacheStats(): { bytes: number; budget: number; liveKeys: number } {
+    const st = this.st;
+    return { bytes: st.values.bytes, budget: st.values.budget, liveKeys: st.liveKeys };
+  }
 
   /** Reads the records at the given revisions (from the batch in flight, else LevelDB). */
   private readonly fetch: RecordFetcher = async (revs) => {
@@ -399,7 +444,7 @@ export class KvStore implements StateMachine, WatchableSource {
 
   /**
    * A local (serializable) range. Rejects with EtcdError: empty key, future revision, compacted.
-   * The returned KeyValues are shared with the store: do not modify them or their bytes.
+   * The returned KeyValues are the caller's.
    */
   async range(req: RangeRequest): Promise<RangeResponse> {
     this.usable();
@@ -411,8 +456,38 @@ export class KvStore implements StateMachine, WatchableSource {
     if (rev > cur) throw Errors.futureRev();
     if (rev <= 0) rev = cur;
     if (rev < st.compactMain) throw Errors.compacted();
-    const res = rev === cur ? rangeLive(st.tree, req) : await rangeAt(st.tree, req, rev, this.fetch);
+    const res = rev === cur ? await this.rangeCurrent(req) : await rangeAt(st.tree, req, rev, this.fetch);
     return { header: { revision: cur }, kvs: res.kvs, more: res.more, count: res.count };
+  }
+
+  /**
+   * A range at the current revision: from memory when the answer's values are all there; else as
+   * a read at this revision, fetching the records of the values that are not, which then join the
+   * cache while they are still the live ones.
+   */
+  private async rangeCurrent(req: RangeRequest): Promise<RangeResult> {
+    for (let attempt = 1; ; attempt++) {
+      const st = this.st;
+      const missing: KeyIndex[] = [];
+      const res = rangeLive(st.tree, req, missing);
+      if (missing.length === 0) return res;
+      let read: RangeResult;
+      try {
+        read = await rangeAt(st.tree, req, st.revision, this.fetch);
+      } catch (err) {
+        // A record went while we read it (the key was written again and a compaction passed):
+        // read again at the newer revision, where the key's live record is another.
+        if (attempt < 3 && err instanceof EtcdError && err.message === Errors.compacted().message) continue;
+        throw err;
+      }
+      if (st !== this.st || req.keys_only) return read; // restored meanwhile, or no values to keep
+      for (const kv of read.kvs) {
+        const ki = st.tree.get(keyStr(kv.key));
+        if (ki && ki.value === undefined && ki.isLive() && ki.modified === kv.mod_revision) st.values.set(ki, latin1(kv.value));
+      }
+      st.values.evict();
+      return read;
+    }
   }
 
   /**
@@ -487,7 +562,7 @@ export class KvStore implements StateMachine, WatchableSource {
       const ki = st.tree.get(keyStr(ev.kv.key));
       const at = ki?.get(ev.kv.mod_revision - 1);
       if (!ki || !at) continue;
-      if (ki.isLive() && ki.modified === at.main) ev.prev_kv = ki.live();
+      if (ki.value !== undefined && ki.modified === at.main) ev.prev_kv = ki.live();
       else want.push({ ev, main: at.main, sub: at.sub });
     }
     if (want.length === 0) return;
@@ -617,7 +692,7 @@ export class KvStore implements StateMachine, WatchableSource {
         await flush();
         // The new database must be on disk before it becomes the live one.
         await next.db.put(META.format, encodeNumber(FORMAT_VERSION), { sync: true });
-        loaded = await loadStore(next.db, this.lessor, this.log);
+        loaded = await loadStore(next.db, this.lessor, this.log, this.opts.valueCacheBytes);
       } catch (err) {
         await next.db.close().catch(() => undefined);
         await removeDb(this.dir, next.name).catch(() => undefined);

@@ -43,7 +43,7 @@ async function getMeta(db: Db, key: Uint8Array, what: string): Promise<number | 
   return decodeNumber(what, await db.get(key));
 }
 
-export async function loadStore(db: Db, lessor: Lessor, log: Logger): Promise<LoadedStore> {
+export async function loadStore(db: Db, lessor: Lessor, log: Logger, valueBudget = Infinity): Promise<LoadedStore> {
   const format = await getMeta(db, META.format, 'format version');
   if (format === undefined) await db.put(META.format, encodeNumber(FORMAT_VERSION));
   else if (format !== FORMAT_VERSION) throw new KvCorruptError('database', `format ${format}, expected ${FORMAT_VERSION}`);
@@ -52,7 +52,8 @@ export async function loadStore(db: Db, lessor: Lessor, log: Logger): Promise<Lo
   const compacted = await getMeta(db, META.compacted, 'compacted revision');
   const compactDone = (await getMeta(db, META.compactDone, 'compaction done')) ?? -1;
 
-  const st = new MvccState(lessor);
+  const st = new MvccState(lessor, valueBudget);
+  const values = st.values;
   let bytes = 0;
   const leases: [LeaseId, number][] = [];
   for await (const [k, v] of db.iterator({ gte: LEASE_KEY_MIN, lt: LEASE_KEY_END })) {
@@ -78,19 +79,24 @@ export async function loadStore(db: Db, lessor: Lessor, log: Logger): Promise<Lo
         const ks = keyStr(rec.key);
         let ki = st.tree.get(ks);
         if (!rec.kv) {
-          if (ki?.tombstone(main, sub)) st.liveKeys--;
+          if (ki?.tombstone(main, sub)) {
+            values.drop(ki);
+            st.liveKeys--;
+          }
           continue;
         }
-        const value = latin1(rec.kv.value);
         if (!ki) {
           ki = st.tree.getOrCreate(ks);
-          ki.restore(rec.kv.create_revision, main, sub, rec.kv.version, value, rec.kv.lease);
+          ki.restore(rec.kv.create_revision, main, sub, rec.kv.version, rec.kv.lease);
           st.liveKeys++;
         } else {
           if (!ki.isLive()) st.liveKeys++;
-          ki.put(main, sub, value, rec.kv.lease);
+          ki.put(main, sub, rec.kv.lease);
         }
+        values.set(ki, latin1(rec.kv.value));
       }
+      // The values read last (the newest) are the ones that stay.
+      values.evict();
     }
   } finally {
     await it.close();

@@ -1,8 +1,9 @@
 // Range reads, as etcd's applier Range over mvcc's rangeKeys: the keys of [key, range_end) at a
 // revision, `count` taken before the min/max revision filters, then sort (before limit), then limit
-// with `more`, then keys_only. Reads at the current revision are served from the live values held
-// in the key index; reads at a past revision find each key's record through the index and fetch
-// only the values that end up in the answer.
+// with `more`, then keys_only. Reads at the current revision are served from the live values the key
+// index holds in memory (the value cache); reads at a past revision, and reads of values not in
+// memory, find each key's record through the index and fetch only the values that end up in the
+// answer.
 import type { KeyValue, RangeRequest } from './api.js';
 import { SortOrder, SortTarget } from './api.js';
 import { compareBytes, EMPTY_BYTES, keyInterval, type KeyInterval } from './bytes.js';
@@ -89,18 +90,31 @@ function limitOf(r: RangeRequest): number {
   return l > 0 ? l : 0;
 }
 
-/** Every live key of an interval, in key order (compares, delete ranges, prev_kv). */
-export function liveKvs(tree: TreeIndex, iv: KeyInterval): KeyValue[] {
+/**
+ * Every live key of an interval, in key order (compares, delete ranges, prev_kv). With `missing`,
+ * a key whose value is not in memory is pushed there (and comes without its value); without it,
+ * every value must be in memory.
+ */
+export function liveKvs(tree: TreeIndex, iv: KeyInterval, withValue = true, missing?: KeyIndex[]): KeyValue[] {
   const out: KeyValue[] = [];
   tree.visit(iv, (_k, ki) => {
-    const kv = ki.live();
-    if (kv) out.push(kv);
+    if (!ki.isLive()) return;
+    if (withValue && missing !== undefined && ki.value === undefined) {
+      missing.push(ki);
+      out.push(ki.live(false)!);
+    } else {
+      out.push(ki.live(withValue)!);
+    }
   });
   return out;
 }
 
-/** A range at the current revision, from memory. Synchronous: a txn's reads run between its writes. */
-export function rangeLive(tree: TreeIndex, r: RangeRequest): RangeResult {
+/**
+ * A range at the current revision, from memory. Synchronous: a txn's reads run between its writes
+ * (its apply loaded the values first). With `missing`, keys of the answer whose values are not in
+ * memory are pushed there and the answer is incomplete; without it, those values must be there.
+ */
+export function rangeLive(tree: TreeIndex, r: RangeRequest, missing?: KeyIndex[]): RangeResult {
   const iv = keyInterval(r.key, r.range_end);
   const limit = limitOf(r);
   const order = effectiveOrder(r);
@@ -120,13 +134,19 @@ export function rangeLive(tree: TreeIndex, r: RangeRequest): RangeResult {
     const take = (_k: string, ki: KeyIndex) => {
       if (!ki.isLive()) return;
       count++;
-      if (limit === 0 || kvs.length < limit) kvs.push(ki.live(withValue)!);
+      if (limit !== 0 && kvs.length >= limit) return;
+      if (withValue && missing !== undefined && ki.value === undefined) {
+        missing.push(ki);
+        kvs.push(ki.live(false)!);
+      } else {
+        kvs.push(ki.live(withValue)!);
+      }
     };
     if (order === SortOrder.DESCEND) tree.visitReversed(iv, take);
     else tree.visit(iv, take);
     return { kvs, count, more: limit > 0 && count > limit };
   }
-  const all = liveKvs(tree, iv);
+  const all = liveKvs(tree, iv, !r.keys_only || target === SortTarget.VALUE, missing);
   const count = all.length;
   let kvs = sortItems(applyFilters(all, r), r);
   let more = false;
@@ -159,7 +179,7 @@ export async function rangeAt(tree: TreeIndex, r: RangeRequest, rev: number, fet
     const at = ki.get(rev);
     if (!at) return undefined;
     // The live value is the record at its mod revision: no need to fetch it.
-    const live = ki.isLive() && ki.modified === at.main ? ki.live() : undefined;
+    const live = ki.value !== undefined && ki.modified === at.main ? ki.live() : undefined;
     return { create_revision: at.create, mod_revision: at.main, version: at.version, sub: at.sub, kv: live };
   };
   if (r.count_only) {

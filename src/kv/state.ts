@@ -1,7 +1,8 @@
 // The in-memory state of the store, replaced as a whole by a snapshot restore: the key index (with
-// the live values), the lease table, and the revision counters.
+// the cached live values), the lease table, and the revision counters.
 import type { Lessor } from './lease/lessor.js';
 import { TreeIndex } from './tree-index.js';
+import { ValueCache } from './value-cache.js';
 
 export class MvccState {
   readonly tree = new TreeIndex();
@@ -15,8 +16,18 @@ export class MvccState {
   /** Live keys (the tree also holds deleted keys whose history is not compacted yet). */
   liveKeys = 0;
 
-  /** The lessor outlives a restore (it carries this member's leadership); its table is reset. */
-  constructor(readonly lessor: Lessor) {}
+  readonly values: ValueCache;
+
+  /**
+   * The lessor outlives a restore (it carries this member's leadership); its table is reset.
+   * `valueBudget`: bytes of live values kept in memory (Infinity: all).
+   */
+  constructor(
+    readonly lessor: Lessor,
+    valueBudget = Infinity,
+  ) {
+    this.values = new ValueCache(valueBudget);
+  }
 
   /** Revisions below this are gone; 0 when nothing was compacted. */
   compactedRevision(): number {

@@ -11,6 +11,7 @@ import type { Lessor } from './lease/lessor.js';
 import { encodeLease, encodeRecord, encodeTombstone, leaseKey } from './record-codec.js';
 import { revId, revKey } from './revision.js';
 import type { TreeIndex } from './tree-index.js';
+import type { ValueCache } from './value-cache.js';
 
 export type BatchOp = { type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array };
 
@@ -63,6 +64,7 @@ export class ApplyBatch {
 /** The store state a write touches. */
 export interface WriteTarget {
   tree: TreeIndex;
+  values: ValueCache;
   lessor: Lessor;
   revision: number;
   liveKeys: number;
@@ -106,7 +108,8 @@ export class WriteTxn {
       value: value.length === 0 ? EMPTY_BYTES : value,
       lease,
     });
-    ki.put(main, sub, latin1(value), lease);
+    ki.put(main, sub, lease);
+    this.s.values.set(ki, latin1(value));
     if (!prev) this.s.liveKeys++;
     this.batch.putRecord(main, sub, kv, key);
     // A create event (version 1) has no prev_kv, as on etcd's watch, even when a from-key delete
@@ -137,6 +140,7 @@ export class WriteTxn {
     const main = this.beginRev + 1;
     const sub = this.changes++;
     ki.tombstone(main, sub);
+    this.s.values.drop(ki);
     this.s.liveKeys--;
     this.batch.putRecord(main, sub, undefined, prev.key);
     this.batch.events.push({ type: EventType.DELETE, kv: deletedKv(prev.key, main), prev_kv: prev });

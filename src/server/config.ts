@@ -17,6 +17,8 @@ export interface KvdConfig {
   electionMs: number;
   snapshotCount: number;
   snapshotCatchUpEntries: number;
+  /** Bytes of live values kept in memory (the rest are read from disk when needed). */
+  valueCacheBytes: number;
   logLevel: string;
   /**
    * TEST ONLY, breaks linearizability: serve linearizable reads from this member's own copy without
@@ -56,6 +58,7 @@ const FLAGS = {
   'election-timeout': { type: 'string', help: 'time (in milliseconds) for an election to timeout', def: '1000' },
   'snapshot-count': { type: 'string', help: 'number of committed transactions to trigger a snapshot to disk', def: '100000' },
   'snapshot-catchup-entries': { type: 'string', help: 'entries kept after a snapshot for slow followers', def: '5000' },
+  'value-cache-mb': { type: 'string', help: 'MiB of live values kept in memory; the others are read from disk when needed', def: '64' },
   'log-level': { type: 'string', help: 'log level: debug, info, warn, error, fatal', def: 'info' },
 } as const;
 
@@ -126,6 +129,7 @@ export function parseKvdArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     electionMs: parsePositiveInt('election-timeout', get('election-timeout')),
     snapshotCount: parsePositiveInt('snapshot-count', get('snapshot-count')),
     snapshotCatchUpEntries: parsePositiveInt('snapshot-catchup-entries', get('snapshot-catchup-entries')),
+    valueCacheBytes: parseNonNegativeInt('value-cache-mb', get('value-cache-mb')) * 1024 * 1024,
     logLevel: parseEnum('log-level', get('log-level'), ['debug', 'info', 'warn', 'error', 'fatal', 'silent']),
     // Deliberately not read from the environment: see TEST_ONLY_UNSAFE_LOCAL_READS_FLAG.
     testOnlyUnsafeLocalReads: v[TEST_ONLY_UNSAFE_LOCAL_READS_FLAG] === true,
@@ -188,6 +192,12 @@ function parseInitialCluster(value: string): Map<string, string[]> {
 function parseEnum<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(value)) throw new ConfigError(`--${flag}: must be one of ${allowed.join(', ')} (got "${value}")`);
   return value as T;
+}
+
+function parseNonNegativeInt(flag: string, value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isSafeInteger(n) || n < 0) throw new ConfigError(`--${flag}: must be a whole number, 0 or more (got "${value}")`);
+  return n;
 }
 
 function parsePositiveInt(flag: string, value: string): number {

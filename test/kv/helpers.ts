@@ -25,6 +25,15 @@ export function entry(index: number, req: InternalRequest): AppliedEntry {
   return { index, term: 1, kind: 'normal', data: encodeRequest(req) };
 }
 
+/**
+ * The value cache budget of stores the Driver opens when a test does not choose one:
+ * cold-values.test.ts sets 0 and runs the store's suites again, every value then read from LevelDB.
+ */
+let defaultValueCacheBytes: number | undefined;
+export function setDefaultValueCacheBytes(bytes: number | undefined): void {
+  defaultValueCacheBytes = bytes;
+}
+
 /** A store plus the next Raft index, with one method per request kind. */
 export class Driver {
   index: number;
@@ -38,7 +47,7 @@ export class Driver {
 
   static async open(t: Test, opts: KvStoreOptions = {}, dir?: string): Promise<Driver> {
     const d = dir ?? (await tempDir(t));
-    const o = { logger: silent, ...opts };
+    const o = { logger: silent, valueCacheBytes: defaultValueCacheBytes, ...opts };
     const store = await KvStore.open(d, o);
     const drv = new Driver(store, d, o);
     t.teardown(() => drv.store.close());

@@ -2,6 +2,7 @@
 // puts, deletes and compactions, and after every step the same answer to every read a store makes.
 import t, { type Test } from 'tap';
 import { KeyIndex } from '../../src/kv/key-index.js';
+import { ValueCache } from '../../src/kv/value-cache.js';
 import { ModelKeyIndex } from './key-index-model.js';
 
 /** A small deterministic generator (mulberry32): the seed names a history that can be replayed. */
@@ -71,7 +72,7 @@ t.test('random histories answer as the plain layout does', async (t) => {
           if (live && rand() < 0.3) {
             if (ki.tombstone(main, sub) !== model.tombstone(main, sub)) ok = t.fail(`${where}: tombstone`);
           } else {
-            ki.put(main, sub, `v${main}.${sub}`, BigInt(sub));
+            ki.put(main, sub, BigInt(sub));
             model.put(main, sub);
           }
         }
@@ -112,10 +113,15 @@ t.test('random histories answer as the plain layout does', async (t) => {
   t.ok(steps > 20_000, `steps: ${steps}`);
 });
 
-t.test('the live value: a copy per read, empty values and keys only', async (t) => {
+t.test('the live value: a copy per read, empty values, keys only, and through the value cache', async (t) => {
+  const values = new ValueCache(Infinity);
   const ki = new KeyIndex('a\u00ff');
   t.equal(ki.live(), undefined, 'nothing before the first put');
-  ki.put(5, 0, 'x\u0080y', 7n);
+  ki.put(5, 0, 7n);
+  t.notOk(ki.hasValue(), 'live, and its value not in memory yet');
+  t.throws(() => ki.live(), /value of a key at revision 5 is not in memory/, 'reading a value that is not there is a bug, and says so');
+  t.equal(ki.live(false)!.mod_revision, 5, 'keys only needs no value');
+  values.set(ki, 'x\u0080y');
   const kv = ki.live()!;
   t.same([...kv.key], [0x61, 0xff], 'key bytes from the one-char-per-byte string');
   t.same([...kv.value], [0x78, 0x80, 0x79], 'value bytes, 0x80 kept as is');
@@ -123,13 +129,16 @@ t.test('the live value: a copy per read, empty values and keys only', async (t) 
   kv.value[0] = 0;
   t.equal(ki.live()!.value[0], 0x78, 'changing a returned value does not change the store');
   t.equal(ki.live(false)!.value.length, 0, 'keys only: no value');
-  ki.put(6, 1, '', 0n);
+  ki.put(6, 1, 0n);
+  values.set(ki, '');
   t.same([ki.live()!.value.length, ki.live()!.version, ki.live()!.create_revision, ki.live()!.mod_revision], [0, 2, 5, 6]);
   t.ok(ki.tombstone(7, 0));
+  values.drop(ki);
   t.equal(ki.live(), undefined, 'deleted');
-  t.same([ki.value, ki.lease], ['', 0n], 'a tombstone drops the value and the lease');
+  t.same([ki.value, ki.lease, values.bytes], [undefined, 0n, 0], 'a tombstone drops the value and the lease');
+  t.ok(ki.hasValue(), 'a deleted key has nothing to load');
   t.notOk(ki.tombstone(8, 0), 'a second tombstone is refused');
   t.same(ki.get(6), { main: 6, sub: 1, create: 5, version: 2 }, 'history stays');
-  ki.restore(9, 12, 0, 4, 'z', 0n);
+  ki.restore(9, 12, 0, 4, 0n);
   t.same([ki.get(6), ki.get(12)], [undefined, { main: 12, sub: 0, create: 9, version: 4 }], 'restore starts from one record');
 });

@@ -25,6 +25,12 @@ t.test('no flags: a single member named default on 127.0.0.1:2379/2380 with data
   t.equal(c.heartbeatMs, 100);
   t.equal(c.electionMs, 1000);
   t.equal(c.snapshotCount, 100000);
+  t.equal(c.valueCacheBytes, 64 * 1024 * 1024, 'a value cache of 64 MiB');
+});
+
+t.test('--value-cache-mb: 0 keeps no value in memory', async (t) => {
+  t.equal(config(['--value-cache-mb', '0']).valueCacheBytes, 0);
+  t.equal(config([], { KVD_VALUE_CACHE_MB: '1024' }).valueCacheBytes, 1024 * 1024 * 1024);
 });
 
 t.test('flags in both forms, the environment, and flags winning over it', async (t) => {
@@ -61,6 +67,8 @@ t.test('bad input gets one clear message', async (t) => {
     [['--initial-cluster', 'other=http://127.0.0.1:2380'], /couldn't find local name "default"/],
     [['--initial-cluster', 'default=http://127.0.0.1:9999'], /missing from --initial-advertise-peer-urls/],
     [['--initial-cluster', 'default'], /is not name=URL/],
+    [['--value-cache-mb=-1'], /value-cache-mb: must be a whole number, 0 or more \(got "-1"\)/],
+    [['--value-cache-mb', '1.5'], /value-cache-mb: must be a whole number/],
   ];
   for (const [argv, msg] of bad) t.throws(() => parseKvdArgs(argv, {}), { name: 'ConfigError', message: msg }, argv.join(' '));
   t.ok(new ConfigError('x') instanceof Error);

@@ -187,7 +187,8 @@ t.test('3 members: kill -9 of a follower and of the leader loses no acknowledged
 });
 
 t.test('a member down while more than --snapshot-count entries commit catches up through a snapshot; kill -9 after a snapshot loses nothing', async (t) => {
-  const c = await KvdCluster.create(3, ['--snapshot-count', '300', '--snapshot-catchup-entries', '50', '--log-level', 'info']);
+  // No value cache: every value read below comes from the members' LevelDB.
+  const c = await KvdCluster.create(3, ['--snapshot-count', '300', '--snapshot-catchup-entries', '50', '--log-level', 'info', '--value-cache-mb', '0']);
   t.teardown(() => c.close());
   const dump = (err: unknown) => {
     for (const m of c.members) t.comment(`${m.spec.name}: ${m.log.join('').split('\n').filter((l) => /snapshot|leader|compact/.test(l)).join('\n').slice(-3000)}`);
@@ -212,6 +213,14 @@ t.test('a member down while more than --snapshot-count entries commit catches up
   await leader.start();
   t.equal((await countUnder(leader, 's/')).size, 1000, 'the old leader has every key after kill -9');
   t.equal((await countUnder(leader, 's/', true)).size, 1000, 'in its own store (serializable)');
+  for (const m of [leader, down]) {
+    const r = await m.call<{ kvs?: Kv[]; count?: string }>('/v3/kv/range', { key: b64('s/'), range_end: b64('s0'), serializable: true });
+    t.same(
+      [r.body.count, (r.body.kvs ?? []).filter((kv) => unb64(kv.value) === 'x'.repeat(100)).length],
+      ['1000', 1000],
+      `${m.spec.name}: every value, read from its store`,
+    );
+  }
 });
 
 t.test('membership: add a member that joins, promote a learner, remove a member', async (t) => {
@@ -294,6 +303,8 @@ t.test('3 members: followers serve linearizable reads, health, version and metri
   t.match(metrics, /^etcd_server_is_leader 1$/m);
   t.match(metrics, /^etcd_disk_wal_fsync_duration_seconds_count [1-9]/m);
   t.match(metrics, /^kvd_raft_term \d+$/m);
+  t.match(metrics, /^kvd_value_cache_bytes [1-9]\d*$/m, 'the values of the twenty puts are in memory');
+  t.match(metrics, /^kvd_value_cache_budget_bytes 67108864$/m, 'the default budget, 64 MiB');
   // Requests are counted by method and code, and timed by method.
   t.equal((await leader.call('/v3/kv/put', { value: b64('no key') })).status, 400);
   const counted = await (await fetch(`${leader.url}/metrics`)).text();

@@ -38,6 +38,8 @@ export interface KvMemberOptions {
   electionMs?: number;
   snapshotCount?: number;
   snapshotCatchUpEntries?: number;
+  /** Bytes of live values the store keeps in memory (default: all). */
+  valueCacheBytes?: number;
   requestTimeoutMs?: number;
   logger?: Logger;
   /** Milliseconds; drives lease expiry. */
@@ -90,6 +92,8 @@ export class KvMember implements KvService {
       pendingProposals: () => node.status().pendingProposals,
       keys: () => store.keyCount(),
       dbSize: () => store.dbSize(),
+      valueCacheBytes: () => store.valueCacheStats().bytes,
+      valueCacheBudget: () => store.valueCacheStats().budget,
       watchers: () => hub.stats().watchers,
       watchStreams: () => hub.stats().sessions,
     });
@@ -101,7 +105,7 @@ export class KvMember implements KvService {
     const log = opts.logger ?? componentLogger('kvd', { name: opts.name });
     await mkdir(opts.dataDir, { recursive: true });
     const identity = await resolveIdentity(opts, log);
-    const store = await KvStore.open(join(opts.dataDir, 'kv'), { logger: log, clock: opts.clock });
+    const store = await KvStore.open(join(opts.dataDir, 'kv'), { logger: log, clock: opts.clock, valueCacheBytes: opts.valueCacheBytes });
     let node: RaftNode | undefined;
     try {
       const initial: MemberInfo[] = [];

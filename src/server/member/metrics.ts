@@ -12,6 +12,9 @@ export interface MemberGauges {
   pendingProposals(): number;
   keys(): number;
   dbSize(): number;
+  /** Bytes of live values held in memory, and the budget for them (--value-cache-mb). */
+  valueCacheBytes(): number;
+  valueCacheBudget(): number;
   watchers(): number;
   watchStreams(): number;
 }
@@ -52,6 +55,8 @@ export class MemberMetrics {
     gauge('etcd_server_proposals_pending', 'Proposals waiting to be applied.', g.pendingProposals);
     gauge('etcd_debugging_mvcc_keys_total', 'Live keys.', g.keys);
     gauge('etcd_mvcc_db_total_size_in_bytes', 'Approximate size of the store.', g.dbSize);
+    gauge('kvd_value_cache_bytes', 'Bytes of live values held in memory (the others are read from disk).', g.valueCacheBytes);
+    gauge('kvd_value_cache_budget_bytes', 'The value cache budget (--value-cache-mb); +Inf when every value is kept.', g.valueCacheBudget);
     gauge('etcd_debugging_mvcc_watcher_total', 'Watchers.', g.watchers);
     gauge('etcd_debugging_mvcc_watch_stream_total', 'Watch streams.', g.watchStreams);
   }

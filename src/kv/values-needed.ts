@@ -1,0 +1,52 @@
+// Which live values an apply may read. An apply runs synchronously (a txn's reads see its own
+// writes), so the values it needs that the value cache does not hold are loaded before it starts:
+// the previous value of every key it writes (prev_kv, and the events watchers get), compares on
+// VALUE, and the answers of a txn's ranges. Both branches of a txn count, whichever runs: the list
+// may be longer than what the apply reads, never shorter (a value missing there is a bug the key
+// index reports).
+import type { RangeRequest, RequestOp, TxnRequest } from './api.js';
+import { CompareTarget, SortTarget } from './api.js';
+import { keyInterval, keyStr } from './bytes.js';
+import type { KeyIndex } from './key-index.js';
+import type { InternalRequest } from './request-codec.js';
+import type { MvccState } from './state.js';
+
+/** Live keys whose values applying `req` may read and that are not in memory, each once. */
+export function valuesNeeded(st: MvccState, req: InternalRequest): KeyIndex[] {
+  const out = new Set<KeyIndex>();
+  const key = (k: Uint8Array | undefined) => {
+    const ki = k && st.tree.get(keyStr(k));
+    if (ki && !ki.hasValue()) out.add(ki);
+  };
+  const range = (k: Uint8Array | undefined, end: Uint8Array | undefined) => {
+    if (!k) return;
+    st.tree.visit(keyInterval(k, end), (_s, ki) => {
+      if (!ki.hasValue()) out.add(ki);
+    });
+  };
+  const readsValues = (r: RangeRequest) => !r.count_only && (!r.keys_only || r.sort_target === SortTarget.VALUE);
+  const ops = (list: RequestOp[] | undefined) => {
+    for (const op of list ?? []) {
+      if ('request_range' in op) {
+        if (readsValues(op.request_range)) range(op.request_range.key, op.request_range.range_end);
+      } else if ('request_put' in op) key(op.request_put.key);
+      else if ('request_delete_range' in op) range(op.request_delete_range.key, op.request_delete_range.range_end);
+      else if ('request_txn' in op) txn(op.request_txn);
+    }
+  };
+  const txn = (t: TxnRequest) => {
+    for (const c of t.compare ?? []) if (c.target === CompareTarget.VALUE) range(c.key, c.range_end);
+    ops(t.success);
+    ops(t.failure);
+  };
+  if ('put' in req) key(req.put.key);
+  else if ('delete_range' in req) range(req.delete_range.key, req.delete_range.range_end);
+  else if ('txn' in req) txn(req.txn);
+  else if ('lease_revoke' in req) {
+    for (const k of st.lessor.lookup(req.lease_revoke.ID)?.keys ?? []) {
+      const ki = st.tree.get(k);
+      if (ki && !ki.hasValue()) out.add(ki);
+    }
+  }
+  return [...out];
+}
