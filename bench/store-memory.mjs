@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The store alone (no Raft, no HTTP): applies N puts of 8-byte keys and 256-byte values in batches
 // of 100, then prints where the process's memory is (V8 heap, malloc heap, other), after 5 s, after
-// a full GC, and after glibc's malloc_trim (native/malloc-trim) with its time.
+// a full GC and a last-resort one (with --expose-gc), and after glibc's malloc_trim (native/malloc-trim) with its time.
 //
 //   npm run build && node --expose-gc bench/store-memory.mjs [--keys 1000000] [--cache-mb 64] [--write-delay-ms 10]
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -47,8 +47,12 @@ try {
   show('after the load');
   await sleep(5000);
   show('5 s later');
-  globalThis.gc?.();
-  if (globalThis.gc) show('after a full GC');
+  if (globalThis.gc) {
+    globalThis.gc();
+    show('after a full GC');
+    globalThis.gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+    show('after a last-resort GC');
+  }
   const trim = loadMallocTrim();
   if (trim?.supported) {
     const t0 = process.hrtime.bigint();
