@@ -456,37 +456,42 @@ export class KvStore implements StateMachine, WatchableSource {
     if (rev > cur) throw Errors.futureRev();
     if (rev <= 0) rev = cur;
     if (rev < st.compactMain) throw Errors.compacted();
-    const res = rev === cur ? await this.rangeCurrent(req) : await rangeAt(st.tree, req, rev, this.fetch);
+    if (rev === cur) {
+      const [res, at] = await this.rangeCurrent(req);
+      return { header: { revision: at }, kvs: res.kvs, more: res.more, count: res.count };
+    }
+    const res = await rangeAt(st.tree, req, rev, this.fetch);
     return { header: { revision: cur }, kvs: res.kvs, more: res.more, count: res.count };
   }
 
   /**
    * A range at the current revision: from memory when the answer's values are all there; else as
    * a read at this revision, fetching the records of the values that are not, which then join the
-   * cache while they are still the live ones.
+   * cache while they are still the live ones. Resolves with the answer and the revision it is at.
    */
-  private async rangeCurrent(req: RangeRequest): Promise<RangeResult> {
+  private async rangeCurrent(req: RangeRequest): Promise<[RangeResult, number]> {
     for (let attempt = 1; ; attempt++) {
       const st = this.st;
+      const at = st.revision;
       const missing: KeyIndex[] = [];
       const res = rangeLive(st.tree, req, missing);
-      if (missing.length === 0) return res;
+      if (missing.length === 0) return [res, at];
       let read: RangeResult;
       try {
-        read = await rangeAt(st.tree, req, st.revision, this.fetch);
+        read = await rangeAt(st.tree, req, at, this.fetch);
       } catch (err) {
         // A record went while we read it (the key was written again and a compaction passed):
         // read again at the newer revision, where the key's live record is another.
         if (attempt < 3 && err instanceof EtcdError && err.message === Errors.compacted().message) continue;
         throw err;
       }
-      if (st !== this.st || req.keys_only) return read; // restored meanwhile, or no values to keep
+      if (st !== this.st || req.keys_only) return [read, at]; // restored meanwhile, or no values to keep
       for (const kv of read.kvs) {
         const ki = st.tree.get(keyStr(kv.key));
         if (ki && ki.value === undefined && ki.isLive() && ki.modified === kv.mod_revision) st.values.set(ki, latin1(kv.value));
       }
       st.values.evict();
-      return read;
+      return [read, at];
     }
   }
 

@@ -4,18 +4,7 @@ import t, { type Test } from 'tap';
 import { KeyIndex } from '../../src/kv/key-index.js';
 import { ValueCache } from '../../src/kv/value-cache.js';
 import { ModelKeyIndex } from './key-index-model.js';
-
-/** A small deterministic generator (mulberry32): the seed names a history that can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from './watch-fixtures.js';
 
 function sameAnswers(t: Test, ki: KeyIndex, model: ModelKeyIndex, from: number, to: number, where: string): boolean {
   for (let rev = from; rev <= to; rev++) {
