@@ -127,3 +127,30 @@ t.test('a store over its budget: every value readable, the budget kept, after a 
   );
   t.equal(again.count, keys);
 });
+
+t.test('a cold read whose record a compaction removes meanwhile reads again, at the newer revision', async (t) => {
+  const d = await Driver.open(t, { valueCacheBytes: 0 });
+  await d.applyAll([{ put: { key: b('k'), value: b('old') } }, { put: { key: b('other'), value: b('x') } }]);
+  await d.store.persist(); // the records are in LevelDB: the read below fetches from there
+  const db = (d.store as unknown as { db: { getMany: (keys: Uint8Array[]) => Promise<unknown[]> } }).db;
+  const getMany = db.getMany.bind(db);
+  let newRev = 0;
+  let raced = false;
+  db.getMany = async (keys) => {
+    if (!raced) {
+      raced = true; // once: the put below reads k's old value through here too (its prev_kv)
+      // Between the read's index walk and its fetch: k is written again, and a compaction at
+      // that revision removes k's old record from LevelDB.
+      const put = (await d.req<PutResponse>({ put: { key: b('k'), value: b('new') } })) as PutResponse;
+      newRev = put.header.revision ?? 0;
+      await d.compact(newRev);
+      await d.store.persist();
+      await d.store.waitCompaction(newRev);
+    }
+    return getMany(keys);
+  };
+  const r = await d.store.range({ key: b('k') });
+  t.ok(raced && newRev > 0, 'the race happened');
+  t.equal(s(r.kvs[0]?.value), 'new', 'the read was done again and found the new value');
+  t.equal(r.header.revision, newRev, 'and says the revision it read at');
+});
