@@ -90,6 +90,20 @@ function limitOf(r: RangeRequest): number {
   return l > 0 ? l : 0;
 }
 
+/** Whether a range's answer needs values (not for a count, nor for keys only unless sorted by value). */
+export function rangeReadsValues(r: RangeRequest): boolean {
+  return !r.count_only && (!r.keys_only || r.sort_target === SortTarget.VALUE);
+}
+
+/** A live key as a KeyValue; with `missing`, one whose value is not in memory is pushed there and comes without it. */
+function liveKv(ki: KeyIndex, withValue: boolean, missing: KeyIndex[] | undefined): KeyValue {
+  if (withValue && missing !== undefined && ki.value === undefined) {
+    missing.push(ki);
+    return ki.live(false)!;
+  }
+  return ki.live(withValue)!;
+}
+
 /**
  * Every live key of an interval, in key order (compares, delete ranges, prev_kv). With `missing`,
  * a key whose value is not in memory is pushed there (and comes without its value); without it,
@@ -98,13 +112,7 @@ function limitOf(r: RangeRequest): number {
 export function liveKvs(tree: TreeIndex, iv: KeyInterval, withValue = true, missing?: KeyIndex[]): KeyValue[] {
   const out: KeyValue[] = [];
   tree.visit(iv, (_k, ki) => {
-    if (!ki.isLive()) return;
-    if (withValue && missing !== undefined && ki.value === undefined) {
-      missing.push(ki);
-      out.push(ki.live(false)!);
-    } else {
-      out.push(ki.live(withValue)!);
-    }
+    if (ki.isLive()) out.push(liveKv(ki, withValue, missing));
   });
   return out;
 }
@@ -130,23 +138,17 @@ export function rangeLive(tree: TreeIndex, r: RangeRequest, missing?: KeyIndex[]
   if (!hasFilters(r) && target === SortTarget.KEY) {
     const kvs: KeyValue[] = [];
     let count = 0;
-    const withValue = !r.keys_only;
+    const withValue = rangeReadsValues(r);
     const take = (_k: string, ki: KeyIndex) => {
       if (!ki.isLive()) return;
       count++;
-      if (limit !== 0 && kvs.length >= limit) return;
-      if (withValue && missing !== undefined && ki.value === undefined) {
-        missing.push(ki);
-        kvs.push(ki.live(false)!);
-      } else {
-        kvs.push(ki.live(withValue)!);
-      }
+      if (limit === 0 || kvs.length < limit) kvs.push(liveKv(ki, withValue, missing));
     };
     if (order === SortOrder.DESCEND) tree.visitReversed(iv, take);
     else tree.visit(iv, take);
     return { kvs, count, more: limit > 0 && count > limit };
   }
-  const all = liveKvs(tree, iv, !r.keys_only || target === SortTarget.VALUE, missing);
+  const all = liveKvs(tree, iv, rangeReadsValues(r), missing);
   const count = all.length;
   let kvs = sortItems(applyFilters(all, r), r);
   let more = false;

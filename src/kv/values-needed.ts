@@ -4,31 +4,30 @@
 // VALUE, and the answers of a txn's ranges. Both branches of a txn count, whichever runs: the list
 // may be longer than what the apply reads, never shorter (a value missing there is a bug the key
 // index reports).
-import type { RangeRequest, RequestOp, TxnRequest } from './api.js';
-import { CompareTarget, SortTarget } from './api.js';
+import type { RequestOp, TxnRequest } from './api.js';
+import { CompareTarget } from './api.js';
 import { keyInterval, keyStr } from './bytes.js';
 import type { KeyIndex } from './key-index.js';
+import { rangeReadsValues } from './range.js';
 import type { InternalRequest } from './request-codec.js';
 import type { MvccState } from './state.js';
 
 /** Live keys whose values applying `req` may read and that are not in memory, each once. */
 export function valuesNeeded(st: MvccState, req: InternalRequest): KeyIndex[] {
   const out = new Set<KeyIndex>();
-  const key = (k: Uint8Array | undefined) => {
-    const ki = k && st.tree.get(keyStr(k));
+  const need = (ki: KeyIndex | undefined) => {
     if (ki && !ki.hasValue()) out.add(ki);
   };
-  const range = (k: Uint8Array | undefined, end: Uint8Array | undefined) => {
-    if (!k) return;
-    st.tree.visit(keyInterval(k, end), (_s, ki) => {
-      if (!ki.hasValue()) out.add(ki);
-    });
+  const key = (k: Uint8Array | undefined) => {
+    if (k) need(st.tree.get(keyStr(k)));
   };
-  const readsValues = (r: RangeRequest) => !r.count_only && (!r.keys_only || r.sort_target === SortTarget.VALUE);
+  const range = (k: Uint8Array | undefined, end: Uint8Array | undefined) => {
+    if (k) st.tree.visit(keyInterval(k, end), (_s, ki) => need(ki));
+  };
   const ops = (list: RequestOp[] | undefined) => {
     for (const op of list ?? []) {
       if ('request_range' in op) {
-        if (readsValues(op.request_range)) range(op.request_range.key, op.request_range.range_end);
+        if (rangeReadsValues(op.request_range)) range(op.request_range.key, op.request_range.range_end);
       } else if ('request_put' in op) key(op.request_put.key);
       else if ('request_delete_range' in op) range(op.request_delete_range.key, op.request_delete_range.range_end);
       else if ('request_txn' in op) txn(op.request_txn);
@@ -43,10 +42,7 @@ export function valuesNeeded(st: MvccState, req: InternalRequest): KeyIndex[] {
   else if ('delete_range' in req) range(req.delete_range.key, req.delete_range.range_end);
   else if ('txn' in req) txn(req.txn);
   else if ('lease_revoke' in req) {
-    for (const k of st.lessor.lookup(req.lease_revoke.ID)?.keys ?? []) {
-      const ki = st.tree.get(k);
-      if (ki && !ki.hasValue()) out.add(ki);
-    }
+    for (const k of st.lessor.lookup(req.lease_revoke.ID)?.keys ?? []) need(st.tree.get(k));
   }
   return [...out];
 }
