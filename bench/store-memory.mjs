@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The store alone (no Raft, no HTTP): applies N puts of 8-byte keys and 256-byte values in batches
 // of 100, then prints where the process's memory is (V8 heap, malloc heap, other), after 5 s, after
-// a full GC and a last-resort one (with --expose-gc), and after glibc's malloc_trim (native/malloc-trim) with its time.
+// the memory-reducing GC kvd starts when it goes idle (native/memory's relieveHeap) and 3 s, after a
+// full GC and a last-resort one (with --expose-gc), and after glibc's malloc_trim with its time.
 //
 //   npm run build && node --expose-gc bench/store-memory.mjs [--keys 1000000] [--cache-mb 64] [--write-delay-ms 10]
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { KvStore } from '../dist/src/kv/kv-store.js';
 import { encodeRequest } from '../dist/src/kv/request-codec.js';
-import { loadMallocTrim } from '../dist/src/util/memory-trim.js';
+import { loadMemoryBinding } from '../dist/src/util/memory-relief.js';
 import { memoryBreakdown, sleep } from './lib.mjs';
 
 const { values: args } = parseArgs({
@@ -47,16 +48,22 @@ try {
   show('after the load');
   await sleep(5000);
   show('5 s later');
+  const loaded = loadMemoryBinding();
+  const native = 'binding' in loaded ? loaded.binding : undefined;
+  if (native) {
+    native.relieveHeap();
+    await sleep(3000);
+    show('3 s after relieveHeap()');
+  }
   if (globalThis.gc) {
     globalThis.gc();
     show('after a full GC');
     globalThis.gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
     show('after a last-resort GC');
   }
-  const trim = loadMallocTrim();
-  if (trim?.supported) {
+  if (native?.trimSupported) {
     const t0 = process.hrtime.bigint();
-    trim.trim();
+    native.trim();
     show(`after malloc_trim (${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(1)} ms)`);
   }
   console.log(store.valueCacheStats());

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Builds the native helper in native/malloc-trim with npm's own node-gyp (run by `npm install` and
+// Builds the native helper in native/memory with npm's own node-gyp (run by `npm install` and
 // `npm ci` as this package's install script). It is optional: when it cannot be built (no compiler,
 // no Node headers, not Linux), kvd runs without it and says so in its log at start, and this
 // script only warns.
@@ -9,14 +9,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const dir = join(root, 'native', 'malloc-trim');
+const dir = join(root, 'native', 'memory');
 const candidates = [
   process.env.npm_config_node_gyp,
   join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
 ].filter((p) => p && existsSync(p));
 
 if (candidates.length === 0) {
-  console.warn('flotilla: node-gyp not found; building without native/malloc-trim (kvd will not return freed native memory to the system)');
+  console.warn('flotilla: node-gyp not found; building without native/memory (kvd will not give freed memory back to the system promptly)');
   process.exit(0);
 }
 // npm passes its nodedir setting to install scripts; run by hand, use the headers installed beside
@@ -27,7 +27,7 @@ if (!process.env.npm_config_nodedir && existsSync(join(localHeaders, 'include', 
 const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
 if (r.status !== 0) {
   const detail = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n').slice(-8).join('\n');
-  console.warn(`flotilla: building native/malloc-trim failed; kvd will run without it (it will not return freed native memory to the system):\n${detail}`);
+  console.warn(`flotilla: building native/memory failed; kvd will run without it (it will not give freed memory back to the system promptly):\n${detail}`);
   process.exit(0);
 }
-console.log('flotilla: built native/malloc-trim');
+console.log('flotilla: built native/memory');

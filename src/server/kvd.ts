@@ -7,7 +7,7 @@ import { createHttpFrontEnd, useFastPath } from './http/index.js';
 import { KvMember } from './member/kv-member.js';
 import { EtcdError, GrpcCode } from '../util/errors.js';
 import { componentLogger, rootLogger } from '../util/log.js';
-import { MemoryTrimmer } from '../util/memory-trim.js';
+import { MemoryRelief } from '../util/memory-relief.js';
 
 export interface RunningKvd {
   member: KvMember;
@@ -79,15 +79,15 @@ export async function startKvd(config: KvdConfig): Promise<RunningKvd> {
     throw err;
   }
   log.info({ clientURLs: config.advertiseClientUrls, peerURLs: config.initialAdvertisePeerUrls, dataDir: config.dataDir }, 'kvd: serving');
-  const trimmer = new MemoryTrimmer({ log });
-  trimmer.start();
+  const memoryRelief = new MemoryRelief({ log });
+  memoryRelief.start();
   let stopping: Promise<void> | undefined;
   return {
     member,
     clientAddresses,
     stop() {
       stopping ??= (async () => {
-        trimmer.stop();
+        memoryRelief.stop();
         for (const s of servers) {
           s.close();
           s.closeAllConnections();
