@@ -52,6 +52,8 @@ export interface RaftConfig {
     commitOldTermByCounting?: boolean;
     grantVoteToShorterLog?: boolean;
     skipPreVoteLeaseCheck?: boolean;
+    /** A heartbeat round confirms the reads that arrived after it was sent, too. */
+    confirmLaterReads?: boolean;
   };
 }
 
@@ -157,6 +159,7 @@ export class RaftCore {
     this.maxSizePerMsg = config.maxSizePerMsg ?? DEFAULT_MAX_SIZE_PER_MSG;
     this.maxInflight = config.maxInflightMsgs ?? DEFAULT_MAX_INFLIGHT;
     this.bugs = config.unsafeBugs ?? {};
+    this.readOnly.confirmLaterReads = this.bugs.confirmLaterReads === true;
 
     const hs = state.hardState;
     this.term = hs.term;

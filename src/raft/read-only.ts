@@ -13,6 +13,8 @@ export interface PendingRead {
 export class ReadOnly {
   private readonly pending = new Map<number, PendingRead>();
   private queue: number[] = [];
+  /** A deliberate bug for the simulator's tests (RaftConfig.unsafeBugs): advance() confirms every queued read. */
+  confirmLaterReads = false;
 
   add(index: number, context: number, from: NodeId): void {
     if (this.pending.has(context)) return;
@@ -33,8 +35,9 @@ export class ReadOnly {
    * it too. Returns them in arrival order and forgets them.
    */
   advance(context: number): PendingRead[] {
-    const at = this.queue.indexOf(context);
+    let at = this.queue.indexOf(context);
     if (at < 0) return [];
+    if (this.confirmLaterReads) at = this.queue.length - 1;
     const done = this.queue.slice(0, at + 1);
     this.queue = this.queue.slice(at + 1);
     const out: PendingRead[] = [];

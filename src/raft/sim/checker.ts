@@ -58,6 +58,16 @@ export class Checker {
   /** Index -> the entry that was committed or applied there, first report wins. */
   private readonly decided: (Decision | undefined)[] = [];
   private readonly decidedTerm: number[] = [];
+  /**
+   * Index -> the lowest term any member was in when it reported the index decided: the term in
+   * which the entry was committed (commit knowledge flows only from leaders of that term or
+   * later, and a member takes a leader's term before its commit index). Leader completeness holds
+   * for leaders of later terms only: a leader of an older term can still be elected after a newer
+   * one committed (its votes held up by a slow link), and owes nothing committed after its term.
+   */
+  private readonly decidedInTerm: number[] = [];
+  /** Each member's term as last reported with its commit index (decisions are made in it). */
+  private readonly termSeen = new Map<NodeId, number>();
   /** Highest index with a decision; decisions below it may have holes only if a node skipped. */
   maxDecided = 0;
   /** Highest commit index any node has computed (in memory, whether or not it got to disk). */
@@ -87,14 +97,17 @@ export class Checker {
       return;
     }
     this.leaders.set(term, id);
-    this.holdsDecided(id, `became leader of term ${term}`, log);
+    this.holdsDecided(id, `became leader of term ${term}`, log, term);
   }
 
-  /** `log` must hold every committed entry (those below its first index are in its snapshot, checked when installed). */
-  holdsDecided(id: NodeId, when: string, log: LogView): void {
+  /**
+   * The log of the leader of `term` must hold every entry committed in an earlier term (those below
+   * its first index are in its snapshot, checked when installed).
+   */
+  holdsDecided(id: NodeId, when: string, log: LogView, term: number): void {
     for (let i = Math.max(1, log.firstIndex); i <= this.maxDecided; i++) {
       const want = this.decidedTerm[i];
-      if (want === undefined) continue;
+      if (want === undefined || !(this.decidedInTerm[i]! < term)) continue;
       const got = log.termAt(i);
       if (got !== want) {
         const d = this.decided[i]!;
@@ -185,6 +198,8 @@ export class Checker {
 
   /** Records that the entry `key` is committed or applied at `index`; it must be the only one ever. */
   decide(id: NodeId, index: number, key: string, how: How, entry?: Entry): void {
+    const inTerm = this.termSeen.get(id) ?? 0;
+    if (!(this.decidedInTerm[index]! <= inTerm)) this.decidedInTerm[index] = inTerm;
     const d = this.decided[index];
     if (d) {
       if (d.key !== key) {
@@ -207,8 +222,9 @@ export class Checker {
    * `id` now has commit index `commit` (it had checked up to `from`); `entryAt` reads its log. A node's
    * log up to its commit index is committed, so each of those entries is decided.
    */
-  commitKnown(id: NodeId, from: number, commit: number, entryAt: (i: number) => Entry | undefined): void {
+  commitKnown(id: NodeId, from: number, commit: number, entryAt: (i: number) => Entry | undefined, term = 0): void {
     if (commit > this.maxCommit) this.maxCommit = commit;
+    this.termSeen.set(id, term);
     for (let i = from + 1; i <= commit; i++) {
       const e = entryAt(i);
       if (!e) {

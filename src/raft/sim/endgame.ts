@@ -24,7 +24,9 @@ export function healEverything(sim: Simulation): void {
   sim.faults.partitionEpoch++;
   sim.faults.weatherEpoch++;
   sim.network.heal();
+  sim.network.endStalls();
   sim.faults.isolated.clear();
+  sim.faults.slowLeader = undefined;
   sim.network.conditions = CALM;
   for (const node of sim.nodes.values()) if (!node.up && !node.retired) sim.restart(node);
 }
@@ -50,7 +52,7 @@ export class LivenessProbe implements Probe {
       this.finished = true;
       // Nothing committed during the faults may be missing from the leader that survived them.
       const leader = sim.leader();
-      if (leader) sim.checker.holdsDecided(leader.id, 'leads the healed cluster', leader.logView(leader.core!));
+      if (leader) sim.checker.holdsDecided(leader.id, 'leads the healed cluster', leader.logView(leader.core!), leader.core!.status().term);
       return;
     }
     if (sim.finalIndex > 0) return;
@@ -91,8 +93,9 @@ export class StabilityProbe implements Probe {
     private readonly sim: Simulation,
     healedAt: number,
   ) {
-    // Let messages delayed from the fault phase (up to 8 ticks) land first.
-    this.notBefore = healedAt + 10 * TICK;
+    // Let messages delayed from the fault phase (up to 8 ticks, or held by a stalled link until
+    // it ends) land first.
+    this.notBefore = Math.max(healedAt + 10 * TICK, sim.network.heldUntil + TICK);
     this.deadline = sim.now + LIVENESS_TICKS * TICK;
   }
 

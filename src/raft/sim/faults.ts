@@ -3,7 +3,7 @@
 // weather, crashes, membership changes, leadership transfers, compactions and election
 // disruptions come and go on top of that.
 import { ConfChangeType, Role, type ConfChange, type NodeId } from '../types.js';
-import { TICK } from './options.js';
+import { ELECTION_TICK, TICK } from './options.js';
 import { ascii, describeConfChange } from './payload.js';
 import type { SimNode } from './node.js';
 import type { Simulation } from './simulation.js';
@@ -18,6 +18,8 @@ export interface FaultState {
   readCounter: number;
   /** leaderChurn: the members currently cut off from everyone. */
   isolated: Set<NodeId>;
+  /** slowLeader: the episode under way (see slowLeader()). */
+  slowLeader: { leader: NodeId; cutAt: number; until: number; cut: boolean } | undefined;
 }
 
 export function chaos(sim: Simulation): void {
@@ -25,9 +27,11 @@ export function chaos(sim: Simulation): void {
   const rng = sim.rng;
   if (rng.chance(r.propose)) clientProposal(sim);
   if (sim.profile.nemesis === 'leaderChurn') leaderChurn(sim);
+  if (sim.profile.nemesis === 'slowLeader') slowLeader(sim);
   if (rng.chance(r.read)) clientRead(sim);
   if (rng.chance(r.partition)) partition(sim);
   if (rng.chance(r.weather)) weather(sim);
+  if (rng.chance(r.stall)) stall(sim);
   if (rng.chance(r.crash)) crash(sim);
   if (rng.chance(r.membership)) membershipChange(sim);
   if (rng.chance(r.transfer)) transfer(sim);
@@ -179,6 +183,61 @@ function weather(sim: Simulation): void {
   sim.network.conditions = conditions;
   if (sim.tracing) sim.trace(`WEATHER ${JSON.stringify(conditions)} for ${ticks} ticks`);
   sim.queuePush({ kind: 'calm', time: sim.now + ticks * TICK, epoch });
+}
+
+/**
+ * A slow network: for one to three election timeouts, what is sent on one link, on all of one
+ * member's outgoing links, or on all links to and from one member (the leader, mostly) is held,
+ * and then delivered. Late answers of an old term reach a leader that may have been deposed
+ * meanwhile without knowing it: a read they confirmed would be stale.
+ */
+function stall(sim: Simulation): void {
+  const rng = sim.rng;
+  const ids = [...sim.nodes.values()].filter((n) => !n.retired).map((n) => n.id);
+  if (ids.length < 2) return;
+  const until = sim.now + rng.range(ELECTION_TICK, 3 * ELECTION_TICK) * TICK;
+  const kind = rng.weighted({ link: 2, outgoing: 1, member: 2 });
+  const leader = sim.leader()?.id;
+  const from = kind === 'member' && leader !== undefined && rng.chance(2 / 3) ? leader : rng.pick(ids);
+  const others = ids.filter((id) => id !== from);
+  const links: Link[] = kind === 'link' ? [[from, rng.pick(others)]] : between([from], others, kind === 'member');
+  for (const [a, b] of links) sim.network.stall(a, b, until);
+  sim.stats.stalls++;
+  if (sim.tracing) sim.trace(`STALL ${links.map(([a, b]) => `${a}~>${b}`).join(' ')} until t=${until}`);
+}
+
+/**
+ * slowLeader, once a tick: now and then the leader's network turns slow in the way that
+ * separates a correct ReadIndex from a broken one. Everything sent to it is held for three to
+ * five election timeouts (its followers' heartbeat answers among it); a few ticks later it cannot
+ * send either, so the others elect a new leader and commit, while it still believes it leads and
+ * serves reads; then the held answers of its old term arrive. Reads confirmed by them would be
+ * stale. (With check-quorum on, the leader steps down first, as it should.)
+ */
+function slowLeader(sim: Simulation): void {
+  const rng = sim.rng;
+  const ep = sim.faults.slowLeader;
+  if (ep) {
+    if (!ep.cut && sim.now >= ep.cutAt) {
+      ep.cut = true;
+      const others = [...sim.nodes.values()].filter((n) => !n.retired && n.id !== ep.leader).map((n) => n.id);
+      const epoch = ++sim.faults.partitionEpoch;
+      sim.network.cut(between([ep.leader], others, false), `slowLeader: n${ep.leader} cannot send`);
+      if (sim.tracing) sim.trace(`SLOW LEADER n${ep.leader}: cannot send until t=${ep.until}`);
+      sim.queuePush({ kind: 'heal', time: ep.until, epoch });
+    }
+    if (sim.now >= ep.until + ELECTION_TICK * TICK) sim.faults.slowLeader = undefined;
+    return;
+  }
+  const leader = sim.leader();
+  if (!leader || !rng.chance(0.05)) return;
+  const others = [...sim.nodes.values()].filter((n) => !n.retired && n.id !== leader.id).map((n) => n.id);
+  // Long enough for the others to notice, elect and commit (election timeouts are 1-2x ELECTION_TICK).
+  const until = sim.now + rng.range(3 * ELECTION_TICK, 5 * ELECTION_TICK) * TICK;
+  for (const id of others) sim.network.stall(id, leader.id, until);
+  sim.faults.slowLeader = { leader: leader.id, cutAt: sim.now + rng.range(1, 4) * TICK, until, cut: false };
+  sim.stats.stalls++;
+  if (sim.tracing) sim.trace(`SLOW LEADER n${leader.id}: what it is sent is held until t=${until}`);
 }
 
 function crash(sim: Simulation): void {

@@ -1,7 +1,10 @@
 // The simulated network between members: per-message loss, duplication and delay (a long delay
 // is how messages get reordered), and partitions as sets of blocked directed links, which covers
 // symmetric splits, one-way cuts and non-transitive "bridge" topologies alike. A partition is
-// applied when a message would arrive, so a cut also drops what was already in flight.
+// applied when a message would arrive, so a cut also drops what was already in flight. A stalled
+// link (a TCP connection that stops moving and then catches up) holds what is sent on it until
+// the stall ends, possibly several election timeouts later, and then delivers it: the late
+// heartbeat answers and votes of a term long gone that only a slow network produces.
 import { MessageType, type Message, type NodeId } from '../types.js';
 import type { Rng } from './random.js';
 
@@ -24,6 +27,10 @@ const MAX_DELAY = 3;
 export class Network {
   conditions: NetworkConditions = CALM;
   private blocked = new Set<number>();
+  /** Stalled links: until when (simulated time) each holds what is sent on it. */
+  private stalls = new Map<number, number>();
+  /** When the last message held by a stall arrives (a message takes up to MAX_DELAY after its stall). */
+  heldUntil = 0;
   /** A human description of the current partition, for traces. */
   partition = '';
 
@@ -45,6 +52,16 @@ export class Network {
     this.partition = '';
   }
 
+  /** Holds everything sent from `from` to `to` until `until` (it arrives in the units after that). */
+  stall(from: NodeId, to: NodeId, until: number): void {
+    this.stalls.set(Network.link(from, to), until);
+  }
+
+  /** No link holds what is sent from now on (messages already held still arrive when their stall ends). */
+  endStalls(): void {
+    this.stalls.clear();
+  }
+
   isBlocked(from: NodeId, to: NodeId): boolean {
     return this.blocked.size > 0 && this.blocked.has(Network.link(from, to));
   }
@@ -54,12 +71,27 @@ export class Network {
    * proposals are never duplicated: a second copy would be a second client request, and a
    * membership change applied twice is the runtime's business to prevent, not the core's.
    */
-  deliveries(m: Message): number[] {
+  deliveries(m: Message, now: number): number[] {
     const c = this.conditions;
     if (c.loss > 0 && this.rng.chance(c.loss)) return [];
-    const first = this.delay();
-    if (c.duplicate > 0 && m.type !== MessageType.Prop && this.rng.chance(c.duplicate)) return [first, this.delay()];
+    const held = this.heldFor(m, now);
+    const first = held + this.delay();
+    if (c.duplicate > 0 && m.type !== MessageType.Prop && this.rng.chance(c.duplicate)) return [first, held + this.delay()];
     return [first];
+  }
+
+  /** How long a message sent at `now` waits for its link's stall to end (0 when not stalled). */
+  private heldFor(m: Message, now: number): number {
+    if (this.stalls.size === 0) return 0;
+    const link = Network.link(m.from, m.to);
+    const until = this.stalls.get(link);
+    if (until === undefined) return 0;
+    if (until <= now) {
+      this.stalls.delete(link);
+      return 0;
+    }
+    this.heldUntil = Math.max(this.heldUntil, until + MAX_DELAY);
+    return until - now;
   }
 
   private delay(): number {

@@ -134,7 +134,7 @@ export class SimNode {
     }
     if (rd.hardState && rd.hardState.commit > this.checkedCommit) {
       const from = Math.max(this.checkedCommit, core.status().firstIndex - 1);
-      checker.commitKnown(this.id, from, rd.hardState.commit, (i) => core.entryAt(i));
+      checker.commitKnown(this.id, from, rd.hardState.commit, (i) => core.entryAt(i), rd.hardState.term);
       this.checkedCommit = rd.hardState.commit;
     }
     for (const rs of rd.readStates) checker.readState(this.id, rs);

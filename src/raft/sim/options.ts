@@ -4,7 +4,7 @@
 import type { RaftConfig } from '../raft.js';
 import type { Rng } from './random.js';
 
-export const BUG_NAMES = ['commitOldTermByCounting', 'grantVoteToShorterLog', 'skipPreVoteLeaseCheck'] as const;
+export const BUG_NAMES = ['commitOldTermByCounting', 'grantVoteToShorterLog', 'skipPreVoteLeaseCheck', 'confirmLaterReads'] as const;
 export type BugName = (typeof BUG_NAMES)[number];
 
 export interface SimOptions {
@@ -34,6 +34,8 @@ export interface FaultRates {
   read: number;
   partition: number;
   weather: number;
+  /** A directed link, or all of one member's outgoing links, stalls for one to three election timeouts (see Network.stall). */
+  stall: number;
   crash: number;
   readyCrash: number;
   /** Per Ready of a leader, on top of readyCrash: leaders die mid-replication, where Figure 8 lurks. */
@@ -52,9 +54,11 @@ export interface FaultRates {
  * How the network is cut: `mixed` draws partitions of every shape; `leaderChurn` instead keeps
  * isolating whoever leads (up to a minority at a time, reconnecting old ones), while clients keep
  * proposing to every node that believes it leads: the nemesis of MIT 6.824's Figure 8 test, which
- * leaves many divergent log suffixes behind.
+ * leaves many divergent log suffixes behind. `slowLeader` now and then holds everything sent to
+ * the leader for one to three election timeouts and soon after stops what it sends (see
+ * faults.ts): late answers of an old term reach a leader deposed without knowing it.
  */
-export type Nemesis = 'mixed' | 'leaderChurn';
+export type Nemesis = 'mixed' | 'leaderChurn' | 'slowLeader';
 
 export interface Profile {
   /** A storm: short, frequent partitions and crashes, so that leaders change while logs diverge. */
@@ -69,7 +73,7 @@ export interface Profile {
 
 export function drawProfile(rng: Rng): Profile {
   const scale = () => rng.pick([0.5, 1, 1, 2]);
-  const nemesis: Nemesis = rng.chance(0.2) ? 'leaderChurn' : 'mixed';
+  const nemesis: Nemesis = rng.chance(0.2) ? 'leaderChurn' : rng.chance(0.1) ? 'slowLeader' : 'mixed';
   const storm = nemesis === 'mixed' && rng.chance(0.3);
   const core: CoreSettings = {
     preVote: rng.chance(0.85),
@@ -90,6 +94,7 @@ export function drawProfile(rng: Rng): Profile {
         read: rng.pick([0.05, 0.15, 0.3]),
         partition: rng.pick([0.1, 0.2]),
         weather: 0.05,
+        stall: 0.02,
         crash: rng.pick([0.03, 0.06]),
         readyCrash: rng.pick([0.002, 0.01]),
         leaderKill: rng.pick([0.1, 0.3]),
@@ -112,8 +117,9 @@ export function drawProfile(rng: Rng): Profile {
     rates: {
       propose: churn ? 1 : rng.pick([0.3, 0.6, 1]),
       read: rng.pick([0.05, 0.15, 0.3]),
-      partition: churn ? 0 : 0.03 * scale(),
+      partition: nemesis === 'mixed' ? 0.03 * scale() : 0,
       weather: 0.03 * scale(),
+      stall: 0.01 * scale(),
       crash: 0.012 * scale(),
       readyCrash: rng.pick([0, 0.001, 0.004]),
       leaderKill: rng.pick([0, 0.02]),

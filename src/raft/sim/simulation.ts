@@ -42,6 +42,7 @@ export interface SimStats {
   crashes: number;
   readyCrashes: number;
   partitions: number;
+  stalls: number;
   confChanges: number;
   leaderRemovals: number;
   transfers: number;
@@ -64,7 +65,7 @@ export interface SimResult {
 export function newStats(): SimStats {
   return {
     steps: 0, ticks: 0, delivered: 0, dropped: 0, proposals: 0, applied: 0, elections: 0, reads: 0, readsServed: 0,
-    snapshotsSent: 0, compactions: 0, crashes: 0, readyCrashes: 0, partitions: 0, confChanges: 0, leaderRemovals: 0,
+    snapshotsSent: 0, compactions: 0, crashes: 0, readyCrashes: 0, partitions: 0, stalls: 0, confChanges: 0, leaderRemovals: 0,
     transfers: 0, retired: 0, livenessTicks: 0,
   };
 }
@@ -82,7 +83,7 @@ export class Simulation implements NodeHost {
   now = 0;
   step = 0;
   phase: 'faults' | 'healing' = 'faults';
-  readonly faults: FaultState = { partitionEpoch: 0, weatherEpoch: 0, nextConfChangeAt: 0, confCounter: 0, readCounter: 0, isolated: new Set() };
+  readonly faults: FaultState = { partitionEpoch: 0, weatherEpoch: 0, nextConfChangeAt: 0, confCounter: 0, readCounter: 0, isolated: new Set(), slowLeader: undefined };
   nextNodeId: NodeId;
   private nextProposal = 1;
   /**
@@ -134,7 +135,7 @@ export class Simulation implements NodeHost {
     // (Freezing whole messages too would cost a third of the simulator's speed.)
     freeze(m);
     if (m.type === MessageType.Snap) this.stats.snapshotsSent++;
-    const delays = this.network.deliveries(m);
+    const delays = this.network.deliveries(m, this.now);
     if (this.tracing && delays.length !== 1) this.trace(`${delays.length ? 'DUPLICATE' : 'LOSE'} ${describeMessage(m)}`);
     for (let i = 0; i < delays.length; i++) {
       this.queue.push({ kind: 'deliver', time: this.now + delays[i]!, msg: m, incarnation: from.incarnation, first: i === 0 });
