@@ -34,7 +34,7 @@ export interface FaultRates {
   read: number;
   partition: number;
   weather: number;
-  /** A directed link, or all of one member's outgoing links, stalls for one to three election timeouts (see Network.stall). */
+  /** One link, all of a member's outgoing links, or all of its links stall for one to three election timeouts (see Network.stall). */
   stall: number;
   crash: number;
   readyCrash: number;
@@ -55,7 +55,7 @@ export interface FaultRates {
  * isolating whoever leads (up to a minority at a time, reconnecting old ones), while clients keep
  * proposing to every node that believes it leads: the nemesis of MIT 6.824's Figure 8 test, which
  * leaves many divergent log suffixes behind. `slowLeader` now and then holds everything sent to
- * the leader for one to three election timeouts and soon after stops what it sends (see
+ * the leader for three to five election timeouts and soon after stops what it sends (see
  * faults.ts): late answers of an old term reach a leader deposed without knowing it.
  */
 export type Nemesis = 'mixed' | 'leaderChurn' | 'slowLeader';
