@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { getHeapStatistics } from 'node:v8';
-import { loadMemoryBinding, MemoryRelief, processSampler, type MemoryBinding, type MemorySample } from '../../src/util/memory-relief.js';
+import { afterNextMajorGc, loadMemoryBinding, MemoryRelief, processSampler, type MemoryBinding, type MemorySample } from '../../src/util/memory-relief.js';
 
 const MiB = 2 ** 20;
 
@@ -41,6 +41,8 @@ function driven(binding: MemoryBinding | undefined, lines: string[] = []) {
   let tick: (() => void) | undefined;
   let every: number | undefined;
   const samples: MemorySample[] = [];
+  /** The wait for a relief's GC, if one is pending: `end()` is the GC ending. */
+  const gc: { end?: () => void; canceled: number } = { canceled: 0 };
   const relief = new MemoryRelief({
     log: logInto(lines),
     binding,
@@ -55,13 +57,20 @@ function driven(binding: MemoryBinding | undefined, lines: string[] = []) {
       if (s === undefined) throw new Error('a tick without a sample');
       return s;
     },
+    afterGc: (fn) => {
+      gc.end = fn;
+      return () => {
+        gc.end = undefined;
+        gc.canceled++;
+      };
+    },
   });
   /** One tick that sees this loop utilization and heap. */
   const step = (busy: number, heapUsedMiB: number) => {
     samples.push({ busy, heapUsed: heapUsedMiB * MiB });
     tick!();
   };
-  return { relief, step, samples, ticking: () => tick !== undefined, every: () => every };
+  return { relief, step, samples, gc, ticking: () => tick !== undefined, every: () => every };
 }
 
 t.test('the binding built at install is found and callable on this Linux', async (t) => {
@@ -125,6 +134,51 @@ t.test('the heap is relieved once the loop is idle after it grew, and not again 
   }
   t.equal(d.relief.reliefs, 2);
   t.equal(calls.trims, d.relief.ticks, 'the trims go on at every tick');
+});
+
+t.test("a relief's GC is followed by a trim as soon as it ends; stop() cancels the wait", async (t) => {
+  const { binding, calls } = fakeBinding();
+  const d = driven(binding);
+  d.samples.push({ busy: 0, heapUsed: 0 });
+  d.relief.start();
+  d.step(0, 40);
+  t.equal(calls.reliefs, 1);
+  t.equal(calls.trims, 1, 'the tick trimmed');
+  t.ok(d.gc.end, 'the GC the relief started is waited for');
+  d.gc.end!();
+  t.equal(calls.trims, 2, 'and memory trimmed again once it ended');
+  d.step(0, 50);
+  d.step(0, 90);
+  t.equal(calls.reliefs, 2);
+  d.relief.stop();
+  t.equal(d.gc.canceled, 1, 'stopping cancels the wait for the second GC');
+  t.equal(calls.trims, 4, 'one per tick, one after the first GC');
+});
+
+t.test('afterNextMajorGc fires once, after the mark-compact that relieveHeap starts, unless canceled', async (t) => {
+  const loaded = loadMemoryBinding();
+  if (!('binding' in loaded)) return t.fail(loaded.why);
+  let canceledCalls = 0;
+  const cancel = afterNextMajorGc(() => canceledCalls++);
+  cancel();
+  let calls = 0;
+  // V8 runs the GC's steps as tasks of the event loop, which a PerformanceObserver does not keep
+  // alive: a deadline does (and fails the test if the GC never ends).
+  let deadline: NodeJS.Timeout | undefined;
+  const ended = new Promise<void>((resolve, reject) => {
+    deadline = setTimeout(() => reject(new Error('no major GC within 20 s of relieveHeap()')), 20_000);
+    afterNextMajorGc(() => {
+      calls++;
+      resolve();
+    });
+  });
+  let garbage: unknown[] | undefined = Array.from({ length: 200_000 }, (_, i) => ({ i }));
+  garbage = undefined;
+  loaded.binding.relieveHeap();
+  await ended.finally(() => clearTimeout(deadline));
+  t.equal(calls, 1, 'called when the major GC ended');
+  t.equal(canceledCalls, 0, 'a canceled wait is not called');
+  t.equal(garbage, undefined);
 });
 
 t.test('without glibc the heap is still relieved but nothing is trimmed, and the log says so', async (t) => {
