@@ -104,8 +104,17 @@ export function cpuMsOf(pid) {
 
 /** Resident set size of a process in MiB (VmRSS), or undefined. */
 export function rssMiB(pid) {
+  return statusMiB(pid, 'VmRSS');
+}
+
+/** The highest RSS the process has had since it started (the kernel's VmHWM), in MiB. */
+export function peakRssMiB(pid) {
+  return statusMiB(pid, 'VmHWM');
+}
+
+function statusMiB(pid, field) {
   try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) / 1024 : undefined;
   } catch {
     return undefined;

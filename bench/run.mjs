@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EtcdCluster, ensureEtcd, etcdVersion } from './etcd.mjs';
 import { KvdCluster } from './kvd-cluster.mjs';
-import { b64, cpuMsOf, findLeader, fmt, median, nowMs, pct, postJson, range, REPO_DIR, rssMiB, runFile, sharedTool, sleep, status, waitQuiet } from './lib.mjs';
+import { b64, cpuMsOf, findLeader, fmt, median, nowMs, pct, peakRssMiB, postJson, range, REPO_DIR, rssMiB, runFile, sharedTool, sleep, status, waitQuiet } from './lib.mjs';
 import { openWatch } from './watch.mjs';
 
 const HELP = `usage: npm run bench -- [options]
@@ -233,15 +233,18 @@ async function measureMemory(kind, keys) {
     const failed = line?.startsWith('{') ? undefined : r.stderr.trim().split('\n').slice(-3).join(' | ');
     const res = failed ? { errors: undefined } : JSON.parse(line);
     const seconds = (Date.now() - t0) / 1000;
-    const readRss = () => (c.members ? c.members.map((m) => (m.proc ? rssMiB(m.proc.pid) : undefined)) : c.pids().map((p) => rssMiB(p)));
+    const pids = () => (c.members ? c.members.map((m) => m.proc?.pid) : c.pids());
+    const readRss = (read = rssMiB) => pids().map((p) => (p === undefined ? undefined : read(p)));
     // Both systems give memory back some time after a burst (Go's scavenger, V8's GCs and kvd's
     // memory relief): the figure is read 5 s after the load, and again at 30 s to show the settling.
     await sleep(5000);
     const rss = readRss();
     await sleep(25000);
     const rss30 = readRss();
+    // The highest RSS each member had, the load included (the kernel's high-water mark).
+    const peak = readRss(peakRssMiB);
     const alive = rss.filter((x) => x !== undefined);
-    return { kind, keys, seconds, errors: res.errors, failed, rssMiB: rss, maxRssMiB: alive.length ? Math.max(...alive) : undefined, rss30MiB: rss30 };
+    return { kind, keys, seconds, errors: res.errors, failed, rssMiB: rss, maxRssMiB: alive.length ? Math.max(...alive) : undefined, rss30MiB: rss30, peakRssMiB: peak };
   } finally {
     await c.stop();
   }
@@ -306,10 +309,10 @@ function failoverTable(results) {
 }
 
 function memoryTable(results) {
-  const lines = ['| system | keys | RSS per member MiB (5 s after the load) | max | 30 s after | load time s | load |', '|---|---|---|---|---|---|---|'];
+  const lines = ['| system | keys | RSS per member MiB (5 s after the load) | max | 30 s after | peak (during the load) | load time s | load |', '|---|---|---|---|---|---|---|---|'];
   const members = (xs) => (xs ?? []).map((x) => (x === undefined ? 'gone' : fmt(x))).join(', ');
   for (const r of results) {
-    lines.push(`| ${r.kind} | ${r.keys.toLocaleString('en-US')} | ${members(r.rssMiB)} | ${fmt(r.maxRssMiB)} | ${members(r.rss30MiB)} | ${fmt(r.seconds)} | ${r.failed ? `failed: ${r.failed}` : 'ok'} |`);
+    lines.push(`| ${r.kind} | ${r.keys.toLocaleString('en-US')} | ${members(r.rssMiB)} | ${fmt(r.maxRssMiB)} | ${members(r.rss30MiB)} | ${members(r.peakRssMiB)} | ${fmt(r.seconds)} | ${r.failed ? `failed: ${r.failed}` : 'ok'} |`);
   }
   return lines.join('\n');
 }
