@@ -83,6 +83,11 @@ export class KeyIndex {
     return this.created === 0 || this.value !== undefined;
   }
 
+  /** Whether the record at revision `main` is the live one and its value is in memory (no fetch needed). */
+  cachedAt(main: number): boolean {
+    return this.value !== undefined && this.modified === main;
+  }
+
   /**
    * The live key as a KeyValue of its own (a copy: the caller may keep it), undefined while
    * deleted. With its value, that value must be in memory (the caller loaded it: prefetch).

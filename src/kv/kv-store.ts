@@ -567,7 +567,7 @@ export class KvStore implements StateMachine, WatchableSource {
       const ki = st.tree.get(keyStr(ev.kv.key));
       const at = ki?.get(ev.kv.mod_revision - 1);
       if (!ki || !at) continue;
-      if (ki.value !== undefined && ki.modified === at.main) ev.prev_kv = ki.live();
+      if (ki.cachedAt(at.main)) ev.prev_kv = ki.live();
       else want.push({ ev, main: at.main, sub: at.sub });
     }
     if (want.length === 0) return;

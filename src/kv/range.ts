@@ -181,7 +181,7 @@ export async function rangeAt(tree: TreeIndex, r: RangeRequest, rev: number, fet
     const at = ki.get(rev);
     if (!at) return undefined;
     // The live value is the record at its mod revision: no need to fetch it.
-    const live = ki.value !== undefined && ki.modified === at.main ? ki.live() : undefined;
+    const live = ki.cachedAt(at.main) ? ki.live() : undefined;
     return { create_revision: at.create, mod_revision: at.main, version: at.version, sub: at.sub, kv: live };
   };
   if (r.count_only) {

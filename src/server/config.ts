@@ -125,11 +125,11 @@ export function parseKvdArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     initialCluster: parseInitialCluster(get('initial-cluster')),
     initialClusterState: parseEnum('initial-cluster-state', get('initial-cluster-state'), ['new', 'existing']),
     initialClusterToken: get('initial-cluster-token'),
-    heartbeatMs: parsePositiveInt('heartbeat-interval', get('heartbeat-interval')),
-    electionMs: parsePositiveInt('election-timeout', get('election-timeout')),
-    snapshotCount: parsePositiveInt('snapshot-count', get('snapshot-count')),
-    snapshotCatchUpEntries: parsePositiveInt('snapshot-catchup-entries', get('snapshot-catchup-entries')),
-    valueCacheBytes: parseNonNegativeInt('value-cache-mb', get('value-cache-mb')) * 1024 * 1024,
+    heartbeatMs: parseWholeNumber('heartbeat-interval', get('heartbeat-interval'), 1),
+    electionMs: parseWholeNumber('election-timeout', get('election-timeout'), 1),
+    snapshotCount: parseWholeNumber('snapshot-count', get('snapshot-count'), 1),
+    snapshotCatchUpEntries: parseWholeNumber('snapshot-catchup-entries', get('snapshot-catchup-entries'), 1),
+    valueCacheBytes: parseWholeNumber('value-cache-mb', get('value-cache-mb'), 0) * 1024 * 1024,
     logLevel: parseEnum('log-level', get('log-level'), ['debug', 'info', 'warn', 'error', 'fatal', 'silent']),
     // Deliberately not read from the environment: see TEST_ONLY_UNSAFE_LOCAL_READS_FLAG.
     testOnlyUnsafeLocalReads: v[TEST_ONLY_UNSAFE_LOCAL_READS_FLAG] === true,
@@ -194,14 +194,11 @@ function parseEnum<T extends string>(flag: string, value: string, allowed: reado
   return value as T;
 }
 
-function parseNonNegativeInt(flag: string, value: string): number {
+/** A whole number of at least `min` (0 or 1), or a ConfigError naming the flag. */
+function parseWholeNumber(flag: string, value: string, min: 0 | 1): number {
   const n = Number(value);
-  if (value.trim() === '' || !Number.isSafeInteger(n) || n < 0) throw new ConfigError(`--${flag}: must be a whole number, 0 or more (got "${value}")`);
-  return n;
-}
-
-function parsePositiveInt(flag: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new ConfigError(`--${flag}: must be a positive integer (got "${value}")`);
+  if (value.trim() === '' || !Number.isSafeInteger(n) || n < min) {
+    throw new ConfigError(`--${flag}: must be ${min === 1 ? 'a positive integer' : 'a whole number, 0 or more'} (got "${value}")`);
+  }
   return n;
 }
