@@ -16,14 +16,23 @@ import { ListStateMachine } from '../../src/raft/testing/list-state-machine.js';
 export async function freePort(): Promise<number> {
   for (;;) {
     const port = 10000 + Math.floor(Math.random() * 22000);
+    // A port probed free is not bound until its member starts: two calls before that (a member's
+    // client and peer ports) could draw the same number, and the second bind failed (EADDRINUSE).
+    if (handedOut.has(port)) continue;
     const ok = await new Promise<boolean>((resolve) => {
       const srv = createServer();
       srv.once('error', () => resolve(false));
       srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
     });
-    if (ok) return port;
+    if (ok) {
+      handedOut.add(port);
+      return port;
+    }
   }
 }
+
+/** Every port freePort() returned in this process. */
+const handedOut = new Set<number>();
 
 export async function tempDir(prefix = 'flotilla-raft-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
