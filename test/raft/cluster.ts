@@ -1,38 +1,14 @@
 // Helpers for runtime tests: free loopback ports, temporary data directories, and clusters of
 // RaftNodes in this process.
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RaftNode, type MemberInfo, type RaftNodeOptions } from '../../src/raft/node/index.js';
 import { DurableListStateMachine } from '../../src/raft/testing/durable-list-state-machine.js';
 import { ListStateMachine } from '../../src/raft/testing/list-state-machine.js';
 
-/**
- * A port that is free to listen on. Chosen below the kernel's ephemeral range (32768 and up here):
- * a port the kernel handed out as "free" from that range can be taken by any outgoing connection
- * before the member binds it, which made parallel test files collide (EADDRINUSE).
- */
-export async function freePort(): Promise<number> {
-  for (;;) {
-    const port = 10000 + Math.floor(Math.random() * 22000);
-    // A port probed free is not bound until its member starts: two calls before that (a member's
-    // client and peer ports) could draw the same number, and the second bind failed (EADDRINUSE).
-    if (handedOut.has(port)) continue;
-    const ok = await new Promise<boolean>((resolve) => {
-      const srv = createServer();
-      srv.once('error', () => resolve(false));
-      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-    });
-    if (ok) {
-      handedOut.add(port);
-      return port;
-    }
-  }
-}
-
-/** Every port freePort() returned in this process. */
-const handedOut = new Set<number>();
+// One port allocator for every harness (see its comment for how parallel test files stay apart).
+export { freePort } from '../../cluster-tests/harness/cluster.js';
 
 export async function tempDir(prefix = 'flotilla-raft-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
