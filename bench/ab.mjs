@@ -3,6 +3,8 @@
 // (for the speed work: "before" and "after" measured in the same session on a shared machine).
 //
 //   node bench/ab.mjs --a /tmp/base/dist/bin/kvd.js --b dist/bin/kvd.js [--op put] [--clients 64] [--total 20000] [--size 3] [--runs 3]
+//     [--a-node-args='...'] [--b-node-args='--heap-growing-percent=30'] (node flags for A's / B's members;
+//     with the same build on both sides this compares the flags)
 import { parseArgs } from 'node:util';
 import { KvdCluster } from './kvd-cluster.mjs';
 import { fmt, median, runFile, sharedTool, waitQuiet } from './lib.mjs';
@@ -16,6 +18,8 @@ const { values: v } = parseArgs({
     total: { type: 'string', default: '20000' },
     size: { type: 'string', default: '3' },
     runs: { type: 'string', default: '3' },
+    'a-node-args': { type: 'string', default: '' },
+    'b-node-args': { type: 'string', default: '' },
   },
 });
 const res = { a: [], b: [] };
@@ -23,7 +27,8 @@ for (let r = 0; r < Number(v.runs); r++) {
   for (const which of r % 2 ? ['b', 'a'] : ['a', 'b']) {
     // wait_quiet before the cluster starts: it measures the whole machine, our idle members too.
     let q = await waitQuiet();
-    const c = new KvdCluster({ kvdScript: v[which], size: Number(v.size) });
+    const nodeArgs = v[`${which}-node-args`].split(' ').filter((a) => a !== '');
+    const c = new KvdCluster({ kvdScript: v[which], size: Number(v.size), nodeArgs });
     await c.start();
     try {
       let j;
@@ -45,5 +50,6 @@ for (let r = 0; r < Number(v.runs); r++) {
 }
 for (const which of ['a', 'b']) {
   const rs = res[which];
-  console.log(`${which}: req/s ${fmt(median(rs.map((x) => x.rps)))}  p50 ${fmt(median(rs.map((x) => x.p50)))}  p99 ${fmt(median(rs.map((x) => x.p99)))}  CPU ${fmt(median(rs.map((x) => x.cpu)))} µs/req  (${v[which]})`);
+  const flags = v[`${which}-node-args`] ? ` ${v[`${which}-node-args`]}` : '';
+  console.log(`${which}: req/s ${fmt(median(rs.map((x) => x.rps)))}  p50 ${fmt(median(rs.map((x) => x.p50)))}  p99 ${fmt(median(rs.map((x) => x.p99)))}  CPU ${fmt(median(rs.map((x) => x.cpu)))} µs/req  (${v[which]}${flags})`);
 }

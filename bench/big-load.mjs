@@ -11,7 +11,7 @@ import { cpSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KvdCluster } from './kvd-cluster.mjs';
-import { memoryBreakdown, postJson, rssMiB, runFile, sharedTool, sleep } from './lib.mjs';
+import { memoryBreakdown, peakRssMiB, postJson, rssMiB, runFile, sharedTool, sleep } from './lib.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -43,6 +43,7 @@ try {
     }
   };
   memory('at the end of the load');
+  console.log(`peak RSS per member during the load: ${c.pids().map((pid) => `${(peakRssMiB(pid) ?? 0).toFixed(0)} MiB`).join(', ')}`);
   // npm run bench reads the RSS 5 s after the load.
   await sleep(5000);
   memory('5 s later');

@@ -7,6 +7,7 @@ import { createHttpFrontEnd, useFastPath } from './http/index.js';
 import { KvMember } from './member/kv-member.js';
 import { EtcdError, GrpcCode } from '../util/errors.js';
 import { componentLogger, rootLogger } from '../util/log.js';
+import { HeapGrowth } from '../util/heap-growth.js';
 import { MemoryRelief } from '../util/memory-relief.js';
 
 export interface RunningKvd {
@@ -81,6 +82,8 @@ export async function startKvd(config: KvdConfig): Promise<RunningKvd> {
   log.info({ clientURLs: config.advertiseClientUrls, peerURLs: config.initialAdvertisePeerUrls, dataDir: config.dataDir }, 'kvd: serving');
   const memoryRelief = new MemoryRelief({ log });
   memoryRelief.start();
+  const heapGrowth = new HeapGrowth();
+  heapGrowth.start();
   let stopping: Promise<void> | undefined;
   return {
     member,
@@ -88,6 +91,7 @@ export async function startKvd(config: KvdConfig): Promise<RunningKvd> {
     stop() {
       stopping ??= (async () => {
         memoryRelief.stop();
+        heapGrowth.stop();
         for (const s of servers) {
           s.close();
           s.closeAllConnections();
