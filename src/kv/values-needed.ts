@@ -1,10 +1,12 @@
 // Which live values an apply may read. An apply runs synchronously (a txn's reads see its own
 // writes), so the values it needs that the value cache does not hold are loaded before it starts:
-// the previous value of every key it writes (prev_kv, and the events watchers get), compares on
-// VALUE, and the answers of a txn's ranges. Both branches of a txn count, whichever runs: the list
-// may be longer than what the apply reads, never shorter (a value missing there is a bug the key
-// index reports).
-import type { RequestOp, TxnRequest } from './api.js';
+// the previous value of every key it puts (the put's prev_kv and its event), the previous values
+// of the keys a delete removes when the request asks for them (prev_kv), compares on VALUE, and
+// the answers of a txn's ranges. Both branches of a txn count, whichever runs: the list may be
+// longer than what the apply reads, never shorter (a value missing there is a bug the key index
+// reports). The values of keys deleted without prev_kv are not loaded: their events go out without
+// prev_kv, and the watch hub catches a watcher that wants it up from history.
+import type { DeleteRangeRequest, RequestOp, TxnRequest } from './api.js';
 import { CompareTarget } from './api.js';
 import { keyInterval, keyStr } from './bytes.js';
 import type { KeyIndex } from './key-index.js';
@@ -24,12 +26,15 @@ export function valuesNeeded(st: MvccState, req: InternalRequest): KeyIndex[] {
   const range = (k: Uint8Array | undefined, end: Uint8Array | undefined) => {
     if (k) st.tree.visit(keyInterval(k, end), (_s, ki) => need(ki));
   };
+  const deleted = (d: DeleteRangeRequest) => {
+    if (d.prev_kv) range(d.key, d.range_end);
+  };
   const ops = (list: RequestOp[] | undefined) => {
     for (const op of list ?? []) {
       if ('request_range' in op) {
         if (rangeReadsValues(op.request_range)) range(op.request_range.key, op.request_range.range_end);
       } else if ('request_put' in op) key(op.request_put.key);
-      else if ('request_delete_range' in op) range(op.request_delete_range.key, op.request_delete_range.range_end);
+      else if ('request_delete_range' in op) deleted(op.request_delete_range);
       else if ('request_txn' in op) txn(op.request_txn);
     }
   };
@@ -39,10 +44,8 @@ export function valuesNeeded(st: MvccState, req: InternalRequest): KeyIndex[] {
     ops(t.failure);
   };
   if ('put' in req) key(req.put.key);
-  else if ('delete_range' in req) range(req.delete_range.key, req.delete_range.range_end);
+  else if ('delete_range' in req) deleted(req.delete_range);
   else if ('txn' in req) txn(req.txn);
-  else if ('lease_revoke' in req) {
-    for (const k of st.lessor.lookup(req.lease_revoke.ID)?.keys ?? []) need(st.tree.get(k));
-  }
+  // A lease revoke's deletes have no prev_kv to answer: nothing to load.
   return [...out];
 }

@@ -132,19 +132,27 @@ export class WriteTxn {
     return victims.length;
   }
 
-  /** Deletes one key if it is live; returns whether it was. */
+  /**
+   * Deletes one key if it is live; returns whether it was. The event carries prev_kv when the
+   * value is in memory; a delete that did not ask for the previous values does not load them (a
+   * delete_range over a million cold keys would read them all), and the watch hub reads them from
+   * history for the watchers that want them.
+   */
   deleteKey(k: KeyStr): boolean {
     const ki = this.s.tree.get(k);
-    const prev = ki?.live();
-    if (!ki || !prev) return false;
+    if (!ki || !ki.isLive()) return false;
+    const prev = ki.hasValue() ? ki.live() : undefined;
+    const key = prev ? prev.key : Buffer.from(k, 'latin1');
+    const lease = ki.lease;
     const main = this.beginRev + 1;
     const sub = this.changes++;
     ki.tombstone(main, sub);
     this.s.values.drop(ki);
     this.s.liveKeys--;
-    this.batch.putRecord(main, sub, undefined, prev.key);
-    this.batch.events.push({ type: EventType.DELETE, kv: deletedKv(prev.key, main), prev_kv: prev });
-    if (prev.lease !== 0n) this.s.lessor.detach(prev.lease, k);
+    this.batch.putRecord(main, sub, undefined, key);
+    const kv = deletedKv(key, main);
+    this.batch.events.push(prev ? { type: EventType.DELETE, kv, prev_kv: prev } : { type: EventType.DELETE, kv });
+    if (lease !== 0n) this.s.lessor.detach(lease, k);
     this.s.revision = main;
     return true;
   }

@@ -34,6 +34,15 @@ export function setDefaultValueCacheBytes(bytes: number | undefined): void {
   defaultValueCacheBytes = bytes;
 }
 
+/**
+ * Whether the suites run with no value in memory (cold-values.test.ts): the store's DELETE events
+ * then carry prev_kv only where the request loaded the values (prev_kv asked, or a put of the key
+ * in the same txn); the watch hub reads the others from history.
+ */
+export function coldValues(): boolean {
+  return defaultValueCacheBytes === 0;
+}
+
 /** A store plus the next Raft index, with one method per request kind. */
 export class Driver {
   index: number;

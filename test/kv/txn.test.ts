@@ -1,7 +1,7 @@
 // Txn semantics with etcd 3.4's numbers (each expectation was checked against etcd 3.4.23).
 import t from 'tap';
 import { CompareResult as R, CompareTarget as T, type Compare, type RequestOp, type TxnResponse } from '../../src/kv/api.js';
-import { b, Driver, errText, s } from './helpers.js';
+import { b, coldValues, Driver, errText, s } from './helpers.js';
 
 const put = (k: string, v = '', extra = {}): RequestOp => ({ request_put: { key: b(k), value: b(v), ...extra } });
 const del = (k: string, end?: string | Uint8Array): RequestOp => ({
@@ -165,7 +165,8 @@ t.test('etcd 3.4: delete from k on and put k again in one txn', async (t) => {
   t.same((r.responses[0] as { response_delete_range: { deleted: number } }).response_delete_range.deleted, 2);
   const kv = (await d.get('w/c')).kvs[0]!;
   t.same([s(kv.value), kv.create_revision, kv.mod_revision, kv.version], ['new', 4, 4, 1], 'a new generation in the same revision');
-  t.same(events, ['1:w/c@4<c', '1:w/d@4<d', '0:w/c@4'], 'the re-create has no prev_kv, as on etcd');
+  // Cold, w/d's value is not loaded for a delete that did not ask for it (w/c's is: the put needs it).
+  t.same(events, ['1:w/c@4<c', coldValues() ? '1:w/d@4' : '1:w/d@4<d', '0:w/c@4'], 'the re-create has no prev_kv, as on etcd');
   t.same(await d.kv('w/c', { revision: 3 }), ['w/c=c']);
   const hist = await d.store.events(4, 4, 100, true);
   t.same(

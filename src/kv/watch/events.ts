@@ -12,6 +12,15 @@ export function withoutPrevKv(ev: Event): Event {
   return ev.prev_kv === undefined ? ev : { type: ev.type, kv: ev.kv };
 }
 
+/**
+ * Whether the event should carry prev_kv and does not: the store leaves it out of the DELETEs of a
+ * request that did not ask for the previous values when they were not in memory (a PUT of a key
+ * that existed always has it). A watcher that wants prev_kv reads such a revision from history.
+ */
+export function lacksPrevKv(ev: Event): boolean {
+  return ev.prev_kv === undefined && (ev.type === EventType.DELETE || ev.kv.version > 1);
+}
+
 const EMPTY = new Uint8Array(0);
 
 /**

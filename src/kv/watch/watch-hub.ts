@@ -15,7 +15,7 @@ import { componentLogger, type Logger } from '../../util/log.js';
 import { MAX_REQUEST_BYTES, type Event, type ResponseHeader, type WatchCreateRequest, type WatchResponse } from '../api.js';
 import type { WatchSink } from '../../server/service.js';
 import { CatchUp } from './catch-up.js';
-import { eventRevision, normalizeEvent, withoutPrevKv } from './events.js';
+import { eventRevision, lacksPrevKv, normalizeEvent, withoutPrevKv } from './events.js';
 import { EmptyWatchRangeError, keyString, watchRange, type KeyRange } from './key-range.js';
 import { realTimers, type Timers } from './progress.js';
 import type { WatchableSource } from './source.js';
@@ -64,6 +64,8 @@ export interface WatchHubCounters {
   rejoined: number;
   /** Watchers canceled because the history they needed was compacted. */
   compactedCancels: number;
+  /** Synced watchers that want prev_kv sent to history for a delete whose previous values were not in memory. */
+  prevFromHistory: number;
   /** History reads made by the catch-up. */
   historyReads: number;
   /** Events read from history by the catch-up. */
@@ -98,7 +100,7 @@ export class WatchHub implements StreamHost {
   private readonly progressIntervalMs: number;
   private readonly maxQueued: number;
   private readonly maxResponseBytes: number;
-  private readonly counts = { slowed: 0, rejoined: 0, compactedCancels: 0 };
+  private readonly counts = { slowed: 0, rejoined: 0, compactedCancels: 0, prevFromHistory: 0 };
 
   constructor(
     private readonly source: WatchableSource,
@@ -175,9 +177,11 @@ export class WatchHub implements StreamHost {
       const full = [ev];
       const bare = withoutPrevKv(ev);
       const stripped = bare === ev ? full : [bare];
+      const incomplete = lacksPrevKv(ev);
       for (const w of matches) {
         if (revision < w.startRev || !w.accepts(ev) || w.state !== 'synced') continue;
-        this.deliverLive(w, w.prevKv ? full : stripped, header, revision);
+        if (w.prevKv && incomplete) this.fromHistory(w, revision);
+        else this.deliverLive(w, w.prevKv ? full : stripped, header, revision);
       }
       return;
     }
@@ -186,6 +190,7 @@ export class WatchHub implements StreamHost {
     const evs = events.map(normalizeEvent);
     const bare: (Event | undefined)[] = new Array(evs.length);
     const perWatcher = new Map<Watcher, Event[]>();
+    const incomplete = new Set<Watcher>();
     for (let i = 0; i < evs.length; i++) {
       const ev = evs[i];
       matches.length = 0;
@@ -195,12 +200,25 @@ export class WatchHub implements StreamHost {
         let list = perWatcher.get(w);
         if (!list) perWatcher.set(w, (list = []));
         list.push(w.prevKv ? ev : (bare[i] ??= withoutPrevKv(ev)));
+        if (w.prevKv && lacksPrevKv(ev)) incomplete.add(w);
       }
     }
     for (const [w, list] of perWatcher) {
       if (w.state !== 'synced') continue; // a sink called meanwhile canceled it
-      this.deliverLive(w, list, header, revision);
+      if (incomplete.has(w)) this.fromHistory(w, revision);
+      else this.deliverLive(w, list, header, revision);
     }
+  }
+
+  /**
+   * A watcher that wants prev_kv met an event without it (a delete whose previous values were not
+   * in memory): it reads this revision and what follows from history, which has them, and
+   * rejoins the synced group when it is current, as a slow watcher does.
+   */
+  private fromHistory(w: Watcher, revision: number): void {
+    this.counts.prevFromHistory++;
+    this.toUnsynced(w, revision);
+    this.catchUp.kick();
   }
 
   /**
