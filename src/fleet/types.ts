@@ -25,9 +25,9 @@ export interface UnitFile {
   /** The text it was parsed from (what the registry stores and `fleetctl cat` prints). */
   text: string;
   /**
-   * True once `%n`/`%i`/... in the values have been replaced (by `instantiate`): the readers
-   * (`fleetOptions`, `serviceSpec`) then take values as they are instead of resolving them again,
-   * which would turn an escaped `%%i` into the instance name.
+   * True once `%n`/`%i`/... in the values have been replaced (by `instantiate`): [X-Fleet] is then
+   * taken as it is (resolving it again would turn an escaped `%%i` into the instance name); the
+   * other sections hold a form that resolves again exactly (`%%` and the machine's specifiers kept).
    */
   specifiersResolved?: boolean;
 }

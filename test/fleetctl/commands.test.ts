@@ -371,7 +371,7 @@ t.test('templates: start web@1.service makes the instance from web@.service', as
     stdout: '',
     stderr: `Error creating units: Unit api@7.service in registry differs from local template unit file ${join(dir, 'apis', 'api@.service')}. Add --replace to override.\n`,
   });
-  const spec = await unitFile('spec@.service', '[Unit]\nDescription=On %H\n\n[Service]\nExecStart=/bin/true\n', 'apis');
+  const spec = await unitFile('spec@.service', '[Unit]\nDescription=As %u\n\n[Service]\nExecStart=/bin/true\n', 'apis');
   const badSpec = await ctl(['start', join(dir, 'apis', 'spec@1.service')]);
   t.equal(badSpec.code, 1);
   t.match(badSpec.stderr, `Error creating units: ${spec}:2: `, 'a specifier the instance cannot resolve: the template file and line');

@@ -3,12 +3,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../../cluster-tests/harness/cluster.js';
 import { RaftNode, type MemberInfo, type RaftNodeOptions } from '../../src/raft/node/index.js';
 import { DurableListStateMachine } from '../../src/raft/testing/durable-list-state-machine.js';
 import { ListStateMachine } from '../../src/raft/testing/list-state-machine.js';
 
 // One port allocator for every harness (see its comment for how parallel test files stay apart).
-export { freePort } from '../../cluster-tests/harness/cluster.js';
+export { freePort };
 
 export async function tempDir(prefix = 'flotilla-raft-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));

@@ -7,6 +7,7 @@ import type { Registry, RegistryView } from '../registry/index.js';
 import { systemClock, type Clock } from './clock.js';
 import type { MachineInfo } from './machine-info.js';
 import { clientPresenceStore, Presence, type PresenceStore } from './presence.js';
+import { machineFacts } from './machine-facts.js';
 import { Reconciler } from './reconciler.js';
 import type { AgentRunner } from './runner-port.js';
 import { ServiceRegistrations, type RegisterService } from './service-registrations.js';
@@ -16,7 +17,7 @@ export interface AgentServicesOptions {
   register: RegisterService;
   /** The instances' default address (the machine's public IP). */
   address: string;
-  /** For `%H` in [X-Service]. */
+  /** For `%H` in [X-Service], and in [Unit] and [Service] (default: this host's name). */
   hostname?: string;
   /** Pause before a failed registration is tried again (ms); default 1000. */
   retryMs?: number;
@@ -65,6 +66,7 @@ export class Agent {
       clock: this.clock,
       log: this.log,
       serviceProblem: (name, hash, file) => this.services?.problem(name, hash, file),
+      facts: machineFacts(opts.machine.id, opts.services?.hostname),
     });
     this.services = opts.services
       ? new ServiceRegistrations({

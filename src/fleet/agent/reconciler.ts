@@ -14,7 +14,8 @@
 import { EventEmitter } from 'node:events';
 import type { FleetOptions, LoadState, ServiceSpec, UnitFile } from '../types.js';
 import type { RegistrySnapshot, UnitStateRecord } from '../registry/index.js';
-import { fleetOptions, parseUnitFile, serviceSpec } from '../unit/index.js';
+import { fleetOptions, parseUnitFile, serviceSpec, type MachineFacts } from '../unit/index.js';
+import { machineFacts } from './machine-facts.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import type { AgentRunner, UnitStatus } from './runner-port.js';
 import { machineTargets, type TargetUnit, type ThisMachine } from './targets.js';
@@ -47,6 +48,8 @@ export interface ReconcilerOptions {
    * `serviceError`.
    */
   serviceProblem?: (name: string, hash: string, file: UnitFile) => string | undefined;
+  /** What `%m %b %H %l` stand for in the units' [Unit] and [Service] (default: machineFacts(machine.id)). */
+  facts?: MachineFacts;
 }
 
 /** A unit this machine holds. */
@@ -102,6 +105,8 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   private readonly local = new Map<string, LocalUnit>();
   private readonly slots = new Map<string, Slot>();
   private readonly parsed = new Map<string, Parsed>();
+  /** What the machine's specifiers stand for (read once, when the first unit is parsed). */
+  private facts: MachineFacts | undefined;
   /** unit -> the JSON last written under the current lease (or STALE). */
   private readonly reported = new Map<string, string>();
   /** Units whose state key this machine deleted, until the view shows it gone. */
@@ -333,7 +338,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     try {
       const file = parseUnitFile(name, text);
       const options = fleetOptions(file);
-      const { spec, warnings } = serviceSpec(file);
+      const { spec, warnings } = serviceSpec(file, (this.facts ??= this.opts.facts ?? machineFacts(this.opts.machine.id)));
       for (const w of warnings) this.log.warn({ unit: name, warning: w }, 'agent: unit file warning');
       p = { file, options, spec };
     } catch (e) {

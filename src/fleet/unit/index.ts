@@ -18,7 +18,7 @@ export {
   validateUnitName,
 } from './names.js';
 export type { UnitNameParts } from './names.js';
-export { SPECIFIER_SECTIONS, SUPPORTED_SPECIFIERS, expandSpecifiers, sectionEntries, unescapeUnitName } from './specifiers.js';
+export { SPECIFIER_SECTIONS, SUPPORTED_SPECIFIERS, expandSpecifiers, sectionEntries, unescapeUnitName, type MachineFacts, type MachineSpecifiers } from './specifiers.js';
 export { instantiate } from './template.js';
 export { FLEET_OPTION_KEYS, fleetOptions, splitValues } from './fleet-options.js';
 export { compileGlob, globProblem, hasGlobMeta, matchGlob } from './glob.js';

@@ -5,7 +5,7 @@
 import type { ExecCommand, RestartPolicy, ServiceSpec, ServiceType, UnitFile } from '../types.js';
 import { UnitFileError } from './errors.js';
 import { unitTypeOf } from './names.js';
-import { sectionEntries } from './specifiers.js';
+import { sectionEntries, type MachineFacts } from './specifiers.js';
 import { parseBoolean, parseTimeSpan } from './values.js';
 import { isEnvName, splitWords } from '../../util/words.js';
 
@@ -33,9 +33,11 @@ const EXEC_PREFIX_MEANING: Record<string, string> = {
 
 /**
  * `[Service]` of a `.service` unit (all its [Service] sections, in order), with systemd's defaults.
- * Throws a UnitFileError; settings we do not run come back as warnings (`file:line: ...`).
+ * Throws a UnitFileError; settings we do not run come back as warnings (`file:line: ...`). With
+ * `machine`, the machine's specifiers (`%m %b %H %l`) stand for it; without, they stay as written
+ * (checking a unit before it is scheduled).
  */
-export function serviceSpec(unit: UnitFile): { spec: ServiceSpec; warnings: string[] } {
+export function serviceSpec(unit: UnitFile, machine?: MachineFacts): { spec: ServiceSpec; warnings: string[] } {
   const file = unit.name;
   if (unitTypeOf(file) !== 'service') {
     throw new UnitFileError(file, 0, `only .service units have a [Service] section to run, not .${unitTypeOf(file)}`);
@@ -58,7 +60,7 @@ export function serviceSpec(unit: UnitFile): { spec: ServiceSpec; warnings: stri
   let restartLine = 0;
   const execStartLines: number[] = [];
 
-  for (const entry of sectionEntries(unit, 'Service')) {
+  for (const entry of sectionEntries(unit, 'Service', machine)) {
     const { key, value, line } = entry;
     const fail = (reason: string) => new UnitFileError(file, line, `${key}=${value}: ${reason}`);
     const empty = value === '';

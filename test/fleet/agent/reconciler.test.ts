@@ -2,13 +2,14 @@
 // start units and their state appears, desired states are followed, a --replace restarts with the
 // new content, broken files are reported, Global units follow metadata, and state is written only
 // when it changes.
+import { readFile } from 'node:fs/promises';
 import t, { type Test } from 'tap';
 import { Client, toText } from '../../../src/client/index.js';
 import { Reconciler } from '../../../src/fleet/agent/reconciler.js';
 import { Registry, RegistryView, type MachineRecord, type RegistrySnapshot, type UnitStateRecord } from '../../../src/fleet/registry/index.js';
 import { Runner } from '../../../src/fleet/runner/index.js';
 import type { DesiredState } from '../../../src/fleet/types.js';
-import { parseUnitFile, unitHash } from '../../../src/fleet/unit/index.js';
+import { parseUnitFile, unitHash, type MachineFacts } from '../../../src/fleet/unit/index.js';
 import { KvdCluster } from '../../server/kvd-harness.js';
 import { alive, sleeperUnit, tempDir, untilView } from './helpers.js';
 
@@ -41,7 +42,7 @@ interface Machine {
 }
 
 /** A registry under a fresh prefix, a view of it, and machines each with its lease, runner and reconciler. */
-async function world(t: Test, machines: { id: string; metadata?: Record<string, string> }[]) {
+async function world(t: Test, machines: { id: string; metadata?: Record<string, string>; facts?: MachineFacts }[]) {
   const registry = new Registry(client, `/t${++prefixes}/fleet/`);
   const view = new RegistryView(registry);
   await view.start();
@@ -51,7 +52,7 @@ async function world(t: Test, machines: { id: string; metadata?: Record<string, 
     const runner = new Runner({ stateDir: `${dir.path}/${m.id}`, baseEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
     const { ID } = await client.leaseGrant(60);
     const rev = await registry.announce(record(m.id, m.metadata ?? {}), ID);
-    const reconciler = new Reconciler({ view, states: registry, runner, machine: { id: m.id, metadata: m.metadata ?? {} } });
+    const reconciler = new Reconciler({ view, states: registry, runner, machine: { id: m.id, metadata: m.metadata ?? {} }, ...(m.facts ? { facts: m.facts } : {}) });
     const warnings: string[] = [];
     reconciler.on('warning', (e) => warnings.push(e.message));
     reconciler.start();
@@ -119,6 +120,20 @@ t.test('a unit placed here is started and reported; desired states are followed;
   t.notOk(alive(again.mainPid));
   t.same(m!.reconciler.units(), []);
   t.same(m!.warnings, []);
+});
+
+t.test("the machine's specifiers stand for the machine that runs the unit", async (t) => {
+  const facts = { machineId: M1, bootId: 'b'.repeat(32), hostname: 'host1.example.com' };
+  const w = await world(t, [{ id: M1, facts }]);
+  const dir = await tempDir();
+  t.teardown(() => dir.remove());
+  // ExecStartPre has finished when the unit is running: the file is there by then.
+  const text = `[Service]\nExecStartPre=/bin/sh -c 'echo %H %l %m %b %i 100%% > ${dir.path}/%n.txt'\nExecStart=/bin/sleep 1000\nTimeoutStopSec=5\n`;
+  await w.submit('who@7.service', text);
+  await w.place('who@7.service', M1);
+  await w.until((s) => w.state(s, 'who@7.service', M1)?.sub === 'running', 'who@7 running');
+  t.equal(await readFile(`${dir.path}/who@7.service.txt`, 'utf8'), `host1.example.com host1 ${M1} ${'b'.repeat(32)} 7 100%\n`);
+  t.same(w.machines[0]!.warnings, []);
 });
 
 t.test('fleetctl --replace: the old content is stopped, the new one started', async (t) => {
