@@ -5,6 +5,8 @@
 // anything is written, so that one bad file changes nothing.
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { ValidationError } from '../discovery/errors.js';
+import { findServiceSection, serviceFromUnit } from '../discovery/unit.js';
 import type { RegistrySnapshot } from '../fleet/registry/index.js';
 import type { UnitFile } from '../fleet/types.js';
 import {
@@ -65,13 +67,26 @@ async function readIfExists(path: string, shown: string): Promise<Buffer | undef
   }
 }
 
-/** The unit's [X-Fleet] and [Service] checked as the engine and the runner will read them. */
+/**
+ * Stand-ins for the machine in the [X-Service] check: the agent that runs the unit reads the
+ * section again with its own; only what does not depend on them can be wrong here.
+ */
+const CHECK_CONTEXT = { machineId: '0'.repeat(32), address: '127.0.0.1', hostname: 'localhost' };
+
+/** The unit's [X-Fleet], [Service] and [X-Service] checked as the engine, the runner and the agent will read them. */
 function check(file: UnitFile, shown: string): { global: boolean; warnings: string[] } {
   try {
     const global = fleetOptions(file).global;
     const warnings = unitTypeOf(file.name) === 'service' ? serviceSpec(file).warnings : [];
+    const service = findServiceSection(file.sections);
+    if (service) serviceFromUnit(service, { ...CHECK_CONTEXT, unitName: file.name });
     return { global, warnings };
   } catch (e) {
+    if (e instanceof ValidationError) {
+      // Its message names the unit; the user is shown the file instead.
+      const message = e.message.startsWith(`${file.name}: `) ? e.message.slice(file.name.length + 2) : e.message;
+      throw creating(`${shown}: ${message}`);
+    }
     throw located(e, shown);
   }
 }

@@ -85,6 +85,16 @@ t.test('submit: bad files are refused with file and line, and nothing is written
   await mkdir(join(dir, 'adir.service'), { recursive: true });
   const isDir = await ctl(['submit', 'adir.service']);
   t.match(isDir.stderr, /^Error creating units: failed reading adir\.service: EISDIR/);
+  await unitFile('badsvc.service', '[Service]\nExecStart=/bin/true\n\n[X-Service]\nPort=http\nMeta=host=%H\n');
+  t.same(await ctl(['submit', 'good.service', 'badsvc.service']), {
+    code: 1,
+    stdout: '',
+    stderr: 'Error creating units: badsvc.service: invalid [X-Service]: line 5: Port=http: not a port (an integer 1-65535)\n',
+  }, 'a broken [X-Service] is refused at submit, not found later by the agent');
+  t.same(await ctl(['cat', 'good.service']), { code: 1, stdout: '', stderr: 'Unit good.service not found\n' }, 'and nothing was written');
+  await unitFile('oksvc.service', '[Service]\nExecStart=/bin/true\n\n[X-Service]\nPort=8080\nMeta=host=%H\nCheck=http://%H:8080/health\n');
+  t.equal((await ctl(['submit', 'oksvc.service'])).code, 0, "the machine's specifiers pass the check");
+  t.equal((await ctl(['destroy', 'oksvc.service'])).code, 0);
   await unitFile('warn.service', '[Service]\nExecStart=/bin/true\nNice=5\n');
   const warn = await ctl(['submit', 'warn.service']);
   t.equal(warn.code, 0);
