@@ -57,10 +57,16 @@ export interface KvStoreOptions {
   compactionBatchSize?: number;
   /**
    * How long applied changes may wait in memory before their LevelDB write starts, so that the
-   * applies of that time share one write (etcd's backend commits every 100 ms). Default 10 ms;
+   * applies of that time share one write (etcd's backend commits every 100 ms). Default 100 ms;
    * 0 writes at once. Reads never wait: records not written yet are served from memory.
    */
   writeDelayMs?: number;
+  /**
+   * Whether every write of applied changes is synced (default true). Unsynced, a power cut could
+   * lose older writes and keep newer ones (LevelDB does not sync the log file it leaves when its
+   * memtable fills): a hole in the store no Raft entry fills. `kill -9` loses nothing either way.
+   */
+  syncWrites?: boolean;
   /**
    * Bytes of live values kept in memory (the value cache); the others are read from LevelDB when
    * needed. Default Infinity: every value stays in memory.
@@ -78,6 +84,7 @@ const REV_END = Uint8Array.of(REV_SPACE + 1);
 const RESTORE_BATCH_BYTES = 4 * 1024 * 1024;
 /** Applies wait for the LevelDB writes behind them once this many operations are queued. */
 const MAX_QUEUED_OPS = 50_000;
+const DEFAULT_WRITE_DELAY_MS = 100;
 /** Queued operations that start a write at once, without waiting for writeDelayMs. */
 const WRITE_NOW_OPS = 5_000;
 
@@ -281,7 +288,7 @@ export class KvStore implements StateMachine, WatchableSource {
   /** Starts the writer now, or after writeDelayMs (several applies then share one write). */
   private scheduleWrite(): void {
     if (this.writing) return;
-    const delay = this.opts.writeDelayMs ?? 10;
+    const delay = this.opts.writeDelayMs ?? DEFAULT_WRITE_DELAY_MS;
     if (delay <= 0 || this.queuedOps >= WRITE_NOW_OPS) {
       if (this.writeTimer) clearTimeout(this.writeTimer);
       this.writeTimer = undefined;
@@ -306,7 +313,7 @@ export class KvStore implements StateMachine, WatchableSource {
         this.writeQueue = [];
         const ops = ws.length === 1 ? ws[0]!.ops : ws.flatMap((w) => w.ops);
         this.queuedOps -= ops.length;
-        const sync = this.syncWaiters.length > 0;
+        const sync = this.opts.syncWrites !== false || this.syncWaiters.length > 0;
         this.syncInFlight = sync;
         await writeBatch(this.db, ops, sync);
         this.syncInFlight = false;

@@ -272,9 +272,8 @@ for (const force of ['snapshot', 'persist']) {
 }
 
 
-t.test('persist(): what was applied before the call is written with one synced write, shared by the calls meanwhile', async (t) => {
-  // A minute's write delay: without persist() nothing would reach LevelDB during the test.
-  const d = await Driver.open(t, { writeDelayMs: 60_000 });
+/** Records, for every LevelDB write of the store, whether it was synced. */
+function syncedWrites(d: Driver): boolean[] {
   const db = d.store['db'];
   const writes: boolean[] = [];
   const batch = db.batch.bind(db);
@@ -287,6 +286,28 @@ t.test('persist(): what was applied before the call is written with one synced w
     }) as typeof chained.write;
     return chained;
   }) as typeof db.batch;
+  return writes;
+}
+
+t.test('the store syncs every write of applied changes unless told not to', async (t) => {
+  const synced = await Driver.open(t, { writeDelayMs: 0 });
+  const w1 = syncedWrites(synced);
+  await synced.applyAll([{ put: { key: b('a'), value: b('1') } }]);
+  await synced.reopen(); // close() waits for the queued write
+  t.same(w1, [true], 'synced by default (a power cut cannot leave a hole)');
+  const unsynced = await Driver.open(t, { writeDelayMs: 0, syncWrites: false });
+  const w2 = syncedWrites(unsynced);
+  await unsynced.applyAll([{ put: { key: b('a'), value: b('1') } }]);
+  await unsynced.reopen();
+  t.same(w2, [false], 'syncWrites: false');
+});
+
+t.test('persist(): what was applied before the call is written with one synced write, shared by the calls meanwhile', async (t) => {
+  // A minute's write delay: without persist() nothing would reach LevelDB during the test; and
+  // unsynced writes otherwise, to see persist() ask for the sync.
+  const d = await Driver.open(t, { writeDelayMs: 60_000, syncWrites: false });
+  const db = d.store['db'];
+  const writes = syncedWrites(d);
   const applied = async () => decodeNumber('applied', await db.get(META.applied)) ?? 0;
   await d.applyAll([{ put: { key: b('a'), value: b('1') } }, { put: { key: b('b'), value: b('1') } }]);
   t.equal(await applied(), 0, 'nothing written yet');
