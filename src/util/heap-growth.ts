@@ -15,6 +15,7 @@
 // at the next GC. (Node documents flags changed after start as unsupported in general; this one is
 // a plain number V8 reads at that point, and the tests check it is accepted.)
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { everyUnref } from './memory-relief.js';
 
 export interface HeapGrowthOptions {
   /** Milliseconds between samples (default 2000). */
@@ -36,12 +37,6 @@ export interface HeapGrowthOptions {
 }
 
 const MiB = 2 ** 20;
-
-function everyUnref(fn: () => void, ms: number): () => void {
-  const timer = setInterval(fn, ms);
-  timer.unref();
-  return () => clearInterval(timer);
-}
 
 /**
  * The heap in use sampled between GCs is live data plus garbage not yet collected; its lowest

@@ -107,7 +107,8 @@ export interface MemoryReliefOptions {
   growthBytes?: number;
 }
 
-function everyUnref(fn: () => void, ms: number): () => void {
+/** Runs `fn` every `ms` on a timer that does not keep the process alive; the returned function stops it. */
+export function everyUnref(fn: () => void, ms: number): () => void {
   const timer = setInterval(fn, ms);
   timer.unref();
   return () => clearInterval(timer);
