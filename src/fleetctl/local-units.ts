@@ -78,7 +78,8 @@ function check(file: UnitFile, shown: string): { global: boolean; warnings: stri
   try {
     const global = fleetOptions(file).global;
     const warnings = unitTypeOf(file.name) === 'service' ? serviceSpec(file).warnings : [];
-    const service = findServiceSection(file.sections);
+    // A template's [X-Service] is checked in its instances (`Port=%i` has no port before).
+    const service = isTemplate(file.name) ? undefined : findServiceSection(file.sections);
     if (service) serviceFromUnit(service, { ...CHECK_CONTEXT, unitName: file.name });
     return { global, warnings };
   } catch (e) {

@@ -2,7 +2,7 @@
 // never gets the same port twice (a member's client and peer ports once drew the same number).
 
 import t from 'tap';
-import { freePort, portBlock } from '../../cluster-tests/harness/cluster.js';
+import { freePort, portBlock } from '../../cluster-tests/harness/ports.js';
 
 t.test('each tap job slot has its own block, all below the ephemeral range', async (t) => {
   const blocks = ['0', '1', '2', '3'].map((j) => portBlock(j));

@@ -3,7 +3,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../../cluster-tests/harness/cluster.js';
+import { freePort } from '../../cluster-tests/harness/ports.js';
 import { RaftNode, type MemberInfo, type RaftNodeOptions } from '../../src/raft/node/index.js';
 import { DurableListStateMachine } from '../../src/raft/testing/durable-list-state-machine.js';
 import { ListStateMachine } from '../../src/raft/testing/list-state-machine.js';

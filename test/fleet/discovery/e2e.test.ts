@@ -10,20 +10,22 @@
 // - a `kill -9` of the fleetd running an instance: the instance is gone within the agent TTL;
 // - one watch('web') from the start saw every change, in order, once: its sets are exactly those
 //   rebuilt from the store's history, revision by revision;
-// - a unit whose [X-Service] is broken (no Name, a bad Port, an unknown check) still runs, the
-//   problem is in its state record and fleetd's log, and nothing is registered. (The same errors
+// - a unit whose [X-Service] is broken (no Name, a bad Port, an unknown check) is refused by
+//   fleetctl; put in the registry directly, it still runs, the problem is in its state record and
+//   fleetd's log, and nothing is registered. (The same errors
 //   through the library and kvctl: test/discovery/registry.test.ts "invalid registrations write
 //   nothing", test/discovery/kvctl-service.test.ts "bad registrations", test/discovery/unit.test.ts.)
 import t from 'tap';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { Resolver } from 'node:dns/promises';
-import { rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { Client, EventType, toText } from '../../../src/client/index.js';
 import { decodeInstance, listServices, lookup, watch, type ServiceInstance, type ServiceSet } from '../../../src/discovery/index.js';
 import { Registry, RegistryView } from '../../../src/fleet/registry/index.js';
+import { parseUnitFile } from '../../../src/fleet/unit/index.js';
 import { freePort, tempDir } from '../../raft/cluster.js';
 import { KvdCluster, type KvdProc } from '../../server/kvd-harness.js';
 import { untilView } from '../agent/helpers.js';
@@ -216,10 +218,15 @@ const measured: string[] = [];
 
 t.test('three instances from one template, on three machines, answer lookup, HTTP and DNS', async (t) => {
   const fleetctl = ['--endpoint', endpoints];
-  const submitted = await run(dist('fleetctl'), [...fleetctl, 'submit', 'web@.service', 'Bad_Unit.service'], work);
+  // fleetctl refuses a broken [X-Service]; put in the registry by other means, the agent reports it.
+  const refused = await run(dist('fleetctl'), [...fleetctl, 'submit', 'web@.service', 'Bad_Unit.service'], work);
+  t.equal(refused.code, 1);
+  t.match(refused.stderr, /^Error creating units: Bad_Unit\.service: invalid \[X-Service\]: line 5: Port=http: not a port/);
+  await registry.submit(parseUnitFile('Bad_Unit.service', await readFile(join(work, 'Bad_Unit.service'), 'utf8')), { desired: 'launched' });
+  const submitted = await run(dist('fleetctl'), [...fleetctl, 'submit', 'web@.service'], work);
   t.equal(submitted.code, 0, `fleetctl submit: ${submitted.stderr}`);
   const startedAt = Date.now();
-  const started = await run(dist('fleetctl'), [...fleetctl, 'start', ...ports.map((p) => `web@${p}.service`), 'Bad_Unit.service'], work);
+  const started = await run(dist('fleetctl'), [...fleetctl, 'start', ...ports.map((p) => `web@${p}.service`)], work);
   t.equal(started.code, 0, `fleetctl start: ${started.stderr}`);
   t.comment(`fleetctl start printed:\n${started.stdout.trimEnd()}`);
   for (const p of ports) t.match(started.stdout, new RegExp(`Unit web@${p}\\.service launched on [0-9a-f]{8}\\.\\.\\./127\\.0\\.0\\.1`));
