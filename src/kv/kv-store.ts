@@ -304,7 +304,8 @@ export class KvStore implements StateMachine, WatchableSource {
   /**
    * Writes the queued batches, in order, all those queued meanwhile as one LevelDB write. A failed
    * write leaves memory ahead of the disk: the store refuses further work (a restart applies the
-   * entries again from the Raft log). A write is synced when a persist() call waits for it.
+   * entries again from the Raft log). A write is synced (always, unless syncWrites is false; then
+   * when a persist() call waits for it).
    */
   private async drainWrites(): Promise<void> {
     try {

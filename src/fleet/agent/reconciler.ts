@@ -105,8 +105,8 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   private readonly local = new Map<string, LocalUnit>();
   private readonly slots = new Map<string, Slot>();
   private readonly parsed = new Map<string, Parsed>();
-  /** What the machine's specifiers stand for (read once, when the first unit is parsed). */
-  private facts: MachineFacts | undefined;
+  /** What the machine's specifiers stand for. */
+  private readonly facts: MachineFacts;
   /** unit -> the JSON last written under the current lease (or STALE). */
   private readonly reported = new Map<string, string>();
   /** Units whose state key this machine deleted, until the view shows it gone. */
@@ -120,6 +120,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     super();
     this.clock = opts.clock ?? systemClock;
     this.retryMs = opts.retryMs ?? 1000;
+    this.facts = opts.facts ?? machineFacts(opts.machine.id);
     this.log = opts.log ?? noLog;
   }
 
@@ -338,7 +339,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     try {
       const file = parseUnitFile(name, text);
       const options = fleetOptions(file);
-      const { spec, warnings } = serviceSpec(file, (this.facts ??= this.opts.facts ?? machineFacts(this.opts.machine.id)));
+      const { spec, warnings } = serviceSpec(file, this.facts);
       for (const w of warnings) this.log.warn({ unit: name, warning: w }, 'agent: unit file warning');
       p = { file, options, spec };
     } catch (e) {

@@ -193,6 +193,7 @@ export class WatchHub implements StreamHost {
     const incomplete = new Set<Watcher>();
     for (let i = 0; i < evs.length; i++) {
       const ev = evs[i];
+      const evIncomplete = lacksPrevKv(ev);
       matches.length = 0;
       this.synced.collect(keyString(ev.kv.key), matches);
       for (const w of matches) {
@@ -200,7 +201,7 @@ export class WatchHub implements StreamHost {
         let list = perWatcher.get(w);
         if (!list) perWatcher.set(w, (list = []));
         list.push(w.prevKv ? ev : (bare[i] ??= withoutPrevKv(ev)));
-        if (w.prevKv && lacksPrevKv(ev)) incomplete.add(w);
+        if (w.prevKv && evIncomplete) incomplete.add(w);
       }
     }
     for (const [w, list] of perWatcher) {
