@@ -54,6 +54,8 @@ export interface RaftConfig {
     skipPreVoteLeaseCheck?: boolean;
     /** A heartbeat round confirms the reads that arrived after it was sent, too. */
     confirmLaterReads?: boolean;
+    /** A follower's read request, which vouches for the reads it carries, confirms reads queued before it too. */
+    vouchForEarlierReads?: boolean;
   };
 }
 
@@ -249,7 +251,9 @@ export class RaftCore {
     if (this.role === Role.Leader) {
       this.stepLeader(m);
     } else if (this.role === Role.Follower && this.lead !== NONE) {
-      this.send({ ...m, to: this.lead });
+      // The term we are in now, after the reads of this round arrived, goes with the request: the
+      // leader may count it as our answer to a heartbeat of that term (leaderReadIndex).
+      this.send({ ...m, to: this.lead, logTerm: this.term });
     } else {
       throw new ProposalDroppedError('no leader to serve a linearizable read');
     }
@@ -880,6 +884,7 @@ export class RaftCore {
       this.pendingReadIndexMessages.push(m);
       return;
     }
+    if (this.vouchedRead(m, voters)) return;
     this.readOnly.add(this.log.committed, m.context, m.from);
     const acks = this.readOnly.recvAck(this.id, m.context);
     if (acks && voteResult(voters, new Map([...acks].map((id) => [id, true]))) === VoteResult.Won) {
@@ -887,6 +892,35 @@ export class RaftCore {
       return;
     }
     this.bcastHeartbeat(m.context);
+  }
+
+  /**
+   * A voter that asks for a read index in our term vouches that, when it asked, it had not voted
+   * in a later one; and it asked after the reads it carries arrived. Any leader newer than us that
+   * could have committed a write before those reads began needed a quorum of votes in its term,
+   * which every quorum holding us and that voter denies (we are still in our term, the voter was
+   * in it after the reads began). So if we and the voter make a quorum (any two of three voters)
+   * the read is answered at our commit index without a heartbeat round: one round trip less for a
+   * follower's reads and four frames less per round. Only these reads: a read queued before the
+   * request arrived may have begun after the voter asked, and needs answers sent after it began
+   * (the heartbeat round). Answered (true), or left to the heartbeat round (false).
+   */
+  private vouchedRead(m: Message, voters: readonly NodeId[]): boolean {
+    if (m.from === this.id || m.logTerm !== this.term || !voters.includes(m.from)) return false;
+    const votes = new Map<NodeId, boolean>([
+      [this.id, true],
+      [m.from, true],
+    ]);
+    if (voteResult(voters, votes) !== VoteResult.Won) return false;
+    if (this.bugs.vouchForEarlierReads) {
+      this.readOnly.add(this.log.committed, m.context, m.from);
+      this.readOnly.recvAck(this.id, m.context);
+      this.readOnly.recvAck(m.from, m.context);
+      for (const r of this.readOnly.advance(m.context)) this.answerRead(r.from, r.index, r.context);
+      return true;
+    }
+    this.answerRead(m.from, this.log.committed, m.context);
+    return true;
   }
 
   private handleReadAck(m: Message): void {

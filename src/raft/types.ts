@@ -88,7 +88,8 @@ export interface Message {
   term: number;
   /**
    * App: term of the entry before `entries`; Vote/PreVote: term of the candidate's last entry;
-   * AppResp reject: term of the follower's entry at rejectHint (0 if none).
+   * AppResp reject: term of the follower's entry at rejectHint (0 if none); ReadIndex sent by a
+   * follower: the term it was in when it asked (0 from older members: not counted).
    */
   logTerm: number;
   /** App: index of the entry before `entries`; Vote: candidate's last index; AppResp: match/rejected index. */

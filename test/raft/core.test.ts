@@ -313,6 +313,115 @@ t.test('ReadIndex: a new leader waits for an entry of its term before answering'
   t.same(rd.readStates, [{ index: 5, context: 9 }]);
 });
 
+/** Node 1 as the leader of `voters` (term 3) with its no-op committed at index voters.length + 2. */
+function readyLeader(voters: NodeId[]): { n: RaftCore; commit: number } {
+  const boot = bootstrapEntries(voters);
+  const n = new RaftCore(
+    { id: 1, electionTick: ELECTION, heartbeatTick: 1, random: seeded(3) },
+    { hardState: { term: 2, vote: 0, commit: boot.length }, entries: [...boot, normal(2, boot.length + 1)], applied: boot.length },
+  );
+  n.campaign();
+  for (const from of voters.slice(1)) n.step(emptyMessage(MessageType.PreVoteResp, 1, from, 3));
+  for (const from of voters.slice(1)) n.step(emptyMessage(MessageType.VoteResp, 1, from, 3));
+  n.advance(n.ready());
+  const commit = boot.length + 2;
+  for (const from of voters.slice(1)) n.step({ ...emptyMessage(MessageType.AppResp, 1, from, 3), index: commit });
+  n.advance(n.ready());
+  return { n, commit };
+}
+
+/** A follower's forwarded read request: termless, with the term it was in as `logTerm`. */
+function readRequest(from: NodeId, context: number, logTerm: number): Message {
+  return { ...emptyMessage(MessageType.ReadIndex, 1, from, 0), context, logTerm };
+}
+
+t.test('ReadIndex: a follower asks with the term it is in', async (t) => {
+  const net = new TestNet([1, 2, 3]);
+  const l = net.elect();
+  const f = [1, 2, 3].find((id) => id !== l.id)!;
+  net.sent.length = 0;
+  net.node(f).readIndex(5);
+  net.settle();
+  const asked = net.sent.find((m) => m.type === MessageType.ReadIndex);
+  t.equal(asked?.to, l.id);
+  t.equal(asked?.term, 0, 'forwarded requests stay termless');
+  t.equal(asked?.logTerm, l.status().term, 'it vouches for the term it is in');
+  t.same(net.readStates.get(f), [{ index: l.status().commit, context: 5 }], 'answered');
+  t.equal(net.sent.filter((m) => m.type === MessageType.Heartbeat && m.context === 5).length, 0, 'in one round trip, with no heartbeat round');
+});
+
+t.test('ReadIndex: a voter asking in our term makes a quorum with us: answered without a heartbeat round', async (t) => {
+  const { n, commit } = readyLeader([1, 2, 3]);
+  n.step(readRequest(2, 11, 3));
+  const rd = n.ready();
+  n.advance(rd);
+  t.same(
+    rd.messages.filter((m) => m.type === MessageType.ReadIndexResp).map((m) => [m.to, m.index, m.context]),
+    [[2, commit, 11]],
+  );
+  t.equal(rd.messages.filter((m) => m.type === MessageType.Heartbeat).length, 0, 'no heartbeat round');
+});
+
+t.test('ReadIndex: a request without our term (an older member, or an older term) waits for a heartbeat round', async (t) => {
+  for (const logTerm of [0, 2]) {
+    const { n, commit } = readyLeader([1, 2, 3]);
+    n.step(readRequest(2, 12, logTerm));
+    let rd = n.ready();
+    n.advance(rd);
+    t.equal(rd.messages.filter((m) => m.type === MessageType.ReadIndexResp).length, 0, `logTerm ${logTerm}: not answered yet`);
+    t.equal(rd.messages.filter((m) => m.type === MessageType.Heartbeat && m.context === 12).length, 2, `logTerm ${logTerm}: a heartbeat round`);
+    n.step({ ...emptyMessage(MessageType.HeartbeatResp, 1, 3, 3), context: 12 });
+    rd = n.ready();
+    t.same(rd.messages.filter((m) => m.type === MessageType.ReadIndexResp).map((m) => [m.to, m.index]), [[2, commit]]);
+  }
+});
+
+t.test('ReadIndex: a vouched request confirms only its own reads, not those queued before it', async (t) => {
+  const { n, commit } = readyLeader([1, 2, 3]);
+  n.readIndex(20);
+  let rd = n.ready();
+  n.advance(rd);
+  t.equal(rd.messages.filter((m) => m.type === MessageType.Heartbeat && m.context === 20).length, 2);
+  // Follower 2 may have asked before read 20 began (its request can be old): it vouches for nothing after.
+  n.step(readRequest(2, 21, 3));
+  rd = n.ready();
+  n.advance(rd);
+  t.same(rd.messages.filter((m) => m.type === MessageType.ReadIndexResp).map((m) => m.context), [21]);
+  t.same(rd.readStates, [], "the leader's own read still waits for its round");
+  n.step({ ...emptyMessage(MessageType.HeartbeatResp, 1, 3, 3), context: 20 });
+  rd = n.ready();
+  t.same(rd.readStates, [{ index: commit, context: 20 }]);
+});
+
+t.test('ReadIndex: with five voters a vouching follower is not a quorum with the leader', async (t) => {
+  const { n, commit } = readyLeader([1, 2, 3, 4, 5]);
+  n.step(readRequest(2, 30, 3));
+  let rd = n.ready();
+  n.advance(rd);
+  t.equal(rd.messages.filter((m) => m.type === MessageType.ReadIndexResp).length, 0);
+  t.equal(rd.messages.filter((m) => m.type === MessageType.Heartbeat && m.context === 30).length, 4);
+  n.step({ ...emptyMessage(MessageType.HeartbeatResp, 1, 3, 3), context: 30 });
+  n.step({ ...emptyMessage(MessageType.HeartbeatResp, 1, 4, 3), context: 30 });
+  rd = n.ready();
+  t.same(rd.messages.filter((m) => m.type === MessageType.ReadIndexResp).map((m) => [m.to, m.index]), [[2, commit]]);
+});
+
+t.test('ReadIndex: a learner vouches for nothing', async (t) => {
+  const { n, commit } = readyLeader([1, 2, 3]);
+  n.proposeConfChange({ type: ConfChangeType.AddLearner, nodeId: 4, context: new Uint8Array(0) });
+  let rd = n.ready();
+  n.advance(rd);
+  for (const from of [2, 3]) n.step({ ...emptyMessage(MessageType.AppResp, 1, from, 3), index: commit + 1 });
+  rd = n.ready();
+  n.advance(rd);
+  t.same(n.status().confState.learners, [4]);
+  n.step(readRequest(4, 40, 3));
+  rd = n.ready();
+  n.advance(rd);
+  t.equal(rd.messages.filter((m) => m.type === MessageType.ReadIndexResp).length, 0);
+  t.ok(rd.messages.some((m) => m.type === MessageType.Heartbeat && m.context === 40), 'a heartbeat round');
+});
+
 t.test('a lagging follower catches up through a snapshot after compaction', async (t) => {
   const net = new TestNet([1, 2, 3]);
   const l = net.elect();

@@ -4,7 +4,7 @@
 import type { RaftConfig } from '../raft.js';
 import type { Rng } from './random.js';
 
-export const BUG_NAMES = ['commitOldTermByCounting', 'grantVoteToShorterLog', 'skipPreVoteLeaseCheck', 'confirmLaterReads'] as const;
+export const BUG_NAMES = ['commitOldTermByCounting', 'grantVoteToShorterLog', 'skipPreVoteLeaseCheck', 'confirmLaterReads', 'vouchForEarlierReads'] as const;
 export type BugName = (typeof BUG_NAMES)[number];
 
 export interface SimOptions {
