@@ -11,6 +11,7 @@ import type { Registry, RegistrySnapshot } from '../registry/index.js';
 import { RegistryView } from '../registry/index.js';
 import type { FleetOptions } from '../types.js';
 import { fleetOptions, parseUnitFile } from '../unit/index.js';
+import { ContentCollector, DEFAULT_CONTENT_GRACE_MS } from './content-gc.js';
 import { schedule, shortId, type Decision, type SchedulerUnit, type Unschedulable } from './scheduler.js';
 
 export const DEFAULT_RECONCILE_INTERVAL_MS = 2000;
@@ -46,6 +47,8 @@ export interface EngineOptions {
   logger?: Logger;
   /** A view shared with the agent. Without one, the engine runs its own while it leads. */
   view?: RegistryView;
+  /** A unit text named by no unit, placement or unit state for this long is deleted (default 60000 ms). */
+  contentGraceMs?: number;
 }
 
 /** A decision and what became of its write. */
@@ -63,6 +66,8 @@ export interface PassReport {
   decisions: AppliedDecision[];
   /** Units that need a machine (or a move) and did not get one, and why; broken unit files included. */
   unschedulable: Unschedulable[];
+  /** Unit texts deleted by this pass (named by nothing for the grace period). */
+  collected: string[];
   durationMs: number;
 }
 
@@ -108,6 +113,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   private intervalTimer: unknown;
   private retryTimer: unknown;
   private last: PassReport | undefined;
+  private readonly contents: ContentCollector;
   /** `${hash}\0${name}` -> parsed [X-Fleet] (specifiers depend on the name, so the name is part of the key). */
   private readonly parsed = new Map<string, ParsedUnit>();
   /** The reason last logged for each unschedulable unit (logged again only when it changes). */
@@ -121,6 +127,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.intervalMs = opts.reconcileIntervalMs ?? DEFAULT_RECONCILE_INTERVAL_MS;
     this.holdOffMs = opts.holdOffMs ?? DEFAULT_HOLD_OFF_MS;
     this.retryMs = opts.retryMs ?? 1000;
+    this.contents = new ContentCollector(opts.contentGraceMs ?? DEFAULT_CONTENT_GRACE_MS);
     this.clock = opts.clock ?? systemClock;
     this.log = opts.logger ?? componentLogger('engine', { machine: shortId(opts.machineId) });
     this.sharedView = opts.view;
@@ -209,6 +216,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     };
     const onViewError = (err: Error) => this.log.warn({ err }, 'engine: registry view error');
     session.once('lost', onLost);
+    this.contents.reset();
     this.term = term;
     this.log.info({ key: election.key, revision: election.revision }, 'engine: leading');
     this.emit('leader', { key: election.key, revision: election.revision });
@@ -313,6 +321,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       // for the next pass (the change that refused it will trigger one; so does the timer).
       if (outcome.outcome !== 'applied') stop = true;
     }
+    const collected = stop || term.ended ? [] : await this.collectContents(term, snap, started);
 
     this.clock.clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
@@ -320,7 +329,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.retryTimer = this.clock.setTimeout(() => this.requestPass(), Math.max(0, result.retryAt - started));
     }
     this.logUnschedulable(result.unschedulable);
-    const report: PassReport = { at: started, revision, decisions: applied, unschedulable: result.unschedulable, durationMs: this.clock.now() - started };
+    const report: PassReport = { at: started, revision, decisions: applied, unschedulable: result.unschedulable, collected, durationMs: this.clock.now() - started };
     this.last = report;
     this.emit('pass', report);
   }
@@ -342,6 +351,35 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.log.warn({ err: e, unit: d.unit, decision: d.kind }, 'engine: write failed');
       return { ...d, outcome: 'failed', error: (e as Error).message };
     }
+  }
+
+  /**
+   * Deletes the unit texts the collector says are due, each guarded by our election key and by the
+   * text's mod revision in the snapshot the pass decided from. Returns those deleted; a refused or
+   * failed delete ends the round (the next pass sees the registry again).
+   */
+  private async collectContents(term: Term, snap: RegistrySnapshot, now: number): Promise<string[]> {
+    // The hashes and their mod revisions are read in one synchronous step: the view changes while
+    // the deletes are in flight, and a guard read later could see the put of a submit that names
+    // the text again, and let the delete through.
+    const due = this.contents.due(snap, now).map((hash) => {
+      const key = this.registry.keys.content(hash);
+      return { hash, seen: Compare.modRevision(key, '=', snap.modRevisions.get(key) ?? 0) };
+    });
+    const deleted: string[] = [];
+    for (const { hash, seen } of due) {
+      if (term.ended) break;
+      try {
+        const ok = await this.registry.deleteContent(hash, [term.guard, seen]);
+        if (!ok) break;
+        deleted.push(hash);
+      } catch (e) {
+        this.log.warn({ err: e, hash }, 'engine: deleting an unused unit text failed');
+        break;
+      }
+    }
+    if (deleted.length) this.log.info({ count: deleted.length }, 'engine: deleted unit texts no unit names any more');
+    return deleted;
   }
 
   /** After a refused write: if our election key is gone we lost the election; stop at once. */

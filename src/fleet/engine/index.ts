@@ -23,3 +23,4 @@ export {
   type EngineOptions,
   type PassReport,
 } from './engine.js';
+export { ContentCollector, DEFAULT_CONTENT_GRACE_MS } from './content-gc.js';

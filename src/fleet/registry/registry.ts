@@ -141,6 +141,12 @@ export class Registry {
     return !!del && 'response_delete_range' in del && Number(del.response_delete_range.deleted) > 0;
   }
 
+  /** Deletes a unit text, only if `guards` hold (the engine's: its election key, the text's mod revision). */
+  async deleteContent(hash: string, guards: TxnCompare[]): Promise<boolean> {
+    const r = await this.client.txn().if(...guards).then(Op.delete(this.keys.content(hash))).commit();
+    return r.succeeded;
+  }
+
   /**
    * The engine's write: places (or with `machine` undefined, unplaces) a unit, only if `guards`
    * hold (the engine's own leadership key, the placement as the engine last saw it).

@@ -337,6 +337,45 @@ t.test('a broken unit file is reported and does not stop the engine', async (t) 
   await untilView(view, (s) => s.placements.has('ghost.service'), 'ghost placed');
 });
 
+t.test('unit texts no unit names any more are deleted after the grace period, guarded by their mod revision', async (t) => {
+  const { prefix, reg, view } = await setup(t);
+  const clock = new FakeClock();
+  await FakeMachine.announce(reg, 'm1');
+  const kept = '[Service]\nExecStart=/bin/sleep 1001\n';
+  const dropped = '[Service]\nExecStart=/bin/sleep 1002\n';
+  await submit(reg, 'keep.service', kept);
+  await submit(reg, 'drop.service', dropped);
+  await submit(reg, 'same.service', SERVICE);
+  const hashOf = (name: string) => view.current.units.get(name)?.hash ?? '';
+  await untilView(view, (s) => s.units.size === 3, 'three units');
+  const [keepHash, dropHash, sameHash] = [hashOf('keep.service'), hashOf('drop.service'), hashOf('same.service')];
+  const e = engine(t, prefix, 'e1', { clock, contentGraceMs: 5000 });
+  const collected: string[] = [];
+  e.on('pass', (r) => collected.push(...r.collected));
+  e.start();
+  await untilView(view, (s) => s.placements.size === 3, 'all placed');
+  await reg.destroy('drop.service');
+  await reg.destroy('same.service');
+  await untilView(view, (s) => !s.units.has('same.service') && !s.placements.has('same.service'), 'destroyed');
+  await e.reconcile();
+  t.same(collected, [], 'first seen unnamed: kept for the grace period');
+  // The same text submitted again within the grace period is named again: it stays.
+  await submit(reg, 'same2.service', SERVICE);
+  await untilView(view, (s) => s.units.has('same2.service'), 'resubmitted');
+  // The periodic pass (its timer fires as the clock moves) or this one collects it; once.
+  clock.advance(5000);
+  await e.reconcile();
+  t.same(collected, [dropHash]);
+  const after = await untilView(view, (s) => !s.contents.has(dropHash), 'the unused text deleted');
+  t.ok(after.contents.has(keepHash), 'a named text stays');
+  t.ok(after.contents.has(sameHash), 'a text named again stays');
+  // The guard: a delete decided from an older picture of the text is refused.
+  const key = reg.keys.content(keepHash);
+  const modRevision = after.modRevisions.get(key)!;
+  t.equal(await reg.deleteContent(keepHash, [Compare.modRevision(key, '=', modRevision - 1)]), false, 'a stale mod revision refuses the delete');
+  t.ok((await reg.client.get(key)).kvs.length, 'still there');
+});
+
 t.test('passes are coalesced: never two at once, and none lost', async (t) => {
   const { prefix, reg, view } = await setup(t);
   await FakeMachine.announce(reg, 'm1');
