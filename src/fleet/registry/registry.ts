@@ -60,16 +60,7 @@ export class Registry {
   /** One linearizable read of the whole registry. */
   async snapshot(opts: { serializable?: boolean } = {}): Promise<RegistrySnapshot> {
     const r = await this.client.get(this.keys.prefix, { prefix: true, serializable: opts.serializable });
-    const snap: RegistrySnapshot = {
-      revision: r.header.revision ?? 0,
-      units: new Map(),
-      contents: new Map(),
-      placements: new Map(),
-      machines: new Map(),
-      states: new Map(),
-      modRevisions: new Map(),
-      errors: [],
-    };
+    const snap = emptySnapshot(r.header.revision ?? 0);
     for (const kv of r.kvs) applyPut(this.keys, snap, toText(kv.key), toText(kv.value), kv.mod_revision);
     return snap;
   }
@@ -174,6 +165,20 @@ export class Registry {
   async clearState(name: string, machine: string): Promise<void> {
     await this.client.delete(this.keys.state(name, machine));
   }
+}
+
+/** A registry with nothing in it, as of `revision`. */
+export function emptySnapshot(revision = 0): RegistrySnapshot {
+  return {
+    revision,
+    units: new Map(),
+    contents: new Map(),
+    placements: new Map(),
+    machines: new Map(),
+    states: new Map(),
+    modRevisions: new Map(),
+    errors: [],
+  };
 }
 
 /** Applies one key's value to a snapshot (also used by the live view for watch events). */

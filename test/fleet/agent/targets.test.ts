@@ -2,7 +2,7 @@
 // matches (metadata, conflicts both ways, the ones already here first).
 import t from 'tap';
 import { conflicting, fitsMachine, machineTargets, metadataMatches, type OptionsOf } from '../../../src/fleet/agent/targets.js';
-import type { RegistrySnapshot } from '../../../src/fleet/registry/index.js';
+import { emptySnapshot, type RegistrySnapshot } from '../../../src/fleet/registry/index.js';
 import type { DesiredState, FleetOptions } from '../../../src/fleet/types.js';
 import { fleetOptions, parseUnitFile, unitHash } from '../../../src/fleet/unit/index.js';
 
@@ -10,16 +10,7 @@ const ME = 'a'.repeat(32);
 const OTHER = 'b'.repeat(32);
 
 function snapshot(units: { name: string; text: string; desired: DesiredState; placedOn?: string }[]): { snap: RegistrySnapshot; optionsOf: OptionsOf } {
-  const snap: RegistrySnapshot = {
-    revision: 1,
-    units: new Map(),
-    contents: new Map(),
-    placements: new Map(),
-    machines: new Map(),
-    states: new Map(),
-    modRevisions: new Map(),
-    errors: [],
-  };
+  const snap = emptySnapshot(1);
   for (const u of units) {
     const hash = unitHash(u.text);
     snap.units.set(u.name, { name: u.name, hash, desired: u.desired });

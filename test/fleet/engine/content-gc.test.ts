@@ -1,19 +1,10 @@
 // The unit-text collector alone: which texts are due for deletion, pass by pass, on a driven clock.
 import t from 'tap';
 import { ContentCollector, DEFAULT_CONTENT_GRACE_MS } from '../../../src/fleet/engine/index.js';
-import type { RegistrySnapshot, UnitStateRecord } from '../../../src/fleet/registry/index.js';
+import { emptySnapshot, type RegistrySnapshot, type UnitStateRecord } from '../../../src/fleet/registry/index.js';
 
 function snapshot(parts: { contents?: string[]; units?: string[]; placements?: string[]; states?: string[] }): RegistrySnapshot {
-  const snap: RegistrySnapshot = {
-    revision: 1,
-    units: new Map(),
-    contents: new Map(),
-    placements: new Map(),
-    machines: new Map(),
-    states: new Map(),
-    modRevisions: new Map(),
-    errors: [],
-  };
+  const snap = emptySnapshot(1);
   for (const h of parts.contents ?? []) snap.contents.set(h, `text of ${h}`);
   (parts.units ?? []).forEach((h, i) => snap.units.set(`u${i}.service`, { name: `u${i}.service`, hash: h, desired: 'launched' }));
   (parts.placements ?? []).forEach((h, i) => snap.placements.set(`p${i}.service`, { machine: 'm1', hash: h, at: 0, engine: 'm1' }));
