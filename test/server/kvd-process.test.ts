@@ -305,6 +305,19 @@ t.test('3 members: followers serve linearizable reads, health, version and metri
   t.match(metrics, /^kvd_raft_term \d+$/m);
   t.match(metrics, /^kvd_value_cache_bytes [1-9]\d*$/m, 'the values of the twenty puts are in memory');
   t.match(metrics, /^kvd_value_cache_budget_bytes 67108864$/m, 'the default budget, 64 MiB');
+  // The Raft transport, per peer, labelled with the peer's member id in hex as etcd does.
+  t.match(metrics, /^# TYPE etcd_network_peer_sent_bytes_total counter$/m);
+  for (const m of c.members.filter((x) => x !== leader)) {
+    const id = (await m.call<{ header: { member_id: string } }>('/v3/maintenance/status', {})).body.header.member_id;
+    const to = BigInt(id).toString(16);
+    const sent = new RegExp(`^etcd_network_peer_sent_bytes_total\\{To="${to}"\\} (\\d+)$`, 'm').exec(metrics);
+    t.ok(sent && Number(sent[1]) > 0, `bytes sent to ${to}`);
+    t.match(metrics, new RegExp(`^kvd_network_peer_sent_messages_total\\{To="${to}"\\} [1-9]\\d*$`, 'm'), `messages sent to ${to}`);
+    t.match(metrics, new RegExp(`^kvd_network_peer_sent_frames_total\\{To="${to}"\\} [1-9]\\d*$`, 'm'), `frames sent to ${to}`);
+    t.match(metrics, new RegExp(`^kvd_network_peer_connected\\{To="${to}"\\} 1$`, 'm'), `connected to ${to}`);
+    t.match(metrics, new RegExp(`^etcd_network_peer_sent_failures_total\\{To="${to}"\\} \\d+$`, 'm'));
+  }
+  t.equal((metrics.match(/^kvd_network_peer_connected\{/gm) ?? []).length, 2, 'two peers, not itself');
   // Requests are counted by method and code, and timed by method.
   t.equal((await leader.call('/v3/kv/put', { value: b64('no key') })).status, 400);
   const counted = await (await fetch(`${leader.url}/metrics`)).text();

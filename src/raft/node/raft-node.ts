@@ -7,7 +7,7 @@ import { decodeConfChange } from '../confchange.js';
 import { NodeStoppedError, ProposalDroppedError, ProposalTimeoutError, RaftError, ReadIndexTimeoutError } from '../errors.js';
 import { RaftCore, bootstrapEntries, type RaftStatus } from '../raft.js';
 import { RaftStorage } from '../storage/index.js';
-import { PeerTransport } from '../transport/index.js';
+import { PeerTransport, type PeerStats } from '../transport/index.js';
 import { ConfChangeType, EntryType, MessageType, Role, type Entry, type HardState, type Message, type NodeId, type Ready, type Snapshot } from '../types.js';
 import { componentLogger, type Logger } from '../../util/log.js';
 import { decodeMemberContext, encodeMemberContext, unwrapSnapshot, wrapSnapshot, wrapSnapshotPieces, type MemberInfo } from './members.js';
@@ -424,6 +424,11 @@ export class RaftNode extends EventEmitter {
 
   leaderId(): NodeId {
     return this.core.status().lead;
+  }
+
+  /** What the transport sent to each peer, and whether its connection is open. */
+  peerStats(): Map<NodeId, PeerStats> {
+    return this.transport.stats();
   }
 
   isLeader(): boolean {

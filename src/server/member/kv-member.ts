@@ -16,7 +16,7 @@ import { ConfChangeType } from '../../raft/types.js';
 import { EtcdError, Errors, GrpcCode } from '../../util/errors.js';
 import { componentLogger, type Logger } from '../../util/log.js';
 import type { KvService, WatchSession, WatchSink } from '../service.js';
-import { clusterIdFor, memberIdFor } from './ids.js';
+import { clusterIdFor, hexId, memberIdFor } from './ids.js';
 import { fetchClusterInfo, forwardToLeader } from './internal-client.js';
 import { MemberMetrics } from './metrics.js';
 
@@ -96,6 +96,7 @@ export class KvMember implements KvService {
       valueCacheBudget: () => store.valueCacheStats().budget,
       watchers: () => hub.stats().watchers,
       watchStreams: () => hub.stats().sessions,
+      peers: () => new Map([...node.peerStats()].map(([id, st]) => [hexId(id), st])),
     });
     node.on('persisted', (p: { ms: number }) => this.promMetrics.fsyncSeconds.observe(p.ms / 1000));
     node.on('leader-change', (ev: { leader: number }) => this.onLeaderChange(ev.leader));

@@ -17,6 +17,17 @@ export interface MemberGauges {
   valueCacheBudget(): number;
   watchers(): number;
   watchStreams(): number;
+  /** Per peer (hex member id): what the Raft transport sent, and whether its connection is open. */
+  peers(): Map<string, PeerCounts>;
+}
+
+export interface PeerCounts {
+  connected: boolean;
+  bytesSent: number;
+  framesSent: number;
+  messagesSent: number;
+  dropped: number;
+  reconnects: number;
 }
 
 export class MemberMetrics {
@@ -59,6 +70,34 @@ export class MemberMetrics {
     gauge('kvd_value_cache_budget_bytes', 'The value cache budget (--value-cache-mb); +Inf when every value is kept.', g.valueCacheBudget);
     gauge('etcd_debugging_mvcc_watcher_total', 'Watchers.', g.watchers);
     gauge('etcd_debugging_mvcc_watch_stream_total', 'Watch streams.', g.watchStreams);
+    // The transport keeps its own running totals; they are copied when /metrics is read, not
+    // counted a second time on the peer path. A peer removed from the cluster leaves the list.
+    const perPeer = (name: string, help: string, read: (p: PeerCounts) => number) =>
+      new Counter({
+        name,
+        help,
+        labelNames: ['To'],
+        registers: [r],
+        collect() {
+          this.reset();
+          for (const [to, p] of g.peers()) this.inc({ To: to }, read(p));
+        },
+      });
+    perPeer('etcd_network_peer_sent_bytes_total', 'Bytes of Raft frames sent to each peer.', (p) => p.bytesSent);
+    perPeer('etcd_network_peer_sent_failures_total', 'Raft messages to each peer dropped (queue full, no connection, too large).', (p) => p.dropped);
+    perPeer('kvd_network_peer_sent_frames_total', 'Raft frames (WebSocket messages: batches and snapshot chunks) sent to each peer.', (p) => p.framesSent);
+    perPeer('kvd_network_peer_sent_messages_total', 'Raft messages sent to each peer.', (p) => p.messagesSent);
+    perPeer('kvd_network_peer_reconnects_total', 'Connections to each peer opened after the first.', (p) => p.reconnects);
+    new Gauge({
+      name: 'kvd_network_peer_connected',
+      help: 'Whether the connection to each peer is open (1) or not (0).',
+      labelNames: ['To'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [to, p] of g.peers()) this.set({ To: to }, p.connected ? 1 : 0);
+      },
+    });
   }
 
   async text(): Promise<{ contentType: string; body: string }> {
