@@ -18,6 +18,14 @@ export function majority(n: number): number {
   return Math.floor(n / 2) + 1;
 }
 
+/** Whether `ids` hold a majority of `voters` (ids that are not voters do not count). */
+export function isQuorum(voters: readonly NodeId[], ids: ReadonlySet<NodeId>): boolean {
+  if (voters.length === 0) return true;
+  let n = 0;
+  for (const id of voters) if (ids.has(id)) n++;
+  return n >= majority(voters.length);
+}
+
 /** Tallies `votes` (granted or rejected, by voter) among `voters`; votes from non-voters do not count. */
 export function voteResult(voters: readonly NodeId[], votes: ReadonlyMap<NodeId, boolean>): VoteResult {
   if (voters.length === 0) return VoteResult.Won;

@@ -7,7 +7,7 @@ import { ProposalDroppedError } from './errors.js';
 import { RaftLog } from './log.js';
 import { Membership } from './membership.js';
 import { Progress, ProgressState } from './progress.js';
-import { committedIndex, VoteResult, voteResult } from './quorum.js';
+import { committedIndex, isQuorum, VoteResult, voteResult } from './quorum.js';
 import { ReadOnly } from './read-only.js';
 import {
   CAMPAIGN_TRANSFER,
@@ -887,7 +887,7 @@ export class RaftCore {
     if (this.vouchedRead(m, voters)) return;
     this.readOnly.add(this.log.committed, m.context, m.from);
     const acks = this.readOnly.recvAck(this.id, m.context);
-    if (acks && voteResult(voters, new Map([...acks].map((id) => [id, true]))) === VoteResult.Won) {
+    if (acks && isQuorum(voters, acks)) {
       for (const r of this.readOnly.advance(m.context)) this.answerRead(r.from, r.index, r.context);
       return;
     }
@@ -906,12 +906,8 @@ export class RaftCore {
    * (the heartbeat round). Answered (true), or left to the heartbeat round (false).
    */
   private vouchedRead(m: Message, voters: readonly NodeId[]): boolean {
-    if (m.from === this.id || m.logTerm !== this.term || !voters.includes(m.from)) return false;
-    const votes = new Map<NodeId, boolean>([
-      [this.id, true],
-      [m.from, true],
-    ]);
-    if (voteResult(voters, votes) !== VoteResult.Won) return false;
+    // A learner is no voter: the pair is then no quorum.
+    if (m.from === this.id || m.logTerm !== this.term || !isQuorum(voters, new Set([this.id, m.from]))) return false;
     if (this.bugs.vouchForEarlierReads) {
       this.readOnly.add(this.log.committed, m.context, m.from);
       this.readOnly.recvAck(this.id, m.context);
@@ -926,9 +922,7 @@ export class RaftCore {
   private handleReadAck(m: Message): void {
     const acks = this.readOnly.recvAck(m.from, m.context);
     if (!acks) return;
-    const votes = new Map<NodeId, boolean>();
-    for (const id of acks) votes.set(id, true);
-    if (voteResult(this.membership.current().voters, votes) !== VoteResult.Won) return;
+    if (!isQuorum(this.membership.current().voters, acks)) return;
     for (const r of this.readOnly.advance(m.context)) this.answerRead(r.from, r.index, r.context);
   }
 
@@ -953,9 +947,9 @@ export class RaftCore {
   }
 
   private quorumActive(): boolean {
-    const votes = new Map<NodeId, boolean>();
-    for (const [id, pr] of this.prs) if (id === this.id || this.recentlyActive(pr)) votes.set(id, true);
-    return voteResult(this.membership.current().voters, votes) === VoteResult.Won;
+    const active = new Set<NodeId>();
+    for (const [id, pr] of this.prs) if (id === this.id || this.recentlyActive(pr)) active.add(id);
+    return isQuorum(this.membership.current().voters, active);
   }
 
   // ---- Candidate and follower -----------------------------------------------------------------
