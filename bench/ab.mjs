@@ -5,9 +5,12 @@
 //   node bench/ab.mjs --a /tmp/base/dist/bin/kvd.js --b dist/bin/kvd.js [--op put] [--clients 64] [--total 20000] [--size 3] [--runs 3]
 //     [--a-node-args='...'] [--b-node-args='--heap-growing-percent=30'] (node flags for A's / B's members;
 //     with the same build on both sides this compares the flags)
+//   --op watch: the watch figure of bench/run.mjs instead (put-to-event p50/p99 on a follower's watch
+//     during --total puts at 64 clients; CPU is not measured)
 import { parseArgs } from 'node:util';
 import { KvdCluster } from './kvd-cluster.mjs';
 import { fmt, median, runFile, sharedTool, waitQuiet } from './lib.mjs';
+import { watchFigure } from './watch.mjs';
 
 const { values: v } = parseArgs({
   options: {
@@ -31,6 +34,12 @@ for (let r = 0; r < Number(v.runs); r++) {
     const c = new KvdCluster({ kvdScript: v[which], size: Number(v.size), nodeArgs });
     await c.start();
     try {
+      if (v.op === 'watch') {
+        const w = await watchFigure(c.endpoints(), sharedTool('kvload.mjs'), Number(v.total));
+        res[which].push({ rps: w.eventsPerS, p50: w.p50, p99: w.p99, cpu: NaN, errors: w.missed + w.duplicates + w.putErrors });
+        console.error(`${which}: ${fmt(w.eventsPerS)} events/s p50 ${fmt(w.p50)} p99 ${fmt(w.p99)} missed ${w.missed} dups ${w.duplicates} put errors ${w.putErrors} (busy before ${q.busy}%)`);
+        continue;
+      }
       let j;
       // Another job's load during the timed phase spoils the figure: measure again (twice at most).
       for (let attempt = 0; attempt < 3; attempt++) {
@@ -51,5 +60,5 @@ for (let r = 0; r < Number(v.runs); r++) {
 for (const which of ['a', 'b']) {
   const rs = res[which];
   const flags = v[`${which}-node-args`] ? ` ${v[`${which}-node-args`]}` : '';
-  console.log(`${which}: req/s ${fmt(median(rs.map((x) => x.rps)))}  p50 ${fmt(median(rs.map((x) => x.p50)))}  p99 ${fmt(median(rs.map((x) => x.p99)))}  CPU ${fmt(median(rs.map((x) => x.cpu)))} µs/req  (${v[which]}${flags})`);
+  console.log(`${which}: ${v.op === 'watch' ? 'events/s' : 'req/s'} ${fmt(median(rs.map((x) => x.rps)))}  p50 ${fmt(median(rs.map((x) => x.p50)))}  p99 ${fmt(median(rs.map((x) => x.p99)))}  CPU ${fmt(median(rs.map((x) => x.cpu)))} µs/req  (${v[which]}${flags})`);
 }

@@ -7,6 +7,7 @@
 //
 //   npm run build && node bench/big-load.mjs [--keys 1000000] [--lagging] [--out /tmp/flotilla-big-load]
 //     [--kvd-args='--snapshot-count 10000'] [--node-args='--max-semi-space-size=32'] (flags for every member, for kvd / node)
+//     [--kvd /tmp/other/dist/bin/kvd.js] (another build, for before/after measurements)
 import { cpSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -20,10 +21,11 @@ const { values } = parseArgs({
     out: { type: 'string', default: '/tmp/flotilla-big-load' },
     'kvd-args': { type: 'string', default: '' },
     'node-args': { type: 'string', default: '' },
+    kvd: { type: 'string' },
   },
 });
 const words = (s) => s.split(' ').filter((a) => a !== '');
-const c = new KvdCluster({ size: 3, logLevel: 'info', extraArgs: words(values['kvd-args']), nodeArgs: words(values['node-args']) });
+const c = new KvdCluster({ kvdScript: values.kvd, size: 3, logLevel: 'info', extraArgs: words(values['kvd-args']), nodeArgs: words(values['node-args']) });
 await c.start();
 const t0 = Date.now();
 const seconds = (from) => ((Date.now() - from) / 1000).toFixed(1);

@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EtcdCluster, ensureEtcd, etcdVersion } from './etcd.mjs';
 import { KvdCluster } from './kvd-cluster.mjs';
-import { b64, cpuMsOf, findLeader, fmt, median, nowMs, pct, peakRssMiB, postJson, range, REPO_DIR, rssMiB, runFile, sharedTool, sleep, status, waitQuiet } from './lib.mjs';
-import { openWatch } from './watch.mjs';
+import { b64, cpuMsOf, findLeader, fmt, median, nowMs, peakRssMiB, postJson, range, REPO_DIR, rssMiB, runFile, sharedTool, sleep, status, waitQuiet } from './lib.mjs';
+import { watchFigure } from './watch.mjs';
 
 const HELP = `usage: npm run bench -- [options]
   --vs-etcd              also measure a throwaway etcd cluster (installs etcd-server if missing)
@@ -118,52 +118,12 @@ async function measureLoadOnce(kind, fig) {
 
 // ---- watch --------------------------------------------------------------------------------
 
-async function measureWatch(kind, puts = 20000) {
+async function measureWatch(kind) {
   const q = await quiet();
   const c = newCluster(kind, 3);
   await c.start();
   try {
-    const leader = await findLeader(c.endpoints());
-    const follower = c.endpoints().find((e) => e !== leader);
-    const w = await openWatch(follower);
-    const from = w.createdRevision;
-    const r = await runFile('node', [kvload, '--endpoints', leader, '--op', 'put', '--clients', '64', '--total', String(puts), '--warmup', '0', '--stamp', '--quiet'], { allowFail: true });
-    const res = JSON.parse(r.stdout.trim().split('\n').pop());
-    const end = Number((await status(leader)).header.revision);
-    const want = end - from;
-    for (let t0 = Date.now(); Date.now() - t0 < 15000; ) {
-      if (w.events.length && w.events[w.events.length - 1].rev >= end) break;
-      await sleep(20);
-    }
-    await sleep(200);
-    w.close();
-    const seen = new Set();
-    let dups = 0;
-    for (const e of w.events) {
-      if (e.rev <= from || e.rev > end) continue;
-      if (seen.has(e.rev)) dups++;
-      seen.add(e.rev);
-    }
-    const lat = w.events.filter((e) => e.stamp !== undefined).map((e) => e.at - e.stamp).sort((a, b) => a - b);
-    const span = (w.events[w.events.length - 1]?.at ?? 0) - (w.events[0]?.at ?? 0);
-    // Replay: the same revisions again, from history, on a new watch.
-    const t0 = nowMs();
-    let doneAt;
-    let count = 0;
-    const rw = await openWatch(follower, {
-      startRevision: from + 1,
-      onEvent: (e) => {
-        if (e.rev <= end) count++;
-        if (e.rev >= end && doneAt === undefined) doneAt = nowMs();
-      },
-    });
-    for (let t1 = Date.now(); doneAt === undefined && Date.now() - t1 < 30000; ) await sleep(5);
-    rw.close();
-    return {
-      kind, puts: res.ok, putErrors: res.errors, putRps: res.rps, expected: want, received: seen.size, missed: want - seen.size, duplicates: dups,
-      eventsPerS: span > 0 ? (w.events.length * 1000) / span : undefined, p50: pct(lat, 50), p99: pct(lat, 99),
-      replayEvents: count, replayPerS: doneAt ? (count * 1000) / (doneAt - t0) : undefined, busyBefore: q.busy, quiet: q.quiet,
-    };
+    return { kind, ...(await watchFigure(c.endpoints(), kvload)), busyBefore: q.busy, quiet: q.quiet };
   } finally {
     await c.stop();
   }

@@ -2,7 +2,7 @@
 // {"result": ...} back), used by the watch figure: it records every event's revision, its arrival
 // time, and the send time kvload --stamp put at the start of the value ("t=<epoch ms>;").
 import http from 'node:http';
-import { b64, nowMs } from './lib.mjs';
+import { b64, findLeader, nowMs, pct, runFile, sleep, status } from './lib.mjs';
 
 /**
  * Opens a watch on every key (key "\0", range_end "\0") from `startRevision` (0: from now).
@@ -64,4 +64,55 @@ export function openWatch(url, { startRevision = 0, onEvent } = {}) {
     // The body stays open: the watch lasts as long as the request.
     req.write(JSON.stringify({ create_request: create }) + '\n');
   });
+}
+
+/**
+ * The watch figure on a running 3-member cluster (kvd or etcd): a watch on every key on a
+ * follower while `puts` puts run at 64 clients against the leader (each value stamped with its
+ * send time by `kvload --stamp`); then a second watch replays the same events from history.
+ * Returns events/s as received, missed and duplicated revisions (against the leader's revision at
+ * the end), put-to-event latency p50/p99 in ms, and the replay's events/s.
+ */
+export async function watchFigure(endpoints, kvload, puts = 20000) {
+  const leader = await findLeader(endpoints);
+  const follower = endpoints.find((e) => e !== leader);
+  const w = await openWatch(follower);
+  const from = w.createdRevision;
+  const r = await runFile('node', [kvload, '--endpoints', leader, '--op', 'put', '--clients', '64', '--total', String(puts), '--warmup', '0', '--stamp', '--quiet'], { allowFail: true });
+  const res = JSON.parse(r.stdout.trim().split('\n').pop());
+  const end = Number((await status(leader)).header.revision);
+  const want = end - from;
+  for (let t0 = Date.now(); Date.now() - t0 < 15000; ) {
+    if (w.events.length && w.events[w.events.length - 1].rev >= end) break;
+    await sleep(20);
+  }
+  await sleep(200);
+  w.close();
+  const seen = new Set();
+  let dups = 0;
+  for (const e of w.events) {
+    if (e.rev <= from || e.rev > end) continue;
+    if (seen.has(e.rev)) dups++;
+    seen.add(e.rev);
+  }
+  const lat = w.events.filter((e) => e.stamp !== undefined).map((e) => e.at - e.stamp).sort((a, b) => a - b);
+  const span = (w.events[w.events.length - 1]?.at ?? 0) - (w.events[0]?.at ?? 0);
+  // Replay: the same revisions again, from history, on a new watch.
+  const t0 = nowMs();
+  let doneAt;
+  let count = 0;
+  const rw = await openWatch(follower, {
+    startRevision: from + 1,
+    onEvent: (e) => {
+      if (e.rev <= end) count++;
+      if (e.rev >= end && doneAt === undefined) doneAt = nowMs();
+    },
+  });
+  for (let t1 = Date.now(); doneAt === undefined && Date.now() - t1 < 30000; ) await sleep(5);
+  rw.close();
+  return {
+    puts: res.ok, putErrors: res.errors, putRps: res.rps, expected: want, received: seen.size, missed: want - seen.size, duplicates: dups,
+    eventsPerS: span > 0 ? (w.events.length * 1000) / span : undefined, p50: pct(lat, 50), p99: pct(lat, 99),
+    replayEvents: count, replayPerS: doneAt ? (count * 1000) / (doneAt - t0) : undefined,
+  };
 }
