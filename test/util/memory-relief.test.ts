@@ -1,5 +1,5 @@
 // Memory relief: the native binding is built by npm install and found from the sources; on each
-// tick malloc is trimmed, and the heap relieved only when the loop was idle and the heap has grown
+// tick that finds the loop idle malloc is trimmed, and the heap relieved when it has also grown
 // since the lowest point after the last relief. Without the binding it says why once and does
 // nothing.
 import t from 'tap';
@@ -65,9 +65,9 @@ function driven(binding: MemoryBinding | undefined, lines: string[] = []) {
       };
     },
   });
-  /** One tick that sees this loop utilization and heap. */
-  const step = (busy: number, heapUsedMiB: number) => {
-    samples.push({ busy, heapUsed: heapUsedMiB * MiB });
+  /** One tick that sees this loop utilization, heap and RSS. */
+  const step = (busy: number, heapUsedMiB: number, rssMiB = 200) => {
+    samples.push({ busy, heapUsed: heapUsedMiB * MiB, rss: rssMiB * MiB });
     tick!();
   };
   return { relief, step, samples, gc, ticking: () => tick !== undefined, every: () => every };
@@ -96,25 +96,43 @@ t.test('the binding is looked for upward, and a file that is not a loadable modu
   t.ok('why' in stale && /memory\.node could not be loaded \(.+\); npm install rebuilds it/.test(stale.why), 'why' in stale ? stale.why : 'loaded');
 });
 
-t.test('every tick trims; the count says how many gave memory back', async (t) => {
+t.test('every idle tick trims, a busy one does not; the count says how many gave memory back', async (t) => {
   const { binding, calls } = fakeBinding();
   const d = driven(binding);
-  d.samples.push({ busy: 0, heapUsed: 100 * MiB }); // the sample taken at start
+  d.samples.push({ busy: 0, heapUsed: 100 * MiB, rss: 200 * MiB }); // the sample taken at start
   d.relief.start();
   d.relief.start();
   t.equal(d.every(), 5, 'scheduled once, at the interval asked for');
-  for (let i = 0; i < 3; i++) d.step(0.5, 100);
-  t.equal(calls.trims, 3, 'one trim per tick');
+  for (let i = 0; i < 3; i++) d.step(0.01, 100);
+  t.equal(calls.trims, 3, 'one trim per idle tick');
   t.equal(d.relief.released, 2);
+  for (const busy of [0.05, 0.5, 1]) d.step(busy, 100);
+  t.equal(calls.trims, 3, 'no trim while the loop is busy (5% and over) and the RSS steady: it would stall the load to give back pages the load takes again');
+  d.step(0.049, 100);
+  t.equal(calls.trims, 4, 'idle again: trimmed');
+  // Busy and growing (a load that fills the store): trimmed each time the RSS is 32 MiB above its
+  // lowest point since the last trim.
+  const busyTicks: [number, number, string][] = [
+    [190, 4, 'the first sample after a trim is the new low point'],
+    [221, 4, '31 MiB above it: not yet'],
+    [222, 5, '32 MiB above it: trimmed'],
+    [230, 5, 'after the trim the next sample is the low point again'],
+    [250, 5, '20 MiB above it'],
+    [262, 6, '32 MiB above it: trimmed'],
+  ];
+  for (const [rss, trims, why] of busyTicks) {
+    d.step(0.9, 100, rss);
+    t.equal(calls.trims, trims, why);
+  }
   d.relief.stop();
   t.notOk(d.ticking(), 'stop() cancels the interval');
-  t.equal(d.relief.ticks, 3);
+  t.equal(d.relief.ticks, 13);
 });
 
 t.test('the heap is relieved once the loop is idle after it grew, and not again until it grows again', async (t) => {
   const { binding, calls } = fakeBinding();
   const d = driven(binding);
-  d.samples.push({ busy: 0, heapUsed: 50 * MiB });
+  d.samples.push({ busy: 0, heapUsed: 50 * MiB, rss: 200 * MiB });
   d.relief.start();
   // Each tick: the loop's utilization, the heap in use (MiB), the reliefs so far, and why.
   const ticks: [number, number, number, string][] = [
@@ -133,13 +151,13 @@ t.test('the heap is relieved once the loop is idle after it grew, and not again 
     t.equal(calls.reliefs, reliefs, why);
   }
   t.equal(d.relief.reliefs, 2);
-  t.equal(calls.trims, d.relief.ticks, 'the trims go on at every tick');
+  t.equal(calls.trims, ticks.filter(([busy]) => busy < 0.05).length, 'a trim on every idle tick, none on the busy ones');
 });
 
 t.test("a relief's GC is followed by a trim as soon as it ends; stop() cancels the wait", async (t) => {
   const { binding, calls } = fakeBinding();
   const d = driven(binding);
-  d.samples.push({ busy: 0, heapUsed: 0 });
+  d.samples.push({ busy: 0, heapUsed: 0, rss: 200 * MiB });
   d.relief.start();
   d.step(0, 40);
   t.equal(calls.reliefs, 1);
@@ -185,7 +203,7 @@ t.test('without glibc the heap is still relieved but nothing is trimmed, and the
   const lines: string[] = [];
   const { binding, calls } = fakeBinding(false);
   const d = driven(binding, lines);
-  d.samples.push({ busy: 0, heapUsed: 0 });
+  d.samples.push({ busy: 0, heapUsed: 0, rss: 200 * MiB });
   d.relief.start();
   d.step(0, 64);
   t.equal(calls.trims, 0);
@@ -211,5 +229,6 @@ t.test('the process sampler measures the loop between calls and the V8 heap', as
   const s = sample();
   t.ok(s.busy > 0.5, `a loop that spun the whole time is busy (${s.busy.toFixed(2)})`);
   t.ok(s.busy <= 1);
+  t.ok(s.rss > 10 * MiB && s.rss < 64 * 1024 * MiB, `the RSS in bytes (${s.rss})`);
   t.ok(s.heapUsed > MiB, 'the heap in use is reported in bytes');
 });
