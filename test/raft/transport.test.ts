@@ -185,6 +185,8 @@ t.test('three transports exchange messages: exact bytes and numbers, one frame p
   t.equal(after.ac.framesSent - before.ac.framesSent, 1, '100 messages for C in one tick: one frame');
   t.equal(after.ba.framesSent - before.ba.framesSent, 1, '50 messages for A in one tick: one frame');
   t.equal(B.stat(A.id).framesReceived, 2, 'B received the warm-up frame and the batch');
+  t.equal(B.stat(A.id).bytesReceived, after.ab.bytesSent, 'B counted the bytes of every frame A sent it');
+  t.equal(B.stat(A.id).messagesReceived, after.ab.messagesSent, 'and every message');
   t.equal(after.ab.dropped, 0);
 
   // The next tick is a new frame.

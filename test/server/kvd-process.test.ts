@@ -316,6 +316,11 @@ t.test('3 members: followers serve linearizable reads, health, version and metri
     t.match(metrics, new RegExp(`^kvd_network_peer_sent_frames_total\\{To="${to}"\\} [1-9]\\d*$`, 'm'), `frames sent to ${to}`);
     t.match(metrics, new RegExp(`^kvd_network_peer_connected\\{To="${to}"\\} 1$`, 'm'), `connected to ${to}`);
     t.match(metrics, new RegExp(`^etcd_network_peer_sent_failures_total\\{To="${to}"\\} \\d+$`, 'm'));
+    // The receiving side, labelled From as in etcd: the followers' answers to the leader.
+    const received = new RegExp(`^etcd_network_peer_received_bytes_total\\{From="${to}"\\} (\\d+)$`, 'm').exec(metrics);
+    t.ok(received && Number(received[1]) > 0, `bytes received from ${to}`);
+    t.match(metrics, new RegExp(`^kvd_network_peer_received_frames_total\\{From="${to}"\\} [1-9]\\d*$`, 'm'), `frames received from ${to}`);
+    t.match(metrics, new RegExp(`^kvd_network_peer_received_messages_total\\{From="${to}"\\} [1-9]\\d*$`, 'm'), `messages received from ${to}`);
   }
   t.equal((metrics.match(/^kvd_network_peer_connected\{/gm) ?? []).length, 2, 'two peers, not itself');
   // Requests are counted by method and code, and timed by method.

@@ -28,8 +28,9 @@ export interface PeerStats {
   snapshotChunksSent: number;
   /** Messages waiting to be sent. */
   queued: number;
-  /** Frames and messages received from this peer on inbound connections. */
+  /** Frames, their payload bytes, and messages received from this peer on inbound connections. */
   framesReceived: number;
+  bytesReceived: number;
   messagesReceived: number;
 }
 
@@ -75,6 +76,7 @@ export class PeerConnection {
     snapshotChunksSent: 0,
     queued: 0,
     framesReceived: 0,
+    bytesReceived: 0,
     messagesReceived: 0,
   };
   private url: string;

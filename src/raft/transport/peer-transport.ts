@@ -106,9 +106,12 @@ export class PeerTransport {
       isMember: (id) => this.peers.has(id),
       onInboundOpen: (c) => this.inboundOpened(c),
       onInboundClose: (c) => this.inboundClosed(c),
-      onFrame: (from) => {
+      onFrame: (from, bytes) => {
         const p = this.peers.get(from);
-        if (p) p.conn.stats.framesReceived++;
+        if (p) {
+          p.conn.stats.framesReceived++;
+          p.conn.stats.bytesReceived += bytes;
+        }
       },
       onMessage: (m) => {
         const p = this.peers.get(m.from);

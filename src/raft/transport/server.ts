@@ -40,7 +40,8 @@ export interface ListenerOptions {
   isMember(id: NodeId): boolean;
   onInboundOpen(conn: InboundConnection): void;
   onInboundClose(conn: InboundConnection): void;
-  onFrame(from: NodeId): void;
+  /** A binary frame of `bytes` bytes arrived from `from` (before it is decoded). */
+  onFrame(from: NodeId, bytes: number): void;
   onMessage(m: Message): void;
 }
 
@@ -259,7 +260,7 @@ export class PeerListener {
       return;
     }
     conn.framesReceived++;
-    this.opts.onFrame(conn.peerId);
+    this.opts.onFrame(conn.peerId, data.length);
     let frame;
     try {
       frame = this.opts.codec.decode(data);
