@@ -2,7 +2,7 @@
 // Histogram would write the same observations.
 import t from 'tap';
 import { Counter, Histogram, Registry } from 'prom-client';
-import { REQUEST_SECONDS_BUCKETS, RequestMetrics } from '../../src/server/member/request-metrics.js';
+import { PlainHistogram, REQUEST_SECONDS_BUCKETS, RequestMetrics } from '../../src/server/member/request-metrics.js';
 
 const observations: [string, number, number][] = [
   ['kv/put', 0, 0.0003],
@@ -56,4 +56,28 @@ t.test('reset clears the counts', async (t) => {
   m.observe('kv/put', 0, 0.001);
   r.resetMetrics();
   t.notMatch(await r.metrics(), /kv\/put/);
+});
+
+t.test('PlainHistogram reads as prom-client\'s unlabelled Histogram, before and after observations, and after a reset', async (t) => {
+  const bounds = [0.0005, 0.001, 0.002, 0.004];
+  const name = 'etcd_disk_wal_fsync_duration_seconds';
+  const help = 'Duration of the synced write of each Raft batch (one fsync).';
+  const ours = new Registry();
+  const plain = new PlainHistogram(name, help, bounds);
+  plain.register(ours);
+  const theirs = new Registry();
+  const h = new Histogram({ name, help, buckets: bounds, registers: [theirs] });
+  t.equal(await ours.metrics(), await theirs.metrics(), 'no observation: zero buckets, as prom-client writes them');
+  for (const v of [0.0001, 0.0005, 0.0011, 0.003, 0.9]) {
+    plain.observe(v);
+    h.observe(v);
+  }
+  const text = await ours.metrics();
+  t.equal(text, await theirs.metrics());
+  t.match(text, /_bucket\{le="0.0005"\} 2$/m, 'a value on a bound is counted in that bucket');
+  t.match(text, /_bucket\{le="\+Inf"\} 5$/m);
+  ours.resetMetrics();
+  const fresh = new Registry();
+  new Histogram({ name, help, buckets: bounds, registers: [fresh] });
+  t.equal(await ours.metrics(), await fresh.metrics(), "reset: zero again, as a new one (prom-client's own reset writes no buckets at all)");
 });

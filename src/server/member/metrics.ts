@@ -1,7 +1,7 @@
 // The member's Prometheus metrics. Names follow etcd's where a metric means the same thing, so
 // that dashboards and alerts written for etcd keep working; kvd_* names are our own.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { RequestMetrics } from './request-metrics.js';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { PlainHistogram, RequestMetrics } from './request-metrics.js';
 
 export interface MemberGauges {
   hasLeader(): boolean;
@@ -28,11 +28,19 @@ export interface PeerCounts {
   messagesSent: number;
   dropped: number;
   reconnects: number;
+  bytesReceived: number;
+  framesReceived: number;
+  messagesReceived: number;
 }
 
 export class MemberMetrics {
   readonly registry = new Registry();
-  readonly fsyncSeconds: Histogram;
+  /** One observation per synced Raft batch. */
+  readonly fsyncSeconds = new PlainHistogram(
+    'etcd_disk_wal_fsync_duration_seconds',
+    'Duration of the synced write of each Raft batch (one fsync).',
+    [0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024],
+  );
   readonly leaderChanges: Counter;
   readonly proposalsFailed: Counter;
   private readonly requestMetrics = new RequestMetrics();
@@ -41,12 +49,7 @@ export class MemberMetrics {
     const r = this.registry;
     collectDefaultMetrics({ register: r });
     this.requestMetrics.register(r);
-    this.fsyncSeconds = new Histogram({
-      name: 'etcd_disk_wal_fsync_duration_seconds',
-      help: 'Duration of the synced write of each Raft batch (one fsync).',
-      buckets: [0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024],
-      registers: [r],
-    });
+    this.fsyncSeconds.register(r);
     this.leaderChanges = new Counter({ name: 'etcd_server_leader_changes_seen_total', help: 'Leader changes seen.', registers: [r] });
     this.proposalsFailed = new Counter({ name: 'etcd_server_proposals_failed_total', help: 'Failed proposals.', registers: [r] });
     const gauge = (name: string, help: string, read: () => number) =>
@@ -72,22 +75,26 @@ export class MemberMetrics {
     gauge('etcd_debugging_mvcc_watch_stream_total', 'Watch streams.', g.watchStreams);
     // The transport keeps its own running totals; they are copied when /metrics is read, not
     // counted a second time on the peer path. A peer removed from the cluster leaves the list.
-    const perPeer = (name: string, help: string, read: (p: PeerCounts) => number) =>
+    // Labelled as etcd labels them: To on the sending side, From on the receiving side.
+    const perPeer = (label: 'To' | 'From', name: string, help: string, read: (p: PeerCounts) => number) =>
       new Counter({
         name,
         help,
-        labelNames: ['To'],
+        labelNames: [label],
         registers: [r],
         collect() {
           this.reset();
-          for (const [to, p] of g.peers()) this.inc({ To: to }, read(p));
+          for (const [id, p] of g.peers()) this.inc({ [label]: id }, read(p));
         },
       });
-    perPeer('etcd_network_peer_sent_bytes_total', 'Bytes of Raft frames sent to each peer.', (p) => p.bytesSent);
-    perPeer('etcd_network_peer_sent_failures_total', 'Raft messages to each peer dropped (queue full, no connection, too large).', (p) => p.dropped);
-    perPeer('kvd_network_peer_sent_frames_total', 'Raft frames (WebSocket messages: batches and snapshot chunks) sent to each peer.', (p) => p.framesSent);
-    perPeer('kvd_network_peer_sent_messages_total', 'Raft messages sent to each peer.', (p) => p.messagesSent);
-    perPeer('kvd_network_peer_reconnects_total', 'Connections to each peer opened after the first.', (p) => p.reconnects);
+    perPeer('To', 'etcd_network_peer_sent_bytes_total', 'Bytes of Raft frames sent to each peer.', (p) => p.bytesSent);
+    perPeer('To', 'etcd_network_peer_sent_failures_total', 'Raft messages to each peer dropped (queue full, no connection, too large).', (p) => p.dropped);
+    perPeer('To', 'kvd_network_peer_sent_frames_total', 'Raft frames (WebSocket messages: batches and snapshot chunks) sent to each peer.', (p) => p.framesSent);
+    perPeer('To', 'kvd_network_peer_sent_messages_total', 'Raft messages sent to each peer.', (p) => p.messagesSent);
+    perPeer('To', 'kvd_network_peer_reconnects_total', 'Connections to each peer opened after the first.', (p) => p.reconnects);
+    perPeer('From', 'etcd_network_peer_received_bytes_total', 'Bytes of Raft frames received from each peer.', (p) => p.bytesReceived);
+    perPeer('From', 'kvd_network_peer_received_frames_total', 'Raft frames received from each peer.', (p) => p.framesReceived);
+    perPeer('From', 'kvd_network_peer_received_messages_total', 'Raft messages received from each peer (decoded and addressed to this member).', (p) => p.messagesReceived);
     new Gauge({
       name: 'kvd_network_peer_connected',
       help: 'Whether the connection to each peer is open (1) or not (0).',
