@@ -29,7 +29,7 @@ export class Network {
   private blocked = new Set<number>();
   /** Stalled links: until when (simulated time) each holds what is sent on it. */
   private stalls = new Map<number, number>();
-  /** When the last message held by a stall arrives (a message takes up to MAX_DELAY after its stall). */
+  /** When the last message held by a stall arrives (after its stall, its own delay: reordering included). */
   heldUntil = 0;
   /** A human description of the current partition, for traces. */
   partition = '';
@@ -75,9 +75,12 @@ export class Network {
     const c = this.conditions;
     if (c.loss > 0 && this.rng.chance(c.loss)) return [];
     const held = this.heldFor(m, now);
-    const first = held + this.delay();
-    if (c.duplicate > 0 && m.type !== MessageType.Prop && this.rng.chance(c.duplicate)) return [first, held + this.delay()];
-    return [first];
+    const out = [held + this.delay()];
+    if (c.duplicate > 0 && m.type !== MessageType.Prop && this.rng.chance(c.duplicate)) out.push(held + this.delay());
+    // A held message may also have been held back by reordering (up to maxExtraDelay) on top of its
+    // stall: the endgame waits for the last one to land, not only for the stall to end.
+    if (held > 0) for (const d of out) this.heldUntil = Math.max(this.heldUntil, now + d);
+    return out;
   }
 
   /** How long a message sent at `now` waits for its link's stall to end (0 when not stalled). */
@@ -90,7 +93,6 @@ export class Network {
       this.stalls.delete(link);
       return 0;
     }
-    this.heldUntil = Math.max(this.heldUntil, until + MAX_DELAY);
     return until - now;
   }
 
