@@ -56,6 +56,8 @@ export interface RaftConfig {
     confirmLaterReads?: boolean;
     /** A follower's read request, which vouches for the reads it carries, confirms reads queued before it too. */
     vouchForEarlierReads?: boolean;
+    /** A follower's echo of the leader's read stamp confirms the leader's reads queued after the stamp was sent, too. */
+    echoConfirmsLaterReads?: boolean;
   };
 }
 
@@ -140,6 +142,14 @@ export class RaftCore {
   private readonly readOnly = new ReadOnly();
   /** Reads that reached a new leader before it committed an entry of its term. */
   private pendingReadIndexMessages: Message[] = [];
+  /**
+   * Leader: the tick (leaderTicks) at which each voter's read request in our term last arrived, and
+   * the context of the last own read whose heartbeat round waits for followers' echoes (0: none).
+   */
+  private readonly followerReadTicks = new Map<NodeId, number>();
+  private deferredReadContext = 0;
+  /** Follower: the latest read stamp our leader put on a ReadIndexResp in this term (0: none). */
+  private leaderReadStamp = 0;
 
   private msgs: Message[] = [];
   private readStates: ReadState[] = [];
@@ -252,8 +262,9 @@ export class RaftCore {
       this.stepLeader(m);
     } else if (this.role === Role.Follower && this.lead !== NONE) {
       // The term we are in now, after the reads of this round arrived, goes with the request: the
-      // leader may count it as our answer to a heartbeat of that term (leaderReadIndex).
-      this.send({ ...m, to: this.lead, logTerm: this.term });
+      // leader may count it as our answer to a heartbeat of that term (leaderReadIndex). So does
+      // the latest read stamp it sent us, for its own reads queued before it (leaderReadEcho).
+      this.send({ ...m, to: this.lead, logTerm: this.term, index: this.leaderReadStamp });
     } else {
       throw new ProposalDroppedError('no leader to serve a linearizable read');
     }
@@ -452,6 +463,9 @@ export class RaftCore {
     this.votes = new Map();
     this.readOnly.reset();
     this.pendingReadIndexMessages = [];
+    this.followerReadTicks.clear();
+    this.deferredReadContext = 0;
+    this.leaderReadStamp = 0;
     this.rebuildProgress(true);
   }
 
@@ -622,6 +636,14 @@ export class RaftCore {
     if (this.heartbeatElapsed >= this.heartbeatTimeout) {
       this.heartbeatElapsed = 0;
       this.bcastHeartbeat(0);
+    }
+    // Own reads that waited for followers' echoes and are still pending get their heartbeat round
+    // now (the last one deferred is queued after the others, so it is pending if any is).
+    if (this.deferredReadContext !== 0) {
+      const pending = this.readOnly.has(this.deferredReadContext);
+      this.deferredReadContext = 0;
+      const last = this.readOnly.lastPendingContext();
+      if (pending && last !== undefined) this.bcastHeartbeat(last);
     }
   }
 
@@ -879,6 +901,10 @@ export class RaftCore {
       this.answerRead(m.from, this.log.committed, m.context);
       return;
     }
+    if (m.from !== this.id && m.logTerm === this.term) {
+      if (voters.includes(m.from)) this.followerReadTicks.set(m.from, this.leaderTicks);
+      if (m.index !== 0) this.leaderReadEcho(m.from, m.index);
+    }
     // Until an entry of this term is committed, our commit index may be behind the true one.
     if (this.log.term(this.log.committed) !== this.term) {
       this.pendingReadIndexMessages.push(m);
@@ -891,7 +917,34 @@ export class RaftCore {
       for (const r of this.readOnly.advance(m.context)) this.answerRead(r.from, r.index, r.context);
       return;
     }
+    // Our own read, while enough followers read too that they and we are a quorum (each one's
+    // request came this tick or the last): their next requests will echo a stamp sent after this
+    // read was queued, which confirms it as heartbeat answers would (leaderReadEcho), with no frames
+    // of its own. What is still pending at the next tick gets its heartbeat round then.
+    if (m.from === this.id && this.followersReading(voters)) {
+      this.deferredReadContext = m.context;
+      return;
+    }
     this.bcastHeartbeat(m.context);
+  }
+
+  /** Whether we and the voters whose read requests arrived this tick or the last are a quorum. */
+  private followersReading(voters: readonly NodeId[]): boolean {
+    const reading = new Set<NodeId>([this.id]);
+    for (const [id, tick] of this.followerReadTicks) if (this.leaderTicks - tick <= 1) reading.add(id);
+    return reading.size > 1 && isQuorum(voters, reading);
+  }
+
+  /**
+   * A follower's read request sent in our term echoes `stamp`: the last read queued here when we
+   * sent it an answer (the stamp of that ReadIndexResp). The follower sent the request after that
+   * answer arrived, so after every read queued up to the stamp began, and it was still in our term:
+   * exactly what its answer to a heartbeat sent after those reads would tell. It counts as that
+   * answer (handleReadAck).
+   */
+  private leaderReadEcho(from: NodeId, stamp: number): void {
+    const context = this.bugs.echoConfirmsLaterReads ? this.readOnly.lastPendingContext() : stamp;
+    if (context !== undefined) this.handleReadAck({ from, context });
   }
 
   /**
@@ -919,7 +972,7 @@ export class RaftCore {
     return true;
   }
 
-  private handleReadAck(m: Message): void {
+  private handleReadAck(m: Pick<Message, 'from' | 'context'>): void {
     const acks = this.readOnly.recvAck(m.from, m.context);
     if (!acks) return;
     if (!isQuorum(this.membership.current().voters, acks)) return;
@@ -928,7 +981,11 @@ export class RaftCore {
 
   private answerRead(to: NodeId, index: number, context: number): void {
     if (to === this.id || to === NONE) this.readStates.push({ index, context });
-    else this.send({ ...emptyMessage(MessageType.ReadIndexResp, to, this.id, this.term), index, context });
+    else {
+      // The stamp: every read queued so far began before this answer was sent (leaderReadEcho).
+      const commit = this.readOnly.lastPendingContext() ?? 0;
+      this.send({ ...emptyMessage(MessageType.ReadIndexResp, to, this.id, this.term), index, context, commit });
+    }
   }
 
   private leaderTransfer(target: NodeId): void {
@@ -1018,6 +1075,7 @@ export class RaftCore {
         if (this.lead !== NONE) this.send({ ...m, to: this.lead, term: 0 });
         return;
       case MessageType.ReadIndexResp:
+        if (m.from === this.lead && m.commit > 0) this.leaderReadStamp = m.commit;
         this.readStates.push({ index: m.index, context: m.context });
         return;
     }

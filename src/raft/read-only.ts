@@ -48,6 +48,10 @@ export class ReadOnly {
     return out;
   }
 
+  has(context: number): boolean {
+    return this.pending.has(context);
+  }
+
   lastPendingContext(): number | undefined {
     return this.queue[this.queue.length - 1];
   }

@@ -92,9 +92,17 @@ export interface Message {
    * follower: the term it was in when it asked (0 from older members: not counted).
    */
   logTerm: number;
-  /** App: index of the entry before `entries`; Vote: candidate's last index; AppResp: match/rejected index. */
+  /**
+   * App: index of the entry before `entries`; Vote: candidate's last index; AppResp: match/rejected
+   * index; ReadIndexResp: the read index; ReadIndex sent by a follower: the latest read stamp its
+   * leader sent it in this term (0: none).
+   */
   index: number;
   entries: Entry[];
+  /**
+   * App/Heartbeat: the leader's commit index; ReadIndexResp: the read stamp, the context of the
+   * last read queued at the leader when it answered (0: none).
+   */
   commit: number;
   snapshot?: Snapshot;
   reject: boolean;

@@ -422,6 +422,159 @@ t.test('ReadIndex: a learner vouches for nothing', async (t) => {
   t.ok(rd.messages.some((m) => m.type === MessageType.Heartbeat && m.context === 40), 'a heartbeat round');
 });
 
+/** A follower's read request that also echoes the leader's read stamp `stamp`. */
+function echoRequest(from: NodeId, context: number, logTerm: number, stamp: number): Message {
+  return { ...readRequest(from, context, logTerm), index: stamp };
+}
+
+t.test('ReadIndex: an answer carries the read stamp; a follower keeps its leader\'s latest and echoes it, until its term changes', async (t) => {
+  const { n } = readyLeader([1, 2, 3]);
+  n.readIndex(50);
+  n.advance(n.ready());
+  n.step(readRequest(2, 51, 3));
+  const rd = n.ready();
+  n.advance(rd);
+  t.same(
+    rd.messages.filter((m) => m.type === MessageType.ReadIndexResp).map((m) => [m.context, m.commit]),
+    [[51, 50]],
+    'the stamp is the last read queued when the answer was sent',
+  );
+
+  const net = new TestNet([1, 2, 3]);
+  const l = net.elect();
+  const f = net.node([1, 2, 3].find((id) => id !== l.id)!);
+  const term = l.status().term;
+  net.sent.length = 0;
+  f.readIndex(5);
+  net.settle();
+  t.equal(net.sent.find((m) => m.type === MessageType.ReadIndex)?.index, 0, 'no stamp yet: none echoed');
+  f.step({ ...emptyMessage(MessageType.ReadIndexResp, f.id, l.id, term), index: 1, context: 5, commit: 77 });
+  net.sent.length = 0;
+  f.readIndex(6);
+  net.settle();
+  t.equal(net.sent.find((m) => m.type === MessageType.ReadIndex && m.context === 6)?.index, 77, "the next request echoes the leader's stamp");
+  f.step({ ...emptyMessage(MessageType.ReadIndexResp, f.id, l.id + 10, term), index: 1, context: 6, commit: 99 });
+  f.step({ ...emptyMessage(MessageType.ReadIndexResp, f.id, l.id, term), index: 1, context: 6, commit: 0 });
+  net.sent.length = 0;
+  f.readIndex(7);
+  net.settle();
+  t.equal(net.sent.find((m) => m.type === MessageType.ReadIndex && m.context === 7)?.index, 77, 'a stamp from another member, or an answer without one, changes nothing');
+  f.step(emptyMessage(MessageType.Heartbeat, f.id, l.id, term + 1));
+  net.sent.length = 0;
+  f.readIndex(8);
+  const asked = f.ready().messages.find((m) => m.type === MessageType.ReadIndex && m.context === 8);
+  t.equal(asked?.logTerm, term + 1);
+  t.equal(asked?.index, 0, 'a new term forgets the stamp');
+});
+
+t.test("ReadIndex: a follower's echo of a stamp confirms the leader's reads queued up to it, not those after", async (t) => {
+  const { n, commit } = readyLeader([1, 2, 3]);
+  n.readIndex(60);
+  let rd = n.ready();
+  n.advance(rd);
+  t.equal(rd.messages.filter((m) => m.type === MessageType.Heartbeat && m.context === 60).length, 2, 'no follower reading yet: a heartbeat round');
+  n.step(readRequest(2, 61, 3));
+  rd = n.ready();
+  n.advance(rd);
+  t.same(rd.messages.filter((m) => m.type === MessageType.ReadIndexResp).map((m) => m.commit), [60], 'stamp 60 sent');
+  // Read 62 begins after the stamp went out: the echo of 60 says nothing about it.
+  n.readIndex(62);
+  n.advance(n.ready());
+  n.step(echoRequest(2, 63, 3, 60));
+  rd = n.ready();
+  n.advance(rd);
+  t.same(rd.readStates, [{ index: commit, context: 60 }], 'read 60 confirmed by the echo, with no heartbeat answer');
+  t.same(rd.messages.filter((m) => m.type === MessageType.ReadIndexResp).map((m) => [m.context, m.commit]), [[63, 62]], 'the answer stamps read 62');
+  n.step(echoRequest(2, 64, 3, 62));
+  rd = n.ready();
+  n.advance(rd);
+  t.same(rd.readStates, [{ index: commit, context: 62 }], 'and the next echo confirms it');
+});
+
+t.test('ReadIndex: an echo from a request not in our term confirms nothing', async (t) => {
+  for (const logTerm of [0, 2]) {
+    const { n } = readyLeader([1, 2, 3]);
+    n.readIndex(70);
+    n.advance(n.ready());
+    n.step(readRequest(2, 71, 3));
+    n.advance(n.ready());
+    n.step(echoRequest(2, 72, logTerm, 70));
+    const rd = n.ready();
+    n.advance(rd);
+    t.same(rd.readStates, [], `logTerm ${logTerm}: read 70 still waits`);
+  }
+});
+
+t.test('ReadIndex: while followers read, the leader waits for their echo instead of a heartbeat round, and runs the round at the next tick', async (t) => {
+  const { n, commit } = readyLeader([1, 2, 3]);
+  n.step(readRequest(2, 80, 3));
+  n.advance(n.ready());
+  n.readIndex(81);
+  let rd = n.ready();
+  n.advance(rd);
+  t.equal(rd.messages.filter((m) => m.type === MessageType.Heartbeat).length, 0, 'follower 2 reads: no heartbeat round for read 81');
+  n.step(readRequest(2, 82, 3));
+  rd = n.ready();
+  n.advance(rd);
+  t.same(rd.messages.filter((m) => m.type === MessageType.ReadIndexResp).map((m) => [m.context, m.commit]), [[82, 81]]);
+  n.step(echoRequest(2, 83, 3, 81));
+  rd = n.ready();
+  n.advance(rd);
+  t.same(rd.readStates, [{ index: commit, context: 81 }], 'confirmed by the echo');
+  // Follower 2 stops reading: read 84 is deferred (its request came this tick), then runs its round at the tick.
+  n.readIndex(84);
+  rd = n.ready();
+  n.advance(rd);
+  t.equal(rd.messages.filter((m) => m.type === MessageType.Heartbeat).length, 0);
+  n.readIndex(85);
+  n.advance(n.ready());
+  n.tick();
+  rd = n.ready();
+  n.advance(rd);
+  t.equal(rd.messages.filter((m) => m.type === MessageType.Heartbeat && m.context === 85).length, 2, 'one round at the tick, for both reads');
+  n.step({ ...emptyMessage(MessageType.HeartbeatResp, 1, 3, 3), context: 85 });
+  rd = n.ready();
+  t.same(rd.readStates, [{ index: commit, context: 84 }, { index: commit, context: 85 }]);
+  n.advance(rd);
+  // Two ticks after follower 2's last request it no longer counts as reading.
+  n.tick();
+  n.tick();
+  n.advance(n.ready());
+  n.readIndex(86);
+  rd = n.ready();
+  t.equal(rd.messages.filter((m) => m.type === MessageType.Heartbeat && m.context === 86).length, 2, 'no follower reading lately: the round at once');
+});
+
+t.test('ReadIndex: with five voters the leader waits for echoes only while two followers read, and needs both', async (t) => {
+  const { n, commit } = readyLeader([1, 2, 3, 4, 5]);
+  n.step(readRequest(2, 90, 3));
+  n.advance(n.ready());
+  n.readIndex(91);
+  let rd = n.ready();
+  n.advance(rd);
+  t.equal(rd.messages.filter((m) => m.type === MessageType.Heartbeat && m.context === 91).length, 4, 'one follower reading is no quorum with us: a round at once');
+  n.step({ ...emptyMessage(MessageType.HeartbeatResp, 1, 3, 3), context: 91 });
+  n.step({ ...emptyMessage(MessageType.HeartbeatResp, 1, 4, 3), context: 91 });
+  n.advance(n.ready());
+  n.step(readRequest(3, 92, 3));
+  n.advance(n.ready());
+  n.readIndex(93);
+  rd = n.ready();
+  n.advance(rd);
+  t.equal(rd.messages.filter((m) => m.type === MessageType.Heartbeat && m.context === 93).length, 0, 'two followers reading: wait for their echoes');
+  n.step(readRequest(2, 94, 3));
+  n.step(readRequest(3, 95, 3));
+  n.advance(n.ready());
+  n.step(echoRequest(2, 96, 3, 93));
+  rd = n.ready();
+  n.advance(rd);
+  t.same(rd.readStates, [], 'one echo is not a quorum of five');
+  n.step(echoRequest(3, 97, 3, 93));
+  rd = n.ready();
+  n.advance(rd);
+  t.same(rd.readStates, [{ index: commit, context: 93 }], 'two echoes and the leader are');
+});
+
 t.test('a lagging follower catches up through a snapshot after compaction', async (t) => {
   const net = new TestNet([1, 2, 3]);
   const l = net.elect();

@@ -28,7 +28,7 @@ export function chaos(sim: Simulation): void {
   if (rng.chance(r.propose)) clientProposal(sim);
   if (sim.profile.nemesis === 'leaderChurn') leaderChurn(sim);
   if (sim.profile.nemesis === 'slowLeader') slowLeader(sim);
-  if (rng.chance(r.read)) clientRead(sim);
+  for (let n = r.read; n > 0; n--) if (n >= 1 || rng.chance(n)) clientRead(sim);
   if (rng.chance(r.partition)) partition(sim);
   if (rng.chance(r.weather)) weather(sim);
   if (rng.chance(r.stall)) stall(sim);

@@ -4,7 +4,7 @@
 import type { RaftConfig } from '../raft.js';
 import type { Rng } from './random.js';
 
-export const BUG_NAMES = ['commitOldTermByCounting', 'grantVoteToShorterLog', 'skipPreVoteLeaseCheck', 'confirmLaterReads', 'vouchForEarlierReads'] as const;
+export const BUG_NAMES = ['commitOldTermByCounting', 'grantVoteToShorterLog', 'skipPreVoteLeaseCheck', 'confirmLaterReads', 'vouchForEarlierReads', 'echoConfirmsLaterReads'] as const;
 export type BugName = (typeof BUG_NAMES)[number];
 
 export interface SimOptions {
@@ -31,6 +31,7 @@ export type CoreSettings = Pick<RaftConfig, 'preVote' | 'checkQuorum' | 'maxSize
 /** Probabilities per tick of each scheduled action, and per Ready of a crash while handling it. */
 export interface FaultRates {
   propose: number;
+  /** Reads per tick: below 1 a chance, from 1 up that many (a read storm: followers read all the time, as in the benchmark). */
   read: number;
   partition: number;
   weather: number;
@@ -91,7 +92,7 @@ export function drawProfile(rng: Rng): Profile {
       core,
       rates: {
         propose: 1,
-        read: rng.pick([0.05, 0.15, 0.3]),
+        read: rng.pick([0.05, 0.15, 0.3, 3]),
         partition: rng.pick([0.1, 0.2]),
         weather: 0.05,
         stall: 0.02,
@@ -116,7 +117,7 @@ export function drawProfile(rng: Rng): Profile {
     core,
     rates: {
       propose: churn ? 1 : rng.pick([0.3, 0.6, 1]),
-      read: rng.pick([0.05, 0.15, 0.3]),
+      read: rng.pick([0.05, 0.15, 0.3, 3]),
       partition: nemesis === 'mixed' ? 0.03 * scale() : 0,
       weather: 0.03 * scale(),
       stall: 0.01 * scale(),
