@@ -41,11 +41,7 @@ export class RequestMetrics {
       m = { buckets: new Float64Array(REQUEST_SECONDS_BUCKETS.length + 1), sum: 0, count: 0, codes: new Map() };
       this.byMethod.set(method, m);
     }
-    m.count++;
-    m.sum += seconds;
-    let i = 0;
-    while (i < REQUEST_SECONDS_BUCKETS.length && seconds > REQUEST_SECONDS_BUCKETS[i]!) i++;
-    m.buckets[i]!++;
+    countInto(m, REQUEST_SECONDS_BUCKETS, seconds);
     m.codes.set(code, (m.codes.get(code) ?? 0) + 1);
   }
 
@@ -90,12 +86,7 @@ export class PlainHistogram {
   }
 
   observe(value: number): void {
-    const c = this.counts;
-    c.count++;
-    c.sum += value;
-    let i = 0;
-    while (i < this.bounds.length && value > this.bounds[i]!) i++;
-    c.buckets[i]!++;
+    countInto(this.counts, this.bounds, value);
   }
 
   register(registry: Registry): void {
@@ -108,6 +99,15 @@ export class PlainHistogram {
     const m = collected(this.name, this.help, 'histogram', () => histogramSamples([], this.name, this.bounds, this.counts, {}), reset);
     registry.registerMetric(m as unknown as Parameters<Registry['registerMetric']>[0]);
   }
+}
+
+/** Counts one observation: its bucket (the first bound it does not exceed, or the last slot), the sum, the count. */
+function countInto(c: { readonly buckets: Float64Array; sum: number; count: number }, bounds: readonly number[], value: number): void {
+  c.count++;
+  c.sum += value;
+  let i = 0;
+  while (i < bounds.length && value > bounds[i]!) i++;
+  c.buckets[i]!++;
 }
 
 /** Appends one histogram's samples as prom-client writes them: cumulative buckets with `le` first, +Inf, _sum, _count. */
