@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
+import { plainNode } from '../plain-node.js';
 import type { RunResult } from '../../cluster-tests/runner.js';
 
 export const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -53,10 +54,8 @@ export async function runScenarioProcess(t: Test, scenario: string, durationS: n
   t.comment(`replay: node dist/cluster-tests/run.js ${argv.join(' ')}`);
   const json = join(dir, 'result.json');
   const outDir = join(dir, 'out');
-  const child = spawn(process.execPath, [runJs, ...argv, '--json', json, '--out', outDir, '--quiet'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, _TAPJS_PROCESSINFO_COVERAGE_: '0' },
-  });
+  // A plain node (no coverage; its kvd members inherit the environment and are plain too).
+  const child = spawn(...plainNode([runJs, ...argv, '--json', json, '--out', outDir, '--quiet']), { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   });

@@ -5,6 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import t, { type Test } from 'tap';
+import { plainNode } from '../plain-node.js';
 import { freePort, tempDir } from '../raft/cluster.js';
 import { cleanEnv, kvctl, kvctlScript, until, type Result } from './helpers.js';
 
@@ -68,7 +69,7 @@ async function compare(): Promise<void> {
   /** Runs both; `sub` rewrites etcdctl's arguments and output for kvctl's own keys where they write. */
   async function same(tt: Test, args: string[], opts: { stdin?: string; usage?: boolean; mask?: (s: string) => string } = {}): Promise<void> {
     const a = await etcdctl([ep, ...args], opts.stdin);
-    const b = await kvctl([ep, ...args], { stdin: opts.stdin });
+    const b = await kvctl([ep, ...args], { stdin: opts.stdin, coverage: false });
     const mask = opts.mask ?? ((s: string) => s);
     const name = `kvctl ${args.join(' ')}`;
     tt.equal(b.code, a.code, `${name}: exit code`);
@@ -139,7 +140,7 @@ async function compare(): Promise<void> {
       const head = JSON.parse((await etcdctl([ep, 'get', 'x', '-w', 'json'])).stdout) as { header: { revision: number } };
       const from = `--rev=${head.header.revision + 1}`;
       const a = spawn('etcdctl', [ep, 'watch', from, ...args], { env: cleanEnv({ ETCDCTL_API: '3' }) });
-      const b = spawn(process.execPath, [kvctlScript, ep, 'watch', from, ...args], { env: cleanEnv() });
+      const b = spawn(...plainNode([kvctlScript, ep, 'watch', from, ...args]), { env: cleanEnv() });
       try {
         let ao = '';
         let bo = '';

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { run, type KvctlIo } from '../../src/kvctl/index.js';
+import { plainNode } from '../plain-node.js';
 
 export const kvctlScript = fileURLToPath(new URL('../../dist/bin/kvctl.js', import.meta.url));
 
@@ -24,10 +25,26 @@ export function cleanEnv(extra: Record<string, string> = {}): Record<string, str
   return { ...env, ...extra };
 }
 
+/**
+ * The command line that starts kvctl: with tap's loader (counted by coverage), or a plain node
+ * for tests that run many commands for their output (the transcript, the comparison with
+ * etcdctl), where the loader doubled each command's start.
+ */
+function kvctlCommand(args: string[], coverage: boolean): [string, string[]] {
+  return coverage ? [process.execPath, [kvctlScript, ...args]] : plainNode([kvctlScript, ...args]);
+}
+
+/** Options of a kvctl started as a process. `coverage: false`: a plain node (test/plain-node.ts). */
+export interface ProcessOptions {
+  env?: Record<string, string>;
+  coverage?: boolean;
+}
+
 /** Runs the binary to completion. */
-export function kvctl(args: string[], opts: { stdin?: string; env?: Record<string, string>; timeoutMs?: number; cwd?: string } = {}): Promise<Result> {
+export function kvctl(args: string[], opts: ProcessOptions & { stdin?: string; timeoutMs?: number; cwd?: string } = {}): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [kvctlScript, ...args], { env: cleanEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe'], cwd: opts.cwd });
+    const [cmd, argv] = kvctlCommand(args, opts.coverage ?? true);
+    const child = spawn(cmd, argv, { env: cleanEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe'], cwd: opts.cwd });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -61,8 +78,9 @@ export class Background {
   private readonly child: ChildProcess;
   private waiters: (() => void)[] = [];
 
-  constructor(args: string[], opts: { env?: Record<string, string>; stdin?: boolean } = {}) {
-    this.child = spawn(process.execPath, [kvctlScript, ...args], { env: cleanEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe'] });
+  constructor(args: string[], opts: ProcessOptions & { stdin?: boolean } = {}) {
+    const [cmd, argv] = kvctlCommand(args, opts.coverage ?? true);
+    this.child = spawn(cmd, argv, { env: cleanEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stdout!.on('data', (d: Buffer) => {
       this.stdout += d.toString();
       this.notify();

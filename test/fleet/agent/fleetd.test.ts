@@ -10,6 +10,7 @@ import { parseFleetdArgs, type FleetdConfig } from '../../../src/fleet/config.js
 import { baseEnvironment, runUntilSignal, startFleetd } from '../../../src/fleet/fleetd.js';
 import { Registry, RegistryView, type RegistrySnapshot } from '../../../src/fleet/registry/index.js';
 import { parseUnitFile } from '../../../src/fleet/unit/index.js';
+import { plainNode } from '../../plain-node.js';
 import { freePort } from '../../raft/cluster.js';
 import { KvdCluster } from '../../server/kvd-harness.js';
 import { alive, sleeperUnit, tempDir, untilView } from './helpers.js';
@@ -212,7 +213,6 @@ t.test('with a kvd', async (t) => {
  * does not merge with the coverage of the same files run from source by the tests (the statement maps
  * differ) and spoils the report, so tap's coverage is turned off in them.
  */
-const NO_CHILD_COVERAGE = { _TAPJS_PROCESSINFO_COVERAGE_: '0' };
 
 interface Started {
   child: ChildProcess;
@@ -223,7 +223,7 @@ interface Started {
 
 /** Starts a process and resolves once its stderr matches `ready`. */
 function startProcess(script: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp, cwd?: string): Promise<Started> {
-  const child = spawn(process.execPath, [script, ...args], { env: { ...env, ...NO_CHILD_COVERAGE }, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(...plainNode([script, ...args]), { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
@@ -250,7 +250,7 @@ function startProcess(script: string, args: string[], env: NodeJS.ProcessEnv, re
 
 function run(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env, ...NO_CHILD_COVERAGE }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(...plainNode([script, ...args]), { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -26,6 +26,7 @@ import { Client, EventType, toText } from '../../../src/client/index.js';
 import { decodeInstance, listServices, lookup, watch, type ServiceInstance, type ServiceSet } from '../../../src/discovery/index.js';
 import { Registry, RegistryView } from '../../../src/fleet/registry/index.js';
 import { parseUnitFile } from '../../../src/fleet/unit/index.js';
+import { plainNode } from '../../plain-node.js';
 import { freePort, tempDir } from '../../raft/cluster.js';
 import { KvdCluster, type KvdProc } from '../../server/kvd-harness.js';
 import { untilView } from '../agent/helpers.js';
@@ -37,7 +38,6 @@ const INTERVAL_MS = 1000;
 const TIMEOUT_MS = 800;
 const PREFIX = '/flotilla/services/web/';
 /** Child processes run dist/: their coverage would not merge with the tests' (see test/fleet/agent/fleetd.test.ts). */
-const NO_CHILD_COVERAGE = { _TAPJS_PROCESSINFO_COVERAGE_: '0' };
 const quiet = pino({ level: 'silent' });
 
 class Fleetd {
@@ -56,7 +56,7 @@ class Fleetd {
   start(): Promise<void> {
     const args = ['--endpoints', this.endpoints, '--machine-id', this.machineId, '--state-dir', this.stateDir, '--agent-ttl', String(TTL_S),
       '--http-addr', `127.0.0.1:${this.httpPort}`, '--dns-addr', `127.0.0.1:${this.dnsPort}`, '--engine-hold-off', '0', '--log-level', 'warn'];
-    const child = spawn(process.execPath, [dist('fleetd'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...NO_CHILD_COVERAGE } });
+    const child = spawn(...plainNode([dist('fleetd'), ...args]), { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     child.stdout!.on('data', (d: Buffer) => this.log.push(d.toString()));
     child.stderr!.on('data', (d: Buffer) => this.log.push(d.toString()));
@@ -94,7 +94,7 @@ class Fleetd {
 
 function run(script: string, args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [script, ...args], { cwd, env: { ...process.env, ...NO_CHILD_COVERAGE }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(...plainNode([script, ...args]), { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
