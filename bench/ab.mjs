@@ -5,6 +5,7 @@
 //   node bench/ab.mjs --a /tmp/base/dist/bin/kvd.js --b dist/bin/kvd.js [--op put] [--clients 64] [--total 20000] [--size 3] [--runs 3]
 //     [--a-node-args='...'] [--b-node-args='--heap-growing-percent=30'] (node flags for A's / B's members;
 //     with the same build on both sides this compares the flags)
+//     [--a-kvd-args='--snapshot-count 1000'] [--b-kvd-args='...'] (kvd flags for A's / B's members)
 //   --op watch: the watch figure of bench/run.mjs instead (put-to-event p50/p99 on a follower's watch
 //     during --total puts at 64 clients; CPU is not measured)
 import { parseArgs } from 'node:util';
@@ -23,6 +24,8 @@ const { values: v } = parseArgs({
     runs: { type: 'string', default: '3' },
     'a-node-args': { type: 'string', default: '' },
     'b-node-args': { type: 'string', default: '' },
+    'a-kvd-args': { type: 'string', default: '' },
+    'b-kvd-args': { type: 'string', default: '' },
   },
 });
 const res = { a: [], b: [] };
@@ -30,8 +33,8 @@ for (let r = 0; r < Number(v.runs); r++) {
   for (const which of r % 2 ? ['b', 'a'] : ['a', 'b']) {
     // wait_quiet before the cluster starts: it measures the whole machine, our idle members too.
     let q = await waitQuiet();
-    const nodeArgs = v[`${which}-node-args`].split(' ').filter((a) => a !== '');
-    const c = new KvdCluster({ kvdScript: v[which], size: Number(v.size), nodeArgs });
+    const words = (flag) => v[`${which}-${flag}`].split(' ').filter((a) => a !== '');
+    const c = new KvdCluster({ kvdScript: v[which], size: Number(v.size), nodeArgs: words('node-args'), extraArgs: words('kvd-args') });
     await c.start();
     try {
       if (v.op === 'watch') {
@@ -59,6 +62,6 @@ for (let r = 0; r < Number(v.runs); r++) {
 }
 for (const which of ['a', 'b']) {
   const rs = res[which];
-  const flags = v[`${which}-node-args`] ? ` ${v[`${which}-node-args`]}` : '';
+  const flags = [v[`${which}-node-args`], v[`${which}-kvd-args`]].filter((f) => f !== '').map((f) => ` ${f}`).join('');
   console.log(`${which}: ${v.op === 'watch' ? 'events/s' : 'req/s'} ${fmt(median(rs.map((x) => x.rps)))}  p50 ${fmt(median(rs.map((x) => x.p50)))}  p99 ${fmt(median(rs.map((x) => x.p99)))}  CPU ${fmt(median(rs.map((x) => x.cpu)))} µs/req  (${v[which]}${flags})`);
 }
