@@ -195,6 +195,43 @@ t.test('three transports exchange messages: exact bytes and numbers, one frame p
   t.equal(A.stat(B.id).framesSent - after.ab.framesSent, 1);
 });
 
+t.test('round trips: each open connection is pinged and the answer measured, per peer', async (t) => {
+  const trips: Array<[NodeId, NodeId, number]> = [];
+  const tripsOf = (from: NodeId, to: NodeId) => trips.filter(([f, tt]) => f === from && tt === to);
+  let wake: () => void = () => undefined;
+  const member = (id: NodeId) =>
+    new Member(id, {
+      probeIntervalMs: 5,
+      onRoundTrip: (to, seconds) => {
+        trips.push([id, to, seconds]);
+        wake();
+      },
+    });
+  const A = member(21);
+  const B = member(22);
+  const C = new Member(23, { probeIntervalMs: 0, onRoundTrip: (to) => trips.push([23, to, NaN]) });
+  t.teardown(() => Promise.all([A, B, C].map((m) => m.tr.stop())));
+  await startAll([A, B, C]);
+  await warmUp([A, B, C]);
+  const enough = () => [[21, 22], [21, 23], [22, 21], [22, 23]].every(([f, to]) => tripsOf(f!, to!).length >= 3);
+  await new Promise<void>((resolve) => {
+    wake = () => enough() && resolve();
+    wake();
+  });
+  t.ok(trips.filter(([f]) => f !== 23).every(([, , s]) => Number.isFinite(s) && s > 0), 'every round trip is a positive number of seconds');
+  t.equal(trips.filter(([f]) => f === 23).length, 0, 'a transport with probeIntervalMs 0 measures nothing');
+
+  // A connection that closes stops its probe: after B stops, A measures only C.
+  await B.tr.stop();
+  await A.until(() => A.downs.includes(22));
+  const toB = tripsOf(21, 22).length;
+  const toC = tripsOf(21, 23).length;
+  await new Promise<void>((resolve) => {
+    wake = () => tripsOf(21, 23).length >= toC + 3 && resolve();
+  });
+  t.equal(tripsOf(21, 22).length, toB, 'no round trip to a peer whose connection is gone');
+});
+
 t.test('reconnect: a peer restarts at the same address', async (t) => {
   const A = new Member(11);
   const B = new Member(12);

@@ -321,6 +321,11 @@ t.test('3 members: followers serve linearizable reads, health, version and metri
     t.ok(received && Number(received[1]) > 0, `bytes received from ${to}`);
     t.match(metrics, new RegExp(`^kvd_network_peer_received_frames_total\\{From="${to}"\\} [1-9]\\d*$`, 'm'), `frames received from ${to}`);
     t.match(metrics, new RegExp(`^kvd_network_peer_received_messages_total\\{From="${to}"\\} [1-9]\\d*$`, 'm'), `messages received from ${to}`);
+    // Each connection is pinged as it opens (then every 4 s): at least one round trip per peer,
+    // in etcd's buckets (the first bound 0.1 ms, the last 3.2768 s).
+    t.match(metrics, new RegExp(`^etcd_network_peer_round_trip_time_seconds_count\\{To="${to}"\\} [1-9]\\d*$`, 'm'), `round trips to ${to}`);
+    t.match(metrics, new RegExp(`^etcd_network_peer_round_trip_time_seconds_bucket\\{le="0.0001",To="${to}"\\} \\d+$`, 'm'));
+    t.match(metrics, new RegExp(`^etcd_network_peer_round_trip_time_seconds_bucket\\{le="3.2768",To="${to}"\\} [1-9]\\d*$`, 'm'));
   }
   t.equal((metrics.match(/^kvd_network_peer_connected\{/gm) ?? []).length, 2, 'two peers, not itself');
   // Requests are counted by method and code, and timed by method.

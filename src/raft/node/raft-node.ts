@@ -47,6 +47,8 @@ export interface RaftNodeOptions {
   maxInflightMsgs?: number;
   maxFrameBytes?: number;
   snapshotChunkBytes?: number;
+  /** How often the round trip to each peer is measured ('peer-round-trip' events); default 4000 ms, 0: never. */
+  peerProbeIntervalMs?: number;
   preVote?: boolean;
   checkQuorum?: boolean;
   random?: () => number;
@@ -222,6 +224,8 @@ export class RaftNode extends EventEmitter {
         this.core.reportSnapshot(to, ok);
         this.kick();
       },
+      onRoundTrip: (peer, seconds) => this.emit('peer-round-trip', { peer, seconds }),
+      probeIntervalMs: opts.peerProbeIntervalMs,
       maxFrameBytes: opts.maxFrameBytes,
       snapshotChunkBytes: opts.snapshotChunkBytes,
       logger: log,

@@ -6,6 +6,7 @@ import type { Logger } from '../../util/log.js';
 import { MessageType, type Message, type NodeId } from '../types.js';
 import { estimateMessageBytes, PROTOCOL_VERSION, type Codec } from './codec.js';
 import { HEADER_CLUSTER, HEADER_FROM, HEADER_PROTO, HEADER_REASON, HEADER_TO } from './server.js';
+import { RoundTripProbe } from './round-trip-probe.js';
 import { SnapshotChunker } from './snapshot-chunks.js';
 
 /** Stop handing frames to the socket while this much is still buffered; resume on a send callback. */
@@ -50,6 +51,10 @@ export interface PeerConnectionOptions {
   onOpen(): void;
   onClose(wasOpen: boolean): void;
   onSnapshotStatus(ok: boolean): void;
+  /** How often the open connection's round trip is measured (0: never). */
+  probeIntervalMs: number;
+  /** One measured round trip, in seconds. */
+  onRoundTrip(seconds: number): void;
 }
 
 // The link is member-to-member with no intermediary to protect, so frames are not masked (a zero
@@ -90,6 +95,7 @@ export class PeerConnection {
   private backoff: number;
   private lastFailure = '';
   private socketClosed: Promise<void> = Promise.resolve();
+  private probe: RoundTripProbe | undefined;
 
   private queue: Message[] = [];
   private queuedBytes = 0;
@@ -354,6 +360,10 @@ export class PeerConnection {
       const sock = (ws as unknown as { _socket?: import('node:net').Socket })._socket;
       sock?.setKeepAlive(true, 5000);
       log.info({ peer: this.o.peerId, url: this.url }, 'connected to peer');
+      if (this.o.probeIntervalMs > 0) {
+        this.probe = new RoundTripProbe(ws, this.o.probeIntervalMs, (s) => this.o.onRoundTrip(s));
+        this.probe.start();
+      }
       this.o.onOpen();
       this.flush();
     });
@@ -372,6 +382,8 @@ export class PeerConnection {
     ws.on('close', (code: number, reason: Buffer) => {
       resolveClosed();
       if (gen !== this.gen) return;
+      this.probe?.stop();
+      this.probe = undefined;
       this.ws = undefined;
       const wasOpen = this.open;
       this.open = false;

@@ -11,6 +11,7 @@ import { isLocalMessage, MessageType, type Message, type NodeId } from '../types
 import { Codec } from './codec.js';
 import { CloseCode, TransportError } from './errors.js';
 import { PeerConnection, type PeerStats } from './peer-connection.js';
+import { DEFAULT_PROBE_INTERVAL_MS } from './round-trip-probe.js';
 import { PeerListener, type InboundConnection } from './server.js';
 
 export type { PeerStats };
@@ -34,6 +35,10 @@ export interface TransportOptions {
   onUnreachable?: (id: NodeId) => void;
   /** After a Snap message was fully written (ok) or failed. */
   onSnapshotStatus?: (to: NodeId, ok: boolean) => void;
+  /** A measured round trip to a peer over its open connection, in seconds (see round-trip-probe.ts). */
+  onRoundTrip?: (to: NodeId, seconds: number) => void;
+  /** How often each open connection's round trip is measured; default 4000 (etcd's prober), 0: never. */
+  probeIntervalMs?: number;
   /** Default 16 MiB; larger frames are refused. Must be the same on all members. */
   maxFrameBytes?: number;
   /** Default 1 MiB (capped to maxFrameBytes minus room for the chunk header). */
@@ -198,6 +203,8 @@ export class PeerTransport {
       onOpen: () => this.updateLiveness(peer),
       onClose: () => this.updateLiveness(peer),
       onSnapshotStatus: (ok) => this.reportSnapshot(id, ok),
+      probeIntervalMs: this.opts.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS,
+      onRoundTrip: (seconds) => this.opts.onRoundTrip?.(id, seconds),
     });
     this.peers.set(id, peer);
     if (this.state === 'started') peer.conn.start();

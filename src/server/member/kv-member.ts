@@ -99,6 +99,7 @@ export class KvMember implements KvService {
       peers: () => new Map([...node.peerStats()].map(([id, st]) => [hexId(id), st])),
     });
     node.on('persisted', (p: { ms: number }) => this.promMetrics.fsyncSeconds.observe(p.ms / 1000));
+    node.on('peer-round-trip', (p: { peer: number; seconds: number }) => this.promMetrics.peerRoundTrip.observe({ To: hexId(p.peer) }, p.seconds));
     node.on('leader-change', (ev: { leader: number }) => this.onLeaderChange(ev.leader));
   }
 

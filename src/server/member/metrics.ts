@@ -1,6 +1,6 @@
 // The member's Prometheus metrics. Names follow etcd's where a metric means the same thing, so
 // that dashboards and alerts written for etcd keep working; kvd_* names are our own.
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, exponentialBuckets } from 'prom-client';
 import { PlainHistogram, RequestMetrics } from './request-metrics.js';
 
 export interface MemberGauges {
@@ -41,6 +41,8 @@ export class MemberMetrics {
     'Duration of the synced write of each Raft batch (one fsync).',
     [0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024],
   );
+  /** Round trips to each peer (a ping on the Raft connection every 4 s; label To, as etcd's). */
+  readonly peerRoundTrip: Histogram<'To'>;
   readonly leaderChanges: Counter;
   readonly proposalsFailed: Counter;
   private readonly requestMetrics = new RequestMetrics();
@@ -50,6 +52,14 @@ export class MemberMetrics {
     collectDefaultMetrics({ register: r });
     this.requestMetrics.register(r);
     this.fsyncSeconds.register(r);
+    this.peerRoundTrip = new Histogram({
+      name: 'etcd_network_peer_round_trip_time_seconds',
+      help: 'Round-trip time to each peer (a WebSocket ping on the Raft connection).',
+      labelNames: ['To'],
+      // etcd's buckets: 0.1 ms doubling up to 3.2768 s.
+      buckets: exponentialBuckets(0.0001, 2, 16),
+      registers: [r],
+    });
     this.leaderChanges = new Counter({ name: 'etcd_server_leader_changes_seen_total', help: 'Leader changes seen.', registers: [r] });
     this.proposalsFailed = new Counter({ name: 'etcd_server_proposals_failed_total', help: 'Failed proposals.', registers: [r] });
     const gauge = (name: string, help: string, read: () => number) =>
