@@ -11,7 +11,8 @@
 //   ID=web-1                      default: <first 8 of the machine id>-<unit name>
 //   Meta=version=1.2              key=value; repeatable
 //
-// Values may use systemd's specifiers %n %N %p %i %m %H %%. Errors name the line.
+// Values may use systemd's specifiers (%n %i %H...), resolved by the reader of the unit file (see
+// UnitServiceContext.expand: fleet resolves them as in [Service]). Errors name the line.
 import { ValidationError, type Problem } from './errors.js';
 import { DEFAULT_CHECK_INTERVAL, DEFAULT_CHECK_TIMEOUT, isServiceName, validateDefinition, type CheckDefinition, type ServiceDefinition } from './schema.js';
 
@@ -29,18 +30,24 @@ export interface UnitServiceContext {
   machineId: string;
   /** The machine's public address (the default Address; `tcp:PORT` checks dial it). */
   address: string;
-  /** The machine's host name, for %H (default: the machine id). */
-  hostname?: string;
+  /**
+   * Resolves the specifiers of one value (`%i`, `%H`...), throwing an Error that says what is
+   * wrong. The reader of the unit file supplies it, so that [X-Service] reads specifiers exactly
+   * as the unit's other sections do (fleet: src/fleet/unit/specifiers.ts, with the facts of the
+   * machine that runs the unit). Without it values are taken as written.
+   */
+  expand?: (value: string) => string;
 }
 
 export const SERVICE_SECTION = 'X-Service';
 const KEYS = new Set(['Name', 'ID', 'Port', 'Address', 'Tags', 'Check', 'CheckInterval', 'CheckTimeout', 'Meta']);
 
-function unitParts(unitName: string): { prefix: string; instance: string; base: string } {
+/** `web` of `web@1.service` and of `web.service`. */
+function unitPrefix(unitName: string): string {
   const dot = unitName.lastIndexOf('.');
   const base = dot > 0 ? unitName.slice(0, dot) : unitName;
   const at = base.indexOf('@');
-  return at >= 0 ? { prefix: base.slice(0, at), instance: base.slice(at + 1), base } : { prefix: base, instance: '', base };
+  return at >= 0 ? base.slice(0, at) : base;
 }
 
 /** The [X-Service] section of a unit, if it has one (the last, as systemd lets later sections win). */
@@ -55,29 +62,16 @@ export function findServiceSection<S extends UnitSectionLike>(sections: S[]): S 
 export function serviceFromUnit(section: UnitSectionLike, ctx: UnitServiceContext): ServiceDefinition {
   const problems: Problem[] = [];
   const at = (line: number, key: string, value: string, message: string) => problems.push({ field: key, line, message: `line ${line}: ${key}=${value}: ${message}` });
-  const parts = unitParts(ctx.unitName);
-  const expand = (line: number, key: string, value: string): string =>
-    value.replace(/%(.)/g, (whole, c: string) => {
-      switch (c) {
-        case 'n':
-          return ctx.unitName;
-        case 'N':
-          return parts.base;
-        case 'p':
-          return parts.prefix;
-        case 'i':
-          return parts.instance;
-        case 'm':
-          return ctx.machineId;
-        case 'H':
-          return ctx.hostname ?? ctx.machineId;
-        case '%':
-          return '%';
-        default:
-          at(line, key, value, `unknown specifier ${whole} (use %n, %N, %p, %i, %m, %H or %%)`);
-          return whole;
-      }
-    });
+  const prefix = unitPrefix(ctx.unitName);
+  const expand = (line: number, key: string, value: string): string => {
+    if (!ctx.expand) return value;
+    try {
+      return ctx.expand(value);
+    } catch (e) {
+      at(line, key, value, (e as Error).message);
+      return value;
+    }
+  };
 
   const lineOf = new Map<string, number>();
   let name: string | undefined;
@@ -145,8 +139,8 @@ export function serviceFromUnit(section: UnitSectionLike, ctx: UnitServiceContex
   }
 
   if (name === undefined) {
-    if (isServiceName(parts.prefix)) name = parts.prefix;
-    else problems.push({ field: 'Name', line: section.line, message: `line ${section.line}: Name= is required (the unit's name ${JSON.stringify(parts.prefix)} is not a valid service name)` });
+    if (isServiceName(prefix)) name = prefix;
+    else problems.push({ field: 'Name', line: section.line, message: `line ${section.line}: Name= is required (the unit's name ${JSON.stringify(prefix)} is not a valid service name)` });
   }
   if (port === undefined && !problems.some((p) => p.field === 'Port')) {
     problems.push({ field: 'Port', line: section.line, message: `line ${section.line}: Port= is required` });

@@ -12,6 +12,7 @@ import type { UnitFile } from '../fleet/types.js';
 import {
   UnitFileError,
   UnitNameError,
+  expandSpecifiers,
   fleetOptions,
   instantiate,
   isInstance,
@@ -71,7 +72,7 @@ async function readIfExists(path: string, shown: string): Promise<Buffer | undef
  * Stand-ins for the machine in the [X-Service] check: the agent that runs the unit reads the
  * section again with its own; only what does not depend on them can be wrong here.
  */
-const CHECK_CONTEXT = { machineId: '0'.repeat(32), address: '127.0.0.1', hostname: 'localhost' };
+const CHECK_MACHINE = { machineId: '0'.repeat(32), bootId: '0'.repeat(32), hostname: 'localhost' };
 
 /** The unit's [X-Fleet], [Service] and [X-Service] checked as the engine, the runner and the agent will read them. */
 function check(file: UnitFile, shown: string): { global: boolean; warnings: string[] } {
@@ -80,7 +81,10 @@ function check(file: UnitFile, shown: string): { global: boolean; warnings: stri
     const warnings = unitTypeOf(file.name) === 'service' ? serviceSpec(file).warnings : [];
     // A template's [X-Service] is checked in its instances (`Port=%i` has no port before).
     const service = isTemplate(file.name) ? undefined : findServiceSection(file.sections);
-    if (service) serviceFromUnit(service, { ...CHECK_CONTEXT, unitName: file.name });
+    if (service) {
+      const expand = (value: string) => expandSpecifiers(value, file.name, CHECK_MACHINE);
+      serviceFromUnit(service, { unitName: file.name, machineId: CHECK_MACHINE.machineId, address: '127.0.0.1', expand });
+    }
     return { global, warnings };
   } catch (e) {
     if (e instanceof ValidationError) {

@@ -3,8 +3,12 @@
 import t from 'tap';
 import { ValidationError, findServiceSection, serviceFromUnit, validateDefinition } from '../../src/discovery/index.js';
 import { checkFromSpec } from '../../src/discovery/unit.js';
+import { expandSpecifiers } from '../../src/fleet/unit/index.js';
 
-const ctx = { unitName: 'web@2.service', machineId: '0123456789abcdef0123456789abcdef', address: '10.0.0.7' };
+const MACHINE = '0123456789abcdef0123456789abcdef';
+/** Specifiers as fleet resolves them on the machine that runs the unit (host7.example.com). */
+const fleetExpand = (unitName: string, hostname = 'host7.example.com') => (v: string) => expandSpecifiers(v, unitName, { machineId: MACHINE, bootId: 'b'.repeat(32), hostname });
+const ctx = { unitName: 'web@2.service', machineId: MACHINE, address: '10.0.0.7', expand: fleetExpand('web@2.service') };
 
 function section(lines: string[], start = 10) {
   return {
@@ -52,7 +56,7 @@ t.test('every key, specifiers, check forms', async (t) => {
       'Address=10.0.0.9',
       'Meta=pct=100%%',
     ]),
-    { ...ctx, hostname: 'host7' },
+    { ...ctx, expand: fleetExpand('web@2.service', 'host7') },
   );
   t.same(def.Tags, ['primary', 'v2', 'web']);
   t.same(def.Meta, { unit: 'web@2.service', base: 'web@2', pct: '100%' });
@@ -78,6 +82,27 @@ t.test('every key, specifiers, check forms', async (t) => {
   t.equal(serviceFromUnit(section(['Port=1']), { ...ctx, unitName: 'noext' }).Name, 'noext');
 });
 
+t.test("the machine's specifiers and escapes, as in the unit's other sections (fleet resolves them)", async (t) => {
+  const def = serviceFromUnit(
+    section(['Port=1', 'Meta=host=%H', 'Meta=short=%l', 'Meta=boot=%b', 'Meta=machine=%m', 'Meta=path=%I', 'Meta=prefix=%P', 'Meta=literal=%%i', 'Meta=pct=5%%']),
+    { ...ctx, unitName: 'srv-data@var-lib-x.service', expand: fleetExpand('srv-data@var-lib-x.service') },
+  );
+  t.same(def.Meta, {
+    host: 'host7.example.com',
+    short: 'host7',
+    boot: 'b'.repeat(32),
+    machine: MACHINE,
+    path: 'var/lib/x',
+    prefix: 'srv/data',
+    literal: '%i',
+    pct: '5%',
+  });
+  t.equal(def.Name, 'srv-data', 'the default name is the prefix as written');
+  const plain = serviceFromUnit(section(['Port=1', 'Meta=x=%i%%']), { unitName: 'web@2.service', machineId: MACHINE, address: '10.0.0.7' });
+  t.same(plain.Meta, { x: '%i%%' }, 'without an expand function values are taken as written');
+  t.equal(errorOf(['Port=1', 'Meta=x=5%']), 'web@2.service: invalid [X-Service]: line 12: Meta=x=5%: a lone "%" ends the value (write "%%" for a literal %)');
+});
+
 t.test('errors name the line', async (t) => {
   t.equal(errorOf(['Port=http']), 'web@2.service: invalid [X-Service]: line 11: Port=http: not a port (an integer 1-65535)');
   t.equal(errorOf(['Name=web']), 'web@2.service: invalid [X-Service]: line 10: Port= is required');
@@ -86,7 +111,10 @@ t.test('errors name the line', async (t) => {
   t.equal(errorOf(['Port=1', 'Check=grpc://x']), 'web@2.service: invalid [X-Service]: line 12: Check=grpc://x: unknown check (use http://…, https://…, tcp://host:port, tcp:PORT, exec:/path args or ttl:30s)');
   t.equal(errorOf(['Port=1', 'Check=tcp:x']), 'web@2.service: invalid [X-Service]: line 12: Check=tcp:x: write tcp:PORT or tcp://host:port');
   t.equal(errorOf(['Port=1', 'Meta=novalue']), 'web@2.service: invalid [X-Service]: line 12: Meta=novalue: write Meta=key=value');
-  t.equal(errorOf(['Port=%x']), 'web@2.service: invalid [X-Service]: line 11: Port=%x: unknown specifier %x (use %n, %N, %p, %i, %m, %H or %%); line 11: Port=%x: not a port (an integer 1-65535)');
+  t.equal(
+    errorOf(['Port=%x']),
+    'web@2.service: invalid [X-Service]: line 11: Port=%x: unsupported specifier "%x" (supported: %n %N %p %P %i %I %m %b %H %l %%; write "%%" for a literal %); line 11: Port=%x: not a port (an integer 1-65535)',
+  );
   // Problems found by the schema are mapped back to their lines.
   t.equal(errorOf(['Name=Web', 'Port=1']), 'web@2.service: invalid [X-Service]: line 11: Name: "Web" is not a valid service name: use 1-63 characters of a-z, 0-9 and "-", starting and ending with a letter or digit (a DNS label)');
   t.equal(errorOf(['Port=70000']), 'web@2.service: invalid [X-Service]: line 11: Port: 70000 is not a port (an integer 1-65535)');

@@ -58,6 +58,8 @@ export class Agent {
       ttlSec: opts.ttlSec,
       clock: this.clock,
     });
+    // One set of facts for the specifiers of every section the agent reads.
+    const facts = machineFacts(opts.machine.id, opts.services?.hostname);
     this.reconciler = new Reconciler({
       view: opts.view,
       states: opts.registry,
@@ -66,7 +68,7 @@ export class Agent {
       clock: this.clock,
       log: this.log,
       serviceProblem: (name, hash, file) => this.services?.problem(name, hash, file),
-      facts: machineFacts(opts.machine.id, opts.services?.hostname),
+      facts,
     });
     this.services = opts.services
       ? new ServiceRegistrations({
@@ -74,6 +76,7 @@ export class Agent {
           runner: opts.runner,
           units: this.reconciler,
           machineId: opts.machine.id,
+          facts,
           clock: this.clock,
           log: this.log,
         })

@@ -15,6 +15,7 @@
 // unit's state record (`serviceError`).
 import { findServiceSection, serviceFromUnit, ValidationError, type ServiceDefinition } from '../../discovery/index.js';
 import type { LoadState, UnitFile } from '../types.js';
+import { expandSpecifiers, type MachineFacts } from '../unit/index.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import type { AgentRunner, UnitStatus } from './runner-port.js';
 
@@ -43,8 +44,8 @@ export interface ServiceRegistrationsOptions {
   machineId: string;
   /** The machine's public address: the instances' default Address. */
   address: string;
-  /** For `%H` in [X-Service] (default: the machine id, as discovery does). */
-  hostname?: string;
+  /** What the machine's specifiers (`%m %b %H %l`) stand for in [X-Service]: the same facts as in the unit's [Service]. */
+  facts: MachineFacts;
   clock?: Clock;
   /** Pause before a registration that failed (the store did not answer) is tried again; default 1000 ms. */
   retryMs?: number;
@@ -236,7 +237,8 @@ export class ServiceRegistrations {
     if (!section) d = { none: true };
     else {
       try {
-        d = { def: serviceFromUnit(section, { unitName: name, machineId: this.opts.machineId, address: this.opts.address, hostname: this.opts.hostname }) };
+        const expand = (value: string) => expandSpecifiers(value, name, this.opts.facts);
+        d = { def: serviceFromUnit(section, { unitName: name, machineId: this.opts.machineId, address: this.opts.address, expand }) };
       } catch (e) {
         if (!(e instanceof ValidationError)) throw e;
         d = { error: e.message };

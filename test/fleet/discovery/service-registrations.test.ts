@@ -94,7 +94,7 @@ function world(opts: { failRegister?: () => Error | undefined } = {}) {
     units,
     machineId: MACHINE,
     address: '10.0.0.5',
-    hostname: 'host1',
+    facts: { machineId: MACHINE, bootId: 'b'.repeat(32), hostname: 'host1.example.com' },
     clock,
     retryMs: 1000,
     log: { warn: (o: object, msg: string) => void warnings.push(`${msg} ${JSON.stringify(o)}`), info: () => undefined },

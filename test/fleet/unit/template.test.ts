@@ -127,10 +127,11 @@ t.test("[Service] with the machine's specifiers: kept when checked, filled in by
   t.equal(serviceSpec(plainUnit, FACTS).spec.execStart[0]!.text, `/bin/sh -c 'echo node7.example.com node7 ${'a'.repeat(32)} ${'b'.repeat(32)} 100% x'`, 'a plain unit too');
   t.equal(unitDescription(unit), 'web on %H', 'the description is shown as written');
 
-  // [X-Service] is read by discovery's own parser on the machine: an instance keeps %H and %% for it.
-  const svc = instantiate(parseUnitFile('api@.service', lines('[X-Service]', 'Port=80%i', 'Meta=host=%H', 'Meta=load=100%%')), '8');
-  const def = serviceFromUnit(findServiceSection(svc.sections)!, { unitName: svc.name, machineId: FACTS.machineId, address: '10.0.0.7', hostname: FACTS.hostname });
-  t.same([def.Port, def.Meta], [808, { host: 'node7.example.com', load: '100%' }]);
+  // [X-Service] is read on the machine with the same specifiers: an instance keeps %H, %l, %b and %% for it.
+  const svc = instantiate(parseUnitFile('api@.service', lines('[X-Service]', 'Port=80%i', 'Meta=host=%H', 'Meta=short=%l', 'Meta=boot=%b', 'Meta=load=100%%', 'Meta=literal=%%i')), '8');
+  const expand = (v: string) => expandSpecifiers(v, svc.name, FACTS);
+  const def = serviceFromUnit(findServiceSection(svc.sections)!, { unitName: svc.name, machineId: FACTS.machineId, address: '10.0.0.7', expand });
+  t.same([def.Port, def.Meta], [808, { host: 'node7.example.com', short: 'node7', boot: 'b'.repeat(32), load: '100%', literal: '%i' }]);
 });
 
 t.test('instantiate refuses what is not a template or not an instance name', async (t) => {
