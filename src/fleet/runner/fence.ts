@@ -4,11 +4,12 @@
 // group does not die with the process that started it. So every group gets a fence: a tiny
 // watchdog shell whose stdin is a pipe from the agent:
 //
-//     /bin/sh -c 'trap "" HUP INT QUIT TERM TSTP; read _; kill -KILL -"$1"' fence <pgid>
+//     /bin/sh -c 'trap "" HUP INT QUIT TERM TSTP; read _; kill -KILL -"$1"; <the marked ones>' fence <pgid> <fence id>
 //
 // The agent never writes to the pipe. However the agent ends (exit, crash, SIGKILL, OOM kill), the
 // kernel closes its end of the pipe, `read` returns at end of file and the shell kills the whole
-// group. No timer, no polling, no cooperation from the dying agent. When the group has ended
+// group, then every process that left the group but carries the command's mark in its environment
+// (marked-processes.ts: a setsid() or a daemon's double fork). No timer, no polling, no cooperation from the dying agent. When the group has ended
 // normally the agent releases the fence with SIGKILL (which the watchdog cannot trap), so the
 // watchdog never fires at a group id that the kernel may since have given to someone else.
 //
@@ -18,21 +19,30 @@
 // microseconds between spawning a command and spawning its fence, in the same synchronous step.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
+import { FENCE_ID_VARIABLE } from './marked-processes.js';
 
 // No `--` before the group: dash's kill (Debian's /bin/sh) rejects it, and a negative number
 // after the signal is read as a process group by every POSIX shell's kill.
-const WATCHDOG = 'trap "" HUP INT QUIT TERM TSTP; read _; kill -KILL -"$1"';
+// The marked processes are found with GNU grep's -z (NUL-separated entries, as /proc/<pid>/environ
+// holds them); `-x` matches the whole entry.
+const WATCHDOG = [
+  'trap "" HUP INT QUIT TERM TSTP',
+  'read _',
+  'kill -KILL -"$1"',
+  `for f in /proc/[0-9]*/environ; do if grep -qsxzF "${FENCE_ID_VARIABLE}=$2" "$f"; then p=\${f%/environ}; kill -KILL "\${p#/proc/}" 2>/dev/null; fi; done`,
+].join('; ');
 
 export class Fence {
   private readonly watchdog: ChildProcess;
   private released = false;
 
-  /** Starts the watchdog for group `pgid`. `onLost` is told if it dies while not released. */
+  /** Starts the watchdog for group `pgid` and the processes marked `fenceId`. `onLost` is told if it dies while not released. */
   constructor(
     readonly pgid: number,
+    readonly fenceId: string,
     onLost: (reason: string) => void = () => {},
   ) {
-    this.watchdog = spawn('/bin/sh', ['-c', WATCHDOG, 'fence', String(pgid)], {
+    this.watchdog = spawn('/bin/sh', ['-c', WATCHDOG, 'fence', String(pgid), fenceId], {
       stdio: ['pipe', 'ignore', 'ignore'],
       detached: true,
     });

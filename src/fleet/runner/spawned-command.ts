@@ -1,11 +1,13 @@
 // One command of a unit, running: in its own session and process group (the group id is its pid),
-// with its stdout and stderr journaled line by line and a fence that kills the group if the agent
-// dies (fence.ts). A command that cannot be executed (ENOENT, EACCES, ...) does not throw: it
+// with a mark in its environment that follows the processes that leave the group
+// (marked-processes.ts), its stdout and stderr journaled line by line, and a fence that kills the
+// group and the marked processes if the agent dies (fence.ts). A command that cannot be executed (ENOENT, EACCES, ...) does not throw: it
 // "exits" with status 203, systemd's EXEC failure, and `execError` says why.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EXIT_EXEC, errnoText, type CommandExit } from './exit-status.js';
 import { Fence } from './fence.js';
 import type { Journal } from './journal.js';
+import { FENCE_ID_VARIABLE, markedPids, newFenceId, signalMarked } from './marked-processes.js';
 import { groupAlive, signalGroup } from './process-group.js';
 
 export interface SpawnRequest {
@@ -39,6 +41,7 @@ export class SpawnedCommand {
   readonly exited: Promise<CommandExit>;
   private leaderGone = false;
   private readonly fence: Fence | undefined;
+  private readonly fenceId = newFenceId();
 
   constructor(req: SpawnRequest) {
     this.argv = req.argv;
@@ -48,7 +51,7 @@ export class SpawnedCommand {
     } else {
       try {
         child = spawn(req.argv[0]!, req.argv.slice(1), {
-          env: req.env,
+          env: { ...req.env, [FENCE_ID_VARIABLE]: this.fenceId },
           cwd: req.cwd,
           uid: req.uid,
           gid: req.gid,
@@ -65,7 +68,7 @@ export class SpawnedCommand {
       this.exited = this.execFailure(child);
       return;
     }
-    this.fence = new Fence(this.pid, req.onFenceLost);
+    this.fence = new Fence(this.pid, this.fenceId, req.onFenceLost);
     void req.journal.capture(child.stdout!, 'stdout', this.pid);
     void req.journal.capture(child.stderr!, 'stderr', this.pid);
     this.exited = this.waitExit(child);
@@ -76,14 +79,21 @@ export class SpawnedCommand {
     return this.leaderGone;
   }
 
-  /** Whether anything of this command may still run: the leader, or any process left in its group. */
+  /**
+   * Whether anything of this command may still run: the leader, any process left in its group, or
+   * one that left the group but carries the command's mark.
+   */
   alive(): boolean {
-    return !this.leaderGone || (this.pid !== undefined && groupAlive(this.pid));
+    if (!this.leaderGone) return true;
+    if (this.pid === undefined) return false;
+    return groupAlive(this.pid) || markedPids(this.fenceId).length > 0;
   }
 
-  /** Signals every process of the command's group. */
+  /** Signals every process of the command's group, and those that left it. */
   signal(signal: NodeJS.Signals): void {
-    if (this.pid !== undefined) signalGroup(this.pid, signal);
+    if (this.pid === undefined) return;
+    signalGroup(this.pid, signal);
+    signalMarked(this.fenceId, signal);
   }
 
   /** The group has ended: release its fence. */

@@ -32,7 +32,7 @@ t.test('kill -9 of the agent: every process group of its unit dies', async (t) =
     });
     agent.once('exit', (code, signal) => reject(new Error(`fixture exited early (${code ?? signal}): ${buf}`)));
   });
-  const { mainPid, sub, prebg, bg } = JSON.parse(line) as { mainPid: number; sub: string; prebg: number; bg: number };
+  const { mainPid, sub, prebg, bg, esc } = JSON.parse(line) as { mainPid: number; sub: string; prebg: number; bg: number; esc: number };
   t.equal(sub, 'running');
   const mainGroup = mainPid; // each command leads its own group
   const preGroup = pgrpOf(prebg);
@@ -40,6 +40,9 @@ t.test('kill -9 of the agent: every process group of its unit dies', async (t) =
   t.not(preGroup, mainGroup, 'the ExecStartPre leftover is in the group of its own command');
   t.ok(liveGroupMembers(mainGroup).length >= 2, 'main and its child run');
   t.same(liveGroupMembers(preGroup), [prebg], 'the ExecStartPre leftover runs');
+  // setsid may not have run yet when the pid was printed: wait for it to leave the group.
+  await pollUntil(() => pgrpOf(esc) === esc, 'the setsid process to lead its own group', 5_000);
+  t.ok(processAlive(esc), 'the process that left the group with setsid runs');
 
   const exited = new Promise((resolve) => agent.once('exit', (_code, signal) => resolve(signal)));
   process.kill(agent.pid!, 'SIGKILL');
@@ -51,7 +54,8 @@ t.test('kill -9 of the agent: every process group of its unit dies', async (t) =
     'the unit process groups to die',
     5_000,
   );
-  for (const pid of [mainPid, bg, prebg]) t.notOk(processAlive(pid), `process ${pid} is gone`);
+  await pollUntil(() => !processAlive(esc), 'the process that left the group to die', 5_000);
+  for (const pid of [mainPid, bg, prebg, esc]) t.notOk(processAlive(pid), `process ${pid} is gone`);
   t.notOk(groupAlive(mainGroup));
   t.notOk(groupAlive(preGroup));
 });
@@ -65,7 +69,7 @@ t.test('a released fence does not fire; a lost watchdog is reported', async (t) 
       // already gone
     }
   });
-  const fence = new Fence(victim.pid!);
+  const fence = new Fence(victim.pid!, 'unused-fence-id');
   t.equal(fence.pgid, victim.pid);
   await pollUntil(() => fence.pid !== undefined && processAlive(fence.pid), 'the watchdog to run');
   const watchdog = fence.pid!;
@@ -75,7 +79,7 @@ t.test('a released fence does not fire; a lost watchdog is reported', async (t) 
   t.ok(processAlive(victim.pid!), 'releasing the fence leaves the group alone');
 
   const lost = new Promise<string>((resolve) => {
-    const second = new Fence(victim.pid!, resolve);
+    const second = new Fence(victim.pid!, 'unused-fence-id', resolve);
     void pollUntil(() => second.pid !== undefined && processAlive(second.pid), 'the second watchdog').then(() =>
       process.kill(second.pid!, 'SIGKILL'),
     );
@@ -93,7 +97,7 @@ t.test('the watchdog ignores the signals a terminal or a group kill would send',
       // already gone
     }
   });
-  const fence = new Fence(victim.pid!);
+  const fence = new Fence(victim.pid!, 'unused-fence-id');
   t.teardown(() => fence.release());
   const watchdog = fence.pid!;
   // Wait until the shell has set its traps. The kernel drops a signal that is ignored when it is

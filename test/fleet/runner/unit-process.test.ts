@@ -20,6 +20,11 @@ import {
   writeExecutable,
 } from './helpers.js';
 
+function pgrpOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+}
+
 function unitOf(
   t: Test,
   spec: RunnableSpec,
@@ -69,6 +74,29 @@ t.test('simple: every process the unit started is stopped, not only the main one
   t.ok(processAlive(bg));
   await unit.stop();
   t.notOk(processAlive(bg), 'the background child died with the unit');
+});
+
+t.test("processes that left the group (setsid, a daemon's double fork) are stopped with the unit", async (t) => {
+  // The shell's background setsid is not a group leader, so it calls setsid() and execs sleep: $! is the sleep.
+  const { unit, journal } = unitOf(t, makeSpec({ start: `/bin/sh -c 'setsid sleep 1000 & echo esc=$!; (setsid sh -c "sleep 1000 & echo dd=$$!" &); exec sleep 1000'` }));
+  await unit.start();
+  const esc = Number((await waitForLine(journal, /^esc=/)).text.slice(4));
+  const dd = Number((await waitForLine(journal, /^dd=/)).text.slice(3));
+  const group = unit.status().mainPid!;
+  await pollUntil(() => pgrpOf(esc) !== group && pgrpOf(dd) !== group, 'both to leave the group', 5_000);
+  t.ok(processAlive(esc) && processAlive(dd), "both run outside the unit's process group");
+  t.match(readFileSync(`/proc/${esc}/environ`, 'latin1'), /(^|\0)FLOTILLA_FENCE_ID=[0-9a-f-]{36}\0/, 'the mark they carry');
+  await unit.stop();
+  t.notOk(processAlive(esc), 'the setsid process was stopped with the unit');
+  t.notOk(processAlive(dd), 'and the double-forked one (its parent gone, reparented)');
+  t.match(unit.status(), { sub: 'dead', result: 'success' });
+
+  // A unit whose main process exits leaving an escaped process: as in a cgroup, the rest is killed.
+  const left = unitOf(t, makeSpec({ start: `/bin/sh -c 'setsid sleep 1000 & echo esc=$!; sleep 0.2'` }), 'left.service');
+  await left.unit.start();
+  const e2 = Number((await waitForLine(left.journal, /^esc=/)).text.slice(4));
+  await waitForStatus(left.unit, (st) => st.sub === 'dead');
+  t.notOk(processAlive(e2), 'the escaped process did not outlive its unit');
 });
 
 t.test('simple: main exits on its own, leftovers are killed; success is dead, failure is failed', async (t) => {
