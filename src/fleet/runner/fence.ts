@@ -9,9 +9,10 @@
 // The agent never writes to the pipe. However the agent ends (exit, crash, SIGKILL, OOM kill), the
 // kernel closes its end of the pipe, `read` returns at end of file and the shell kills the whole
 // group, then every process that left the group but carries the command's mark in its environment
-// (marked-processes.ts: a setsid() or a daemon's double fork). No timer, no polling, no cooperation from the dying agent. When the group has ended
-// normally the agent releases the fence with SIGKILL (which the watchdog cannot trap), so the
-// watchdog never fires at a group id that the kernel may since have given to someone else.
+// (marked-processes.ts: a setsid() or a daemon's double fork). No timer, no polling, no cooperation
+// from the dying agent. When the group has ended normally the agent releases the fence with
+// SIGKILL (which the watchdog cannot trap), so the watchdog never fires at a group id that the
+// kernel may since have given to someone else.
 //
 // The watchdog runs in its own session and ignores the terminal's signals, so ^C or a signal sent
 // to the agent's whole process group cannot take it out while leaving the unit behind. libuv

@@ -1,8 +1,9 @@
 // One command of a unit, running: in its own session and process group (the group id is its pid),
 // with a mark in its environment that follows the processes that leave the group
 // (marked-processes.ts), its stdout and stderr journaled line by line, and a fence that kills the
-// group and the marked processes if the agent dies (fence.ts). A command that cannot be executed (ENOENT, EACCES, ...) does not throw: it
-// "exits" with status 203, systemd's EXEC failure, and `execError` says why.
+// group and the marked processes if the agent dies (fence.ts). A command that cannot be executed
+// (ENOENT, EACCES, ...) does not throw: it "exits" with status 203, systemd's EXEC failure, and
+// `execError` says why.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EXIT_EXEC, errnoText, type CommandExit } from './exit-status.js';
 import { Fence } from './fence.js';
