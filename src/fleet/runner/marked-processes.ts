@@ -42,12 +42,12 @@ export function markedPids(fenceId: string): number[] {
   return out;
 }
 
-/** Sends `signal` to every marked process; how many it reached. */
-export function signalMarked(fenceId: string, signal: NodeJS.Signals): number {
+/** Sends each signal, in order, to every marked process (found once); how many processes it reached. */
+export function signalMarked(fenceId: string, ...signals: NodeJS.Signals[]): number {
   let n = 0;
   for (const pid of markedPids(fenceId)) {
     try {
-      process.kill(pid, signal);
+      for (const s of signals) process.kill(pid, s);
       n++;
     } catch {
       // exited meanwhile, or not ours to signal

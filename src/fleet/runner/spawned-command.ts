@@ -90,11 +90,11 @@ export class SpawnedCommand {
     return groupAlive(this.pid) || markedPids(this.fenceId).length > 0;
   }
 
-  /** Signals every process of the command's group, and those that left it. */
-  signal(signal: NodeJS.Signals): void {
+  /** Sends each signal, in order, to every process of the command's group, and to those that left it (one /proc scan). */
+  signal(...signals: NodeJS.Signals[]): void {
     if (this.pid === undefined) return;
-    signalGroup(this.pid, signal);
-    signalMarked(this.fenceId, signal);
+    for (const s of signals) signalGroup(this.pid, s);
+    signalMarked(this.fenceId, ...signals);
   }
 
   /** The group has ended: release its fence. */

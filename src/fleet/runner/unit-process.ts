@@ -582,8 +582,7 @@ export class UnitProcess extends EventEmitter<UnitProcessEvents> {
     }
     if (this.anyAlive()) {
       this.setSub('stop-sigterm');
-      this.signalAll('SIGTERM');
-      this.signalAll('SIGCONT');
+      this.signalAll('SIGTERM', 'SIGCONT');
       let gone = await this.waitAllGone(this.spec.timeoutStopMs);
       if (gen !== this.gen) return;
       if (!gone) {
@@ -656,8 +655,8 @@ export class UnitProcess extends EventEmitter<UnitProcessEvents> {
     return this.groups.size > 0;
   }
 
-  private signalAll(signal: NodeJS.Signals): void {
-    for (const cmd of this.groups) cmd.signal(signal);
+  private signalAll(...signals: NodeJS.Signals[]): void {
+    for (const cmd of this.groups) cmd.signal(...signals);
   }
 
   /** Forgets the commands with nothing left running, releasing their fences. */

@@ -49,8 +49,6 @@ export interface ListenerOptions {
 export class InboundConnection {
   readonly assembler: SnapshotAssembler;
   closing = false;
-  framesReceived = 0;
-  messagesReceived = 0;
 
   constructor(
     readonly peerId: NodeId,
@@ -259,7 +257,6 @@ export class PeerListener {
       conn.close(CloseCode.InvalidPayload, 'text frames are not part of the protocol');
       return;
     }
-    conn.framesReceived++;
     this.opts.onFrame(conn.peerId, data.length);
     let frame;
     try {
@@ -299,7 +296,6 @@ export class PeerListener {
       );
       return;
     }
-    conn.messagesReceived++;
     try {
       this.opts.onMessage(m);
     } catch (err) {
