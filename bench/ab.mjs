@@ -6,11 +6,12 @@
 //     [--a-node-args='...'] [--b-node-args='--heap-growing-percent=30'] (node flags for A's / B's members;
 //     with the same build on both sides this compares the flags)
 //     [--a-kvd-args='--snapshot-count 1000'] [--b-kvd-args='...'] (kvd flags for A's / B's members)
+//     [--warmup N] (untimed requests first; default bench/run.mjs's warm-up)
 //   --op watch: the watch figure of bench/run.mjs instead (put-to-event p50/p99 on a follower's watch
 //     during --total puts at 64 clients; CPU is not measured)
 import { parseArgs } from 'node:util';
 import { KvdCluster } from './kvd-cluster.mjs';
-import { fmt, median, runFile, sharedTool, waitQuiet } from './lib.mjs';
+import { fmt, median, runFile, sharedTool, waitQuiet, WARMUP_REQUESTS } from './lib.mjs';
 import { watchFigure } from './watch.mjs';
 
 const { values: v } = parseArgs({
@@ -22,6 +23,7 @@ const { values: v } = parseArgs({
     total: { type: 'string', default: '20000' },
     size: { type: 'string', default: '3' },
     runs: { type: 'string', default: '3' },
+    warmup: { type: 'string', default: String(WARMUP_REQUESTS) },
     'a-node-args': { type: 'string', default: '' },
     'b-node-args': { type: 'string', default: '' },
     'a-kvd-args': { type: 'string', default: '' },
@@ -47,7 +49,7 @@ for (let r = 0; r < Number(v.runs); r++) {
       // Another job's load during the timed phase spoils the figure: measure again (twice at most).
       for (let attempt = 0; attempt < 3; attempt++) {
         if (attempt > 0) q = await waitQuiet({ max: 15 });
-        const out = await runFile('node', [sharedTool('kvload.mjs'), '--endpoints', c.endpoints().join(','), '--op', v.op, '--clients', v.clients, '--total', v.total, '--cpu-pids', c.pids().join(','), '--quiet'], { allowFail: true });
+        const out = await runFile('node', [sharedTool('kvload.mjs'), '--endpoints', c.endpoints().join(','), '--op', v.op, '--clients', v.clients, '--total', v.total, '--warmup', v.warmup, '--cpu-pids', c.pids().join(','), '--quiet'], { allowFail: true });
         j = JSON.parse(out.stdout.trim().split('\n').pop());
         if (j.foreignCpuPct <= 25) break;
         console.error(`  (other processes used ${j.foreignCpuPct}% of a core meanwhile: again)`);

@@ -18,6 +18,14 @@ export function sharedTool(name) {
   return existsSync(local) ? local : join(REPO_DIR, '..', 'shared', 'bench', name);
 }
 
+/**
+ * Untimed requests before every load figure's timed phase, the same for kvd and etcd. A fresh
+ * kvd member runs its code in V8's interpreter and baseline tiers until the optimizing compiler
+ * has seen enough of it: at 1 client (a few hundred requests a second) that takes about 3,000
+ * requests, during which a put costs two to three times its steady CPU (docs/benchmarks.md, "Warm-up").
+ */
+export const WARMUP_REQUESTS = 3000;
+
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export const nowMs = () => performance.timeOrigin + performance.now();
 export const b64 = (s) => Buffer.from(s).toString('base64');

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EtcdCluster, ensureEtcd, etcdVersion } from './etcd.mjs';
 import { KvdCluster } from './kvd-cluster.mjs';
-import { b64, cpuMsOf, findLeader, fmt, median, nowMs, peakRssMiB, postJson, range, REPO_DIR, rssMiB, runFile, sharedTool, sleep, status, waitQuiet } from './lib.mjs';
+import { b64, cpuMsOf, findLeader, fmt, median, nowMs, peakRssMiB, postJson, range, REPO_DIR, rssMiB, runFile, sharedTool, sleep, status, waitQuiet, WARMUP_REQUESTS } from './lib.mjs';
 import { watchFigure } from './watch.mjs';
 
 const HELP = `usage: npm run bench -- [options]
@@ -50,7 +50,8 @@ if (args.help) {
 }
 
 const FIGURES = [
-  { id: 'put1', label: 'put, 1 client', op: 'put', clients: 1, total: 3000, size: 3 },
+  // 10,000 at 1 client as in etcd's op guide (benchmark --conns=1 --clients=1 put --total=10000).
+  { id: 'put1', label: 'put, 1 client', op: 'put', clients: 1, total: 10000, size: 3 },
   { id: 'put16', label: 'put, 16 clients', op: 'put', clients: 16, total: 10000, size: 3 },
   { id: 'put64', label: 'put, 64 clients', op: 'put', clients: 64, total: 20000, size: 3 },
   { id: 'put256', label: 'put, 256 clients', op: 'put', clients: 256, total: 20000, size: 3 },
@@ -101,7 +102,7 @@ async function measureLoadOnce(kind, fig) {
   await c.start();
   try {
     const pids = c.pids();
-    const r = await runFile('node', [kvload, '--endpoints', c.endpoints().join(','), '--op', fig.op, '--clients', String(fig.clients), '--total', String(fig.total), '--cpu-pids', pids.join(','), '--quiet'], { allowFail: true });
+    const r = await runFile('node', [kvload, '--endpoints', c.endpoints().join(','), '--op', fig.op, '--clients', String(fig.clients), '--total', String(fig.total), '--warmup', String(WARMUP_REQUESTS), '--cpu-pids', pids.join(','), '--quiet'], { allowFail: true });
     const line = r.stdout.trim().split('\n').pop();
     if (!line?.startsWith('{')) throw new Error(`kvload failed: ${r.stderr.slice(0, 500)}`);
     const res = JSON.parse(line);
