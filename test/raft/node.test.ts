@@ -287,3 +287,58 @@ t.test('reads share one round at a time; a round lost on the way is retried, not
   t.ok(more >= indexes[0]!, 'a later read gets a later (or equal) index');
   t.equal((follower.node as unknown as { readSeq: number }).readSeq - sent, 1, 'the later read took one round');
 });
+
+t.test('a proposal whose log entry a newer leader replaced fails at once, not at its deadline', async (t) => {
+  // The old leader is cut off (as by SIGSTOP): it appends a proposal that reaches nobody, the
+  // others elect a leader and commit at that index. When it hears them again its entry there is
+  // replaced, so the proposal can never be applied. Before: it waited for its deadline (the
+  // client saw a timeout, outcome unknown).
+  const c = await LocalCluster.start(3, { requestTimeoutMs: 20000 });
+  t.teardown(() => c.close());
+  const old = await c.leader();
+  await old.node.propose(Buffer.from('before'));
+  const others = [...c.members.values()].filter((m) => m !== old);
+  let cut = true;
+  const deafTo = (m: typeof old, from: (id: number) => boolean) => {
+    const core = (m.node as unknown as { core: { step(msg: { from: number }): void } }).core;
+    const step = core.step.bind(core);
+    core.step = (msg) => {
+      if (cut && from(msg.from)) return;
+      step(msg);
+    };
+  };
+  deafTo(old, (id) => id !== old.info.id);
+  for (const m of others) deafTo(m, (id) => id === old.info.id);
+  const lostIndex = old.node.status().lastIndex + 1;
+  const started = performance.now();
+  const lost = old.node.propose(Buffer.from('lost')).then(
+    () => undefined,
+    (err: Error) => err,
+  );
+  // The other two elect one of them and commit past the old leader's entry.
+  await untilNewLeader(others, old.info.id);
+  const leader = others.find((m) => m.node.isLeader())!;
+  await leader.node.propose(Buffer.from('won'));
+  t.ok(leader.node.status().commit >= lostIndex, 'the new leader committed at the index of the lost entry');
+  cut = false;
+  const err = await lost;
+  const ms = performance.now() - started;
+  t.match(err, { code: 'ProposalDropped', message: new RegExp(`log entry ${lostIndex} was replaced`) }, 'the proposal failed as dropped');
+  t.ok(ms < 10000, `within ${Math.round(ms)} ms, not at the 20 s deadline`);
+  await untilApplied(old.node, () => old.sm.items.includes('won'));
+  t.notOk(old.sm.items.includes('lost'), 'the lost entry was never applied');
+  t.equal(old.node.status().pendingProposals, 0, 'nothing left waiting');
+});
+
+async function untilNewLeader(ms: { node: import('../../src/raft/node/index.js').RaftNode }[], oldId: number): Promise<void> {
+  const ok = () => ms.some((m) => m.node.isLeader()) && ms.every((m) => m.node.leaderId() !== 0 && m.node.leaderId() !== oldId);
+  if (ok()) return;
+  await new Promise<void>((resolve) => {
+    const on = () => {
+      if (!ok()) return;
+      for (const m of ms) m.node.off('leader-change', on);
+      resolve();
+    };
+    for (const m of ms) m.node.on('leader-change', on);
+  });
+}

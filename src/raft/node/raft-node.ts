@@ -78,6 +78,8 @@ interface Waiter<T> {
 interface PendingProposal extends Waiter<unknown> {
   seq: number;
   data: Uint8Array;
+  /** The log index this member appended it at as the leader (undefined: forwarded to a leader). */
+  index?: number;
 }
 
 /** The proposal-frame origin reserved for members' attribute updates (no member has id 0). */
@@ -532,8 +534,15 @@ export class RaftNode extends EventEmitter {
       const batch = this.queued;
       this.queued = [];
       try {
+        const asLeader = this.core.status().role === Role.Leader;
         this.core.propose(batch.map((p) => p.data));
-        for (const p of batch) this.inFlight.set(p.seq, p);
+        // A leader appends the batch at the end of its log, in order.
+        const first = asLeader ? this.core.status().lastIndex - batch.length + 1 : 0;
+        for (let i = 0; i < batch.length; i++) {
+          const p = batch[i]!;
+          p.index = asLeader ? first + i : undefined;
+          this.inFlight.set(p.seq, p);
+        }
         this.recentBatchSizes.push(batch.length);
         if (this.recentBatchSizes.length > 256) this.recentBatchSizes.shift();
       } catch (err) {
@@ -771,7 +780,24 @@ export class RaftNode extends EventEmitter {
       this.inFlight.delete(h.seq);
       this.settle(p, undefined, results[i]);
     }
+    this.dropReplaced(entries[0]!.index, entries[entries.length - 1]!.index);
     this.onApplied(entries[entries.length - 1]!.index);
+  }
+
+  /**
+   * Proposals this member appended as the leader at an index in [first, last], just applied with
+   * another entry there: a newer leader's log replaced them (this member proposed in a term it had
+   * already lost, say after a pause). Raft never moves an entry to another index, so they can never
+   * be applied; they fail now instead of waiting for their deadline. Only indexes applied entry by
+   * entry count: below a snapshot installed from the leader, whether an entry of ours was in it is
+   * unknown, and those wait for their deadline.
+   */
+  private dropReplaced(first: number, last: number): void {
+    for (const [seq, p] of this.inFlight) {
+      if (p.index === undefined || p.index < first || p.index > last) continue;
+      this.inFlight.delete(seq);
+      this.settle(p, new ProposalDroppedError(`its log entry ${p.index} was replaced by another leader's`));
+    }
   }
 
   /** Records a member's published attributes; returns the publishing member's id. */
