@@ -780,23 +780,26 @@ export class RaftNode extends EventEmitter {
       this.inFlight.delete(h.seq);
       this.settle(p, undefined, results[i]);
     }
-    this.dropReplaced(entries[0]!.index, entries[entries.length - 1]!.index);
+    this.resendReplaced(entries[0]!.index, entries[entries.length - 1]!.index);
     this.onApplied(entries[entries.length - 1]!.index);
   }
 
   /**
    * Proposals this member appended as the leader at an index in [first, last], just applied with
    * another entry there: a newer leader's log replaced them (this member proposed in a term it had
-   * already lost, say after a pause). Raft never moves an entry to another index, so they can never
-   * be applied; they fail now instead of waiting for their deadline. Only indexes applied entry by
-   * entry count: below a snapshot installed from the leader, whether an entry of ours was in it is
-   * unknown, and those wait for their deadline.
+   * already lost, say after a pause). Raft never moves an entry to another index and this member
+   * appended each of them once, so they can never be applied: like proposals a leader dropped,
+   * they are sent again on the next tick, to whoever leads then, within their deadline. Only
+   * indexes applied entry by entry count: below a snapshot installed from the leader, whether an
+   * entry of ours was in it is unknown, and those wait for their deadline.
    */
-  private dropReplaced(first: number, last: number): void {
+  private resendReplaced(first: number, last: number): void {
     for (const [seq, p] of this.inFlight) {
       if (p.index === undefined || p.index < first || p.index > last) continue;
       this.inFlight.delete(seq);
-      this.settle(p, new ProposalDroppedError(`its log entry ${p.index} was replaced by another leader's`));
+      this.log.debug({ index: p.index }, 'raft: a proposal of ours was replaced by a newer leader\'s entry; sending it again');
+      p.index = undefined;
+      this.resend.push(p);
     }
   }
 

@@ -240,9 +240,9 @@ t.test('fleet failover on real processes', { timeout: 240_000 }, async (t) => {
     leader.child!.kill('SIGCONT');
     // The store answers again. The put may reach the resumed member before it has read the new
     // leader's messages queued while it was stopped: it then proposes as the leader of the old
-    // term, and that entry is overwritten, so the put gets no answer until the member's request
-    // timeout (as etcd's would; seen once in CI, 5 s, OutcomeUnknown). Writing the same value
-    // twice is harmless: idempotent lets the client try another member after a half-time attempt.
+    // term, and that entry is replaced. kvd now proposes it again once it sees that (before
+    // 9993786 the put waited for the request timeout, 5 s, OutcomeUnknown; seen once in CI);
+    // idempotent stays for any other failure of the resumed member's first seconds.
     await client.put('/fleet-test/after-outage', 'x', { idempotent: true });
     // What is checked is that nothing happens, so there is no event to await: give a machine whose
     // lease was lost the time to vanish (a TTL), then look.
