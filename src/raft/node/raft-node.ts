@@ -108,7 +108,8 @@ export class RaftNode extends EventEmitter {
   /**
    * Forwarded proposals that the member they reached dropped (a leadership transfer in progress, an
    * election): certainly not in any log, so they are sent again, on the next tick, to whoever leads
-   * then. Without this they waited for their deadline, and the client got a timeout.
+   * then. Without this they waited for their deadline, and the client got a timeout. Also this
+   * member's own proposals whose entry a newer leader replaced (resendReplaced).
    */
   private resend: PendingProposal[] = [];
   private confWaiters = new Map<string, Waiter<void>>();
