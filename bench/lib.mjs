@@ -32,13 +32,16 @@ export const b64 = (s) => Buffer.from(s).toString('base64');
 
 const agent = new http.Agent({ keepAlive: false });
 
-/** POST a JSON body; resolves with { status, body } (body parsed when JSON), never rejects on HTTP status. */
-export function postJson(url, path, obj, timeoutMs = 3000) {
+/**
+ * POST a JSON body; resolves with { status, body } (body parsed when JSON), never rejects on HTTP
+ * status. A new connection per request unless a keep-alive `via` agent is given (a request loop).
+ */
+export function postJson(url, path, obj, timeoutMs = 3000, via = agent) {
   const u = new URL(url);
   const payload = JSON.stringify(obj ?? {});
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { agent, method: 'POST', host: u.hostname, port: u.port, path, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
+      { agent: via, method: 'POST', host: u.hostname, port: u.port, path, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
       (res) => {
         const chunks = [];
         res.on('data', (c) => chunks.push(c));

@@ -8,7 +8,7 @@ import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { EtcdCluster, ensureEtcd } from './etcd.mjs';
 import { KvdCluster } from './kvd-cluster.mjs';
-import { cpuMsOf, findLeader, waitQuiet } from './lib.mjs';
+import { b64, cpuMsOf, findLeader, postJson, waitQuiet } from './lib.mjs';
 
 const { values: v } = parseArgs({
   options: {
@@ -18,22 +18,14 @@ const { values: v } = parseArgs({
   },
 });
 const WINDOW_MS = 2000;
-const value = Buffer.alloc(256, 'x').toString('base64');
+const value = b64('x'.repeat(256));
 
-function put(agent, url, i) {
-  const body = JSON.stringify({ key: Buffer.from(String(i % 10000).padStart(8, '0')).toString('base64'), value });
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: url.hostname, port: url.port, path: '/v3/kv/put', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length } },
-      (res) => {
-        res.resume();
-        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`put answered ${res.statusCode}`))));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+async function put(agent, url, i) {
+  const r = await postJson(url, '/v3/kv/put', { key: b64(String(i % 10000).padStart(8, '0')), value }, 3000, agent);
+  if (r.status !== 200) throw new Error(`put answered ${r.status}`);
 }
+
+const membersCpuMs = (c) => c.pids().reduce((s, p) => s + cpuMsOf(p), 0);
 
 /** One fresh cluster: [put rate, members' CPU µs per put] for each window. */
 async function rampOf(kind) {
@@ -41,19 +33,19 @@ async function rampOf(kind) {
   const c = kind === 'etcd' ? new EtcdCluster({ size: 3 }) : new KvdCluster({ size: 3, logLevel: 'warn' });
   await c.start();
   try {
-    const url = new URL(await findLeader(c.endpoints()));
+    const url = await findLeader(c.endpoints());
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const windows = [];
     const end = Date.now() + Number(v.seconds) * 1000;
     let n = 0;
     let since = Date.now();
     let sinceN = 0;
-    let cpu = c.pids().reduce((s, p) => s + cpuMsOf(p), 0);
+    let cpu = membersCpuMs(c);
     while (Date.now() < end) {
       await put(agent, url, n++);
       const now = Date.now();
       if (now - since < WINDOW_MS) continue;
-      const cpuNow = c.pids().reduce((s, p) => s + cpuMsOf(p), 0);
+      const cpuNow = membersCpuMs(c);
       windows.push([((n - sinceN) * 1000) / (now - since), ((cpuNow - cpu) * 1000) / (n - sinceN)]);
       since = now;
       sinceN = n;

@@ -243,16 +243,21 @@ t.test('without a leader a proposal waits for one, then fails with "no leader"; 
   await t.rejects(f.node.propose(Buffer.from('x')), { code: 'Stopped' });
 });
 
-async function untilLeaderless(m: { node: import('../../src/raft/node/index.js').RaftNode }): Promise<void> {
-  if (m.node.leaderId() === 0) return;
+/** Resolves once `ok` holds, re-checked on every leader change of `ms`. */
+async function untilLeaders(ms: { node: import('../../src/raft/node/index.js').RaftNode }[], ok: () => boolean): Promise<void> {
+  if (ok()) return;
   await new Promise<void>((resolve) => {
     const on = () => {
-      if (m.node.leaderId() !== 0) return;
-      m.node.off('leader-change', on);
+      if (!ok()) return;
+      for (const m of ms) m.node.off('leader-change', on);
       resolve();
     };
-    m.node.on('leader-change', on);
+    for (const m of ms) m.node.on('leader-change', on);
   });
+}
+
+function untilLeaderless(m: { node: import('../../src/raft/node/index.js').RaftNode }): Promise<void> {
+  return untilLeaders([m], () => m.node.leaderId() === 0);
 }
 
 t.test('reads share one round at a time; a round lost on the way is retried, not left to time out', async (t) => {
@@ -313,7 +318,7 @@ t.test('a proposal whose log entry a newer leader replaced is sent again at once
   const started = performance.now();
   const lost = old.node.propose(Buffer.from('lost'));
   // The other two elect one of them and commit past the old leader's entry.
-  await untilNewLeader(others, old.info.id);
+  await untilLeaders(others, () => others.some((m) => m.node.isLeader()) && others.every((m) => ![0, old.info.id].includes(m.node.leaderId())));
   const leader = others.find((m) => m.node.isLeader())!;
   await leader.node.propose(Buffer.from('won'));
   t.ok(leader.node.status().commit >= lostIndex, 'the new leader committed at the index of the lost entry');
@@ -329,16 +334,3 @@ t.test('a proposal whose log entry a newer leader replaced is sent again at once
   }
   t.equal(old.node.status().pendingProposals, 0, 'nothing left waiting');
 });
-
-async function untilNewLeader(ms: { node: import('../../src/raft/node/index.js').RaftNode }[], oldId: number): Promise<void> {
-  const ok = () => ms.some((m) => m.node.isLeader()) && ms.every((m) => m.node.leaderId() !== 0 && m.node.leaderId() !== oldId);
-  if (ok()) return;
-  await new Promise<void>((resolve) => {
-    const on = () => {
-      if (!ok()) return;
-      for (const m of ms) m.node.off('leader-change', on);
-      resolve();
-    };
-    for (const m of ms) m.node.on('leader-change', on);
-  });
-}

@@ -535,13 +535,12 @@ export class RaftNode extends EventEmitter {
       const batch = this.queued;
       this.queued = [];
       try {
-        const asLeader = this.core.status().role === Role.Leader;
+        const { role, lastIndex } = this.core.status();
         this.core.propose(batch.map((p) => p.data));
-        // A leader appends the batch at the end of its log, in order.
-        const first = asLeader ? this.core.status().lastIndex - batch.length + 1 : 0;
+        // A leader appends the batch at the end of its log, in order; a follower forwards it.
         for (let i = 0; i < batch.length; i++) {
           const p = batch[i]!;
-          p.index = asLeader ? first + i : undefined;
+          p.index = role === Role.Leader ? lastIndex + 1 + i : undefined;
           this.inFlight.set(p.seq, p);
         }
         this.recentBatchSizes.push(batch.length);
@@ -799,7 +798,6 @@ export class RaftNode extends EventEmitter {
       if (p.index === undefined || p.index < first || p.index > last) continue;
       this.inFlight.delete(seq);
       this.log.debug({ index: p.index }, 'raft: a proposal of ours was replaced by a newer leader\'s entry; sending it again');
-      p.index = undefined;
       this.resend.push(p);
     }
   }
