@@ -14,6 +14,7 @@ import type {
   PutResponse,
 } from './api.js';
 import { EMPTY_BYTES, keyInterval, keyStr } from './bytes.js';
+import type { ChunkedDeletes } from './chunked-deletes.js';
 import { compactIndex } from './compaction.js';
 import { encodeNumber, META } from './record-codec.js';
 import { liveKvs } from './range.js';
@@ -37,15 +38,35 @@ export function applyPut(st: MvccState, batch: ApplyBatch, p: PutRequest): PutRe
   return p.prev_kv && prev ? { header: { revision: rev }, prev_kv: prev } : { header: { revision: rev } };
 }
 
-/** Deleting nothing does not use a revision: the header then carries the current one. */
-export function applyDeleteRange(st: MvccState, batch: ApplyBatch, d: DeleteRangeRequest): DeleteRangeResponse | EtcdError {
+/**
+ * Deleting nothing does not use a revision: the header then carries the current one. A delete of
+ * more live keys than `chunked` allows per turn is applied in chunks (chunked-deletes.ts).
+ */
+export function applyDeleteRange(
+  st: MvccState,
+  batch: ApplyBatch,
+  d: DeleteRangeRequest,
+  chunked?: ChunkedDeletes,
+): DeleteRangeResponse | EtcdError | Promise<DeleteRangeResponse> {
   const invalid = validateDeleteRange(d);
   if (invalid) return invalid;
   const iv = keyInterval(d.key, d.range_end);
   const prevKvs = d.prev_kv ? liveKvs(st.tree, iv) : [];
   const wt = new WriteTxn(st, batch);
-  const deleted = wt.deleteRange(iv);
-  return { header: { revision: wt.rev() }, deleted, prev_kvs: prevKvs };
+  const victims = wt.liveKeysIn(iv);
+  const answer = (): DeleteRangeResponse => ({ header: { revision: wt.rev() }, deleted: victims.length, prev_kvs: prevKvs });
+  if (!chunked || victims.length <= chunked.chunkKeys) {
+    wt.deleteKeys(victims);
+    return answer();
+  }
+  let next = 0;
+  const step = (): boolean => {
+    const end = Math.min(victims.length, next + chunked.chunkKeys);
+    wt.deleteKeys(victims, next, end);
+    next = end;
+    return next < victims.length;
+  };
+  return chunked.run(iv, st, wt.beginRev, step).then(answer);
 }
 
 export function applyLeaseGrant(st: MvccState, batch: ApplyBatch, g: LeaseGrantRequest): LeaseGrantResponse | EtcdError {

@@ -60,3 +60,9 @@ export function intervalContains(iv: KeyInterval, k: KeyStr): boolean {
   if (k < iv.start) return false;
   return iv.end === null || k < iv.end;
 }
+
+/** Whether two intervals share a key: the later start lies in both. */
+export function intervalsOverlap(a: KeyInterval, b: KeyInterval): boolean {
+  const s = a.start > b.start ? a.start : b.start;
+  return intervalContains(a, s) && intervalContains(b, s);
+}

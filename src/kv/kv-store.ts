@@ -26,7 +26,8 @@ import type {
 } from './api.js';
 import { EventType } from './api.js';
 import { applyCompaction, applyDeleteRange, applyLeaseGrant, applyLeaseRevoke, applyPut } from './apply.js';
-import { EMPTY_BYTES, keyStr, latin1 } from './bytes.js';
+import { EMPTY_BYTES, keyInterval, keyStr, latin1 } from './bytes.js';
+import { ChunkedDeletes } from './chunked-deletes.js';
 import { Compactor } from './compaction.js';
 import { openDataDir, openNextDb, removeDb, switchDb, writeBatch, type Db } from './data-dir.js';
 import { Lessor } from './lease/lessor.js';
@@ -72,6 +73,11 @@ export interface KvStoreOptions {
    * needed. Default Infinity: every value stays in memory.
    */
   valueCacheBytes?: number;
+  /**
+   * A delete_range of more live keys than this is applied this many at a time, the member serving
+   * reads of other keys between chunks (default 2,000; see chunked-deletes.ts).
+   */
+  deleteChunkKeys?: number;
 }
 
 /** Called synchronously after each apply() batch is written, with its events in order. */
@@ -109,6 +115,7 @@ export class KvStore implements StateMachine, WatchableSource {
   private readonly pending = new Map<string, PendingRecord>();
   private bytes: number;
   private compactor: Compactor;
+  private readonly chunkedDeletes: ChunkedDeletes;
   private readonly appliedListeners = new Set<AppliedListener>();
   private readonly restoredListeners = new Set<RestoredListener>();
   private queue: Promise<unknown> = Promise.resolve();
@@ -138,6 +145,7 @@ export class KvStore implements StateMachine, WatchableSource {
     this.durableRev = loaded.st.revision;
     this.bytes = loaded.bytes;
     this.compactor = this.newCompactor(loaded);
+    this.chunkedDeletes = new ChunkedDeletes(opts.deleteChunkKeys);
   }
 
   static async open(dir: string, opts: KvStoreOptions = {}): Promise<KvStore> {
@@ -412,7 +420,7 @@ export class KvStore implements StateMachine, WatchableSource {
   private applyRequest(req: InternalRequest, batch: ApplyBatch, compactions: { rev: number; keep: Set<string> }[]): unknown {
     const st = this.st;
     if ('put' in req) return applyPut(st, batch, req.put);
-    if ('delete_range' in req) return applyDeleteRange(st, batch, req.delete_range);
+    if ('delete_range' in req) return applyDeleteRange(st, batch, req.delete_range, this.chunkedDeletes);
     if ('txn' in req) return applyTxn(st, batch, this.fetch, req.txn);
     if ('lease_grant' in req) return applyLeaseGrant(st, batch, req.lease_grant);
     if ('lease_revoke' in req) return applyLeaseRevoke(st, batch, req.lease_revoke);
@@ -458,6 +466,9 @@ export class KvStore implements StateMachine, WatchableSource {
     this.usable();
     const invalid = validateRange(req);
     if (invalid) throw invalid;
+    // A delete over these keys is half applied: the answer waits for all of it.
+    const deleting = this.chunkedDeletes.overlapping(keyInterval(req.key, req.range_end));
+    if (deleting) await deleting;
     const st = this.st;
     const cur = st.revision;
     let rev = req.revision ?? 0;

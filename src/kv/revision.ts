@@ -14,13 +14,20 @@ export const REV_KEY_LENGTH = 13;
 const TWO_32 = 0x1_0000_0000;
 
 export function revKey(main: number, sub: number): Uint8Array {
+  // Byte by byte: a DataView per key cost as much as the rest of a tombstone's record.
   const k = new Uint8Array(REV_KEY_LENGTH);
   k[0] = REV_SPACE;
-  const v = new DataView(k.buffer);
-  v.setUint32(1, Math.floor(main / TWO_32));
-  v.setUint32(5, main % TWO_32);
-  v.setUint32(9, sub);
+  putU32(k, 1, Math.floor(main / TWO_32));
+  putU32(k, 5, main % TWO_32);
+  putU32(k, 9, sub);
   return k;
+}
+
+function putU32(k: Uint8Array, at: number, v: number): void {
+  k[at] = v >>> 24;
+  k[at + 1] = (v >>> 16) & 0xff;
+  k[at + 2] = (v >>> 8) & 0xff;
+  k[at + 3] = v & 0xff;
 }
 
 /** The first record key of revision `main` (sub 0): a scan bound. */

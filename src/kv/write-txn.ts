@@ -124,12 +124,23 @@ export class WriteTxn {
 
   /** Deletes the live keys of the interval; returns how many. */
   deleteRange(iv: KeyInterval): number {
-    const victims: KeyStr[] = [];
+    return this.deleteKeys(this.liveKeysIn(iv));
+  }
+
+  /** The live keys of the interval, in key order. */
+  liveKeysIn(iv: KeyInterval): KeyStr[] {
+    const keys: KeyStr[] = [];
     this.s.tree.visit(iv, (k, ki) => {
-      if (ki.isLive()) victims.push(k);
+      if (ki.isLive()) keys.push(k);
     });
-    for (const k of victims) this.deleteKey(k);
-    return victims.length;
+    return keys;
+  }
+
+  /** Deletes keys[from, to) (live keys, as liveKeysIn found them); returns how many were live. */
+  deleteKeys(keys: readonly KeyStr[], from = 0, to = keys.length): number {
+    let n = 0;
+    for (let i = from; i < to; i++) if (this.deleteKey(keys[i]!)) n++;
+    return n;
   }
 
   /**
