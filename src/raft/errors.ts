@@ -41,3 +41,11 @@ export class ReadIndexTimeoutError extends RaftError {
     this.name = 'ReadIndexTimeoutError';
   }
 }
+
+/** Applies lag the commit index too far: the member takes no new proposal until they catch up. */
+export class TooManyRequestsError extends RaftError {
+  constructor(gap: number) {
+    super('TooManyRequests', `raft: too many requests (applies are ${gap} entries behind the commit index)`);
+    this.name = 'TooManyRequestsError';
+  }
+}

@@ -95,6 +95,7 @@ export const Errors = {
   notCapable: e(GrpcCode.Unavailable, 'etcdserver: not capable'),
   stopped: e(GrpcCode.Unavailable, 'etcdserver: server stopped'),
   timeout: e(GrpcCode.Unavailable, 'etcdserver: request timed out'),
+  tooManyRequests: e(GrpcCode.ResourceExhausted, 'etcdserver: too many requests'),
   timeoutDueToLeaderFail: e(GrpcCode.Unavailable, 'etcdserver: request timed out, possibly due to previous leader failure'),
   badLeaderTransferee: e(GrpcCode.FailedPrecondition, 'etcdserver: bad leader transferee'),
   learnerNotSupported: e(GrpcCode.Unavailable, 'etcdserver: rpc not supported for learner'),

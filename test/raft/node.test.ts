@@ -2,8 +2,9 @@
 import t, { type Test } from 'tap';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LocalCluster, untilApplied } from './cluster.js';
+import { anyEvent, LocalCluster, untilApplied } from './cluster.js';
 import { unwrapSnapshot } from '../../src/raft/node/members.js';
+import type { AppliedEntry } from '../../src/raft/node/state-machine.js';
 import type { DurableListStateMachine } from '../../src/raft/testing/durable-list-state-machine.js';
 import { ConfChangeType, MessageType } from '../../src/raft/types.js';
 
@@ -333,4 +334,49 @@ t.test('a proposal whose log entry a newer leader replaced is sent again at once
     t.ok(m.sm.items.indexOf('lost') > m.sm.items.indexOf('won'), `${m.info.name} applied it after the new leader's entry`);
   }
   t.equal(old.node.status().pendingProposals, 0, 'nothing left waiting');
+});
+
+t.test('a long apply does not stop the Ready loop: heartbeats go on, no election, later proposals wait their turn', async (t) => {
+  const c = await LocalCluster.start(3);
+  t.teardown(() => c.close());
+  const leader = await c.leader();
+  const term = leader.node.status().term;
+  // Every member's apply of the entry "slow" takes until the gate opens (a chunked delete of many
+  // keys does the same, yielding to the event loop meanwhile); the batches behind it queue up.
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  for (const m of c.members.values()) {
+    const sm = m.sm as { apply: (entries: AppliedEntry[]) => unknown[] | Promise<unknown[]> };
+    const apply = sm.apply.bind(sm);
+    sm.apply = (entries) => (entries.some((e) => Buffer.from(e.data).toString() === 'slow') ? gate.then(() => apply(entries)) : apply(entries));
+  }
+  const proposals = [leader.node.propose(Buffer.from('slow'))];
+  // More proposals, each in a Ready of its own: the apply backlog grows past a few batches.
+  for (let i = 0; i < 10; i++) {
+    proposals.push(leader.node.propose(Buffer.from(`after${i}`)));
+    // Its write, or (were the loop held up) a short while.
+    await anyEvent([leader.node], 'persisted', 100);
+  }
+  // Three election timeouts (10 ms ticks, 500 ms election timeout) of the leader's ticks, counted on its core: without heartbeats the
+  // followers would campaign and the leader (check quorum) step down in that time.
+  const core = leader.node['core'] as { tick: () => void };
+  const tick = core.tick.bind(core);
+  await new Promise<void>((resolve) => {
+    let ticks = 0;
+    core.tick = () => {
+      tick();
+      if (++ticks === 150) resolve();
+    };
+  });
+  core.tick = tick;
+  t.equal(leader.sm.items.length, 0, 'the slow apply is still under way');
+  open();
+  const results = await Promise.all(proposals);
+  t.same(results, Array.from({ length: 11 }, (_, i) => i + 1), 'applied in order once the slow one finished');
+  for (const m of c.members.values()) await untilApplied(m.node, () => m.sm.items.length === 11);
+  t.same(
+    [...c.members.values()].map((m) => [m.node.status().term, m.node.leaderId()]),
+    [...c.members.values()].map(() => [term, leader.info.id]),
+    'same term and leader on every member: no election happened',
+  );
 });

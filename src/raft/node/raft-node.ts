@@ -4,7 +4,7 @@
 import { randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { decodeConfChange } from '../confchange.js';
-import { NodeStoppedError, ProposalDroppedError, ProposalTimeoutError, RaftError, ReadIndexTimeoutError } from '../errors.js';
+import { NodeStoppedError, ProposalDroppedError, ProposalTimeoutError, RaftError, ReadIndexTimeoutError, TooManyRequestsError } from '../errors.js';
 import { RaftCore, bootstrapEntries, type RaftStatus } from '../raft.js';
 import { RaftStorage } from '../storage/index.js';
 import { PeerTransport, type PeerStats } from '../transport/index.js';
@@ -86,6 +86,15 @@ interface PendingProposal extends Waiter<unknown> {
 const MEMBER_ATTRIBUTES_ORIGIN = 0;
 /** A read round not answered within this many heartbeat intervals is retried (etcd: 500 ms). */
 const READ_RETRY_HEARTBEATS = 5;
+/**
+ * Committed entries that may wait for the state machine before the Ready loop itself waits for it.
+ * The loop must keep running while one apply takes long (a chunked delete of many keys): it sends
+ * the heartbeats and answers that keep the leader in place. New proposals are refused well before
+ * this (MAX_APPLY_GAP), so only entries proposed elsewhere can fill it.
+ */
+const MAX_APPLY_BACKLOG_ENTRIES = 20_000;
+/** A member refuses new proposals while its applies lag its commit index by more (etcd's maxGapBetweenApplyAndCommitIndex). */
+const MAX_APPLY_GAP = 5000;
 
 export class RaftNode extends EventEmitter {
   readonly id: NodeId;
@@ -148,6 +157,9 @@ export class RaftNode extends EventEmitter {
    */
   private applyChain: Promise<void> = Promise.resolve();
   private applyBacklog = 0;
+  private applyBacklogEntries = 0;
+  /** The commit index of the last Ready (for MAX_APPLY_GAP). */
+  private commitIndex = 0;
   /** A commit-only hard state not written yet (see handleReady). */
   private unsavedHardState: HardState | undefined;
   /** The term and vote on disk. */
@@ -321,6 +333,7 @@ export class RaftNode extends EventEmitter {
 
   private proposeFramed(origin: number, payload: Uint8Array, opts: { timeoutMs?: number }): Promise<unknown> {
     if (this.stopped) return Promise.reject(new NodeStoppedError());
+    if (this.commitIndex - this.appliedIndex > MAX_APPLY_GAP) return Promise.reject(new TooManyRequestsError(this.commitIndex - this.appliedIndex));
     const seq = ++this.seq;
     return new Promise((resolve, reject) => {
       const p: PendingProposal = { seq, data: frameProposal(origin, seq, payload), resolve, reject };
@@ -608,6 +621,7 @@ export class RaftNode extends EventEmitter {
     // state that only moves the commit index needs no write of its own (etcd does not fsync it
     // either): it rides along with the next write. A restart with an older commit index learns it
     // again from the leader, and the state machine skips the entries it applied already.
+    if (rd.hardState) this.commitIndex = rd.hardState.commit;
     let persisted: Promise<void> | undefined;
     let hardState: HardState | undefined;
     const t0 = performance.now();
@@ -722,9 +736,11 @@ export class RaftNode extends EventEmitter {
    * batches are already waiting, which bounds what the loop can run ahead of the state machine.
    */
   private async queueApply(snap: Snapshot | undefined, committed: Entry[]): Promise<void> {
-    if (this.applyBacklog >= 2) await this.applyChain;
+    if (this.applyBacklogEntries >= MAX_APPLY_BACKLOG_ENTRIES) await this.applyChain;
     if (this.failure) return;
+    const entries = committed.length;
     this.applyBacklog++;
+    this.applyBacklogEntries += entries;
     this.applyChain = this.applyChain
       .then(async () => {
         if (this.failure) return;
@@ -734,6 +750,7 @@ export class RaftNode extends EventEmitter {
       .catch((err: unknown) => this.fail(err as Error))
       .finally(() => {
         this.applyBacklog--;
+        this.applyBacklogEntries -= entries;
       });
   }
 

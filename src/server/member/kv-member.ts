@@ -420,6 +420,8 @@ export class KvMember implements KvService {
           return Errors.timeout();
         case 'Stopped':
           return Errors.stopped();
+        case 'TooManyRequests':
+          return Errors.tooManyRequests();
       }
     }
     this.log.error({ err }, 'kvd: unexpected error');
