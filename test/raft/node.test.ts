@@ -380,3 +380,31 @@ t.test('a long apply does not stop the Ready loop: heartbeats go on, no election
     'same term and leader on every member: no election happened',
   );
 });
+
+t.test('while applies lag the commit index by more than maxApplyGap, new proposals are refused with TooManyRequests', async (t) => {
+  const c = await LocalCluster.start(3, { maxApplyGap: 3 });
+  t.teardown(() => c.close());
+  const leader = await c.leader();
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const sm = leader.sm as { apply: (entries: AppliedEntry[]) => unknown[] | Promise<unknown[]> };
+  const apply = sm.apply.bind(sm);
+  sm.apply = (entries) => (entries.some((e) => Buffer.from(e.data).toString() === 'slow') ? gate.then(() => apply(entries)) : apply(entries));
+  const accepted = [leader.node.propose(Buffer.from('slow'))];
+  let refused: unknown;
+  // Each proposal is committed while the slow apply holds the rest back, until the gap is too wide.
+  for (let i = 0; i < 10 && refused === undefined; i++) {
+    const p = leader.node.propose(Buffer.from(`after${i}`));
+    const outcome = await Promise.race([p.then(() => 'applied', (err: unknown) => err), anyEvent([leader.node], 'persisted', 1000).then(() => 'written')]);
+    if (outcome instanceof Error) refused = outcome;
+    else accepted.push(p);
+    // Its commit (the followers' answers) comes in a Ready of its own.
+    await anyEvent([leader.node], 'persisted', 200);
+  }
+  t.match(refused, { code: 'TooManyRequests' }, 'refused once the gap passed 3');
+  t.ok(accepted.length >= 4, `${accepted.length} accepted before`);
+  open();
+  await Promise.all(accepted);
+  const after = await leader.node.propose(Buffer.from('later'));
+  t.equal(after, accepted.length + 1, 'taken again once the applies caught up');
+});

@@ -43,6 +43,8 @@ export interface RaftNodeOptions {
   snapshotCatchUpEntries?: number;
   /** Default deadline of propose() and readIndex(). Default 5000 ms. */
   requestTimeoutMs?: number;
+  /** New proposals are refused while applies lag the commit index by more entries (default 5,000, etcd's). */
+  maxApplyGap?: number;
   maxSizePerMsg?: number;
   maxInflightMsgs?: number;
   maxFrameBytes?: number;
@@ -90,11 +92,11 @@ const READ_RETRY_HEARTBEATS = 5;
  * Committed entries that may wait for the state machine before the Ready loop itself waits for it.
  * The loop must keep running while one apply takes long (a chunked delete of many keys): it sends
  * the heartbeats and answers that keep the leader in place. New proposals are refused well before
- * this (MAX_APPLY_GAP), so only entries proposed elsewhere can fill it.
+ * this (maxApplyGap), so only entries proposed elsewhere can fill it.
  */
 const MAX_APPLY_BACKLOG_ENTRIES = 20_000;
 /** A member refuses new proposals while its applies lag its commit index by more (etcd's maxGapBetweenApplyAndCommitIndex). */
-const MAX_APPLY_GAP = 5000;
+const DEFAULT_MAX_APPLY_GAP = 5000;
 
 export class RaftNode extends EventEmitter {
   readonly id: NodeId;
@@ -103,7 +105,7 @@ export class RaftNode extends EventEmitter {
   private readonly transport: PeerTransport;
   private readonly sm: StateMachine;
   private readonly log: Logger;
-  private readonly opts: Required<Pick<RaftNodeOptions, 'tickMs' | 'heartbeatMs' | 'electionMs' | 'snapshotCount' | 'snapshotCatchUpEntries' | 'requestTimeoutMs'>>;
+  private readonly opts: Required<Pick<RaftNodeOptions, 'tickMs' | 'heartbeatMs' | 'electionMs' | 'snapshotCount' | 'snapshotCatchUpEntries' | 'requestTimeoutMs' | 'maxApplyGap'>>;
 
   private readonly membersById = new Map<NodeId, MemberInfo>();
   /**
@@ -158,7 +160,7 @@ export class RaftNode extends EventEmitter {
   private applyChain: Promise<void> = Promise.resolve();
   private applyBacklog = 0;
   private applyBacklogEntries = 0;
-  /** The commit index of the last Ready (for MAX_APPLY_GAP). */
+  /** The commit index of the last Ready (for maxApplyGap). */
   private commitIndex = 0;
   /** A commit-only hard state not written yet (see handleReady). */
   private unsavedHardState: HardState | undefined;
@@ -200,6 +202,7 @@ export class RaftNode extends EventEmitter {
       snapshotCount: opts.snapshotCount ?? 10000,
       snapshotCatchUpEntries: opts.snapshotCatchUpEntries ?? 5000,
       requestTimeoutMs: opts.requestTimeoutMs ?? 5000,
+      maxApplyGap: opts.maxApplyGap ?? DEFAULT_MAX_APPLY_GAP,
     };
     this.lastSnapshotIndex = snapshotIndex;
     this.appliedIndex = Math.max(opts.stateMachine.appliedIndex(), core.status().applied);
@@ -333,7 +336,7 @@ export class RaftNode extends EventEmitter {
 
   private proposeFramed(origin: number, payload: Uint8Array, opts: { timeoutMs?: number }): Promise<unknown> {
     if (this.stopped) return Promise.reject(new NodeStoppedError());
-    if (this.commitIndex - this.appliedIndex > MAX_APPLY_GAP) return Promise.reject(new TooManyRequestsError(this.commitIndex - this.appliedIndex));
+    if (this.commitIndex - this.appliedIndex > this.opts.maxApplyGap) return Promise.reject(new TooManyRequestsError(this.commitIndex - this.appliedIndex));
     const seq = ++this.seq;
     return new Promise((resolve, reject) => {
       const p: PendingProposal = { seq, data: frameProposal(origin, seq, payload), resolve, reject };
