@@ -735,8 +735,9 @@ export class RaftNode extends EventEmitter {
   }
 
   /**
-   * Queues an apply behind the ones in flight (in order, one at a time). Waits only when two
-   * batches are already waiting, which bounds what the loop can run ahead of the state machine.
+   * Queues an apply behind the ones in flight (in order, one at a time). Waits only when
+   * MAX_APPLY_BACKLOG_ENTRIES entries are already waiting, which bounds what the loop can run
+   * ahead of the state machine without stopping it for one slow apply.
    */
   private async queueApply(snap: Snapshot | undefined, committed: Entry[]): Promise<void> {
     if (this.applyBacklogEntries >= MAX_APPLY_BACKLOG_ENTRIES) await this.applyChain;
