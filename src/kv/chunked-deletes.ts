@@ -13,7 +13,7 @@
 // Only a top-level delete_range is chunked. A txn's deletes and a lease revoke's still run in one
 // go: a txn may read and write other keys after its delete, so the keys a reader would have to
 // wait for are not one interval, and a revoke's keys are scattered.
-import { intervalsOverlap, type KeyInterval } from './bytes.js';
+import { intervalsOverlap, keyInterval, type KeyInterval } from './bytes.js';
 import type { MvccState } from './state.js';
 
 /** Live keys deleted per turn of the event loop (about 25 ms of work on the benchmark machine). */
@@ -25,10 +25,13 @@ export class ChunkedDeletes {
   /** `chunkKeys`: a delete of more live keys than this is applied in chunks of this many. */
   constructor(readonly chunkKeys = DEFAULT_DELETE_CHUNK_KEYS) {}
 
-  /** What a read of `iv` must wait for first: the delete in progress over it, if any. */
-  overlapping(iv: KeyInterval): Promise<void> | undefined {
+  /**
+   * What a read of (key, rangeEnd) must wait for first: the delete in progress over it, if any.
+   * Nothing is built when no delete is in progress (every read asks).
+   */
+  overlapping(key: Uint8Array, rangeEnd: Uint8Array | undefined): Promise<void> | undefined {
     const c = this.current;
-    return c && intervalsOverlap(c.iv, iv) ? c.done : undefined;
+    return c && intervalsOverlap(c.iv, keyInterval(key, rangeEnd)) ? c.done : undefined;
   }
 
   /**

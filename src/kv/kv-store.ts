@@ -26,7 +26,7 @@ import type {
 } from './api.js';
 import { EventType } from './api.js';
 import { applyCompaction, applyDeleteRange, applyLeaseGrant, applyLeaseRevoke, applyPut } from './apply.js';
-import { EMPTY_BYTES, keyInterval, keyStr, latin1 } from './bytes.js';
+import { EMPTY_BYTES, keyStr, latin1 } from './bytes.js';
 import { ChunkedDeletes } from './chunked-deletes.js';
 import { Compactor } from './compaction.js';
 import { openDataDir, openNextDb, removeDb, switchDb, writeBatch, type Db } from './data-dir.js';
@@ -467,7 +467,7 @@ export class KvStore implements StateMachine, WatchableSource {
     const invalid = validateRange(req);
     if (invalid) throw invalid;
     // A delete over these keys is half applied: the answer waits for all of it.
-    const deleting = this.chunkedDeletes.overlapping(keyInterval(req.key, req.range_end));
+    const deleting = this.chunkedDeletes.overlapping(req.key, req.range_end);
     if (deleting) await deleting;
     const st = this.st;
     const cur = st.revision;

@@ -3,6 +3,7 @@
 //
 // On disk a revision is the key of its record: 'r' + u64be(main) + u32be(sub), so LevelDB's
 // bytewise order is revision order and a scan by key prefix walks history in apply order.
+import { putUint32BE, putUint64BE } from '../util/big-endian.js';
 
 export interface Revision {
   main: number;
@@ -14,20 +15,11 @@ export const REV_KEY_LENGTH = 13;
 const TWO_32 = 0x1_0000_0000;
 
 export function revKey(main: number, sub: number): Uint8Array {
-  // Byte by byte: a DataView per key cost as much as the rest of a tombstone's record.
   const k = new Uint8Array(REV_KEY_LENGTH);
   k[0] = REV_SPACE;
-  putU32(k, 1, Math.floor(main / TWO_32));
-  putU32(k, 5, main % TWO_32);
-  putU32(k, 9, sub);
+  putUint64BE(k, 1, main);
+  putUint32BE(k, 9, sub);
   return k;
-}
-
-function putU32(k: Uint8Array, at: number, v: number): void {
-  k[at] = v >>> 24;
-  k[at + 1] = (v >>> 16) & 0xff;
-  k[at + 2] = (v >>> 8) & 0xff;
-  k[at + 3] = v & 0xff;
 }
 
 /** The first record key of revision `main` (sub 0): a scan bound. */

@@ -5,6 +5,7 @@
 //   'h'                  hard state
 //   's'                  metadata of the newest snapshot (its data lives in a file, see snapshot-file.ts)
 //   'e' + u64be(index)   log entry
+import { putUint64BE } from '../../util/big-endian.js';
 
 export const FORMAT_VERSION = 1;
 
@@ -32,9 +33,7 @@ export function entryKey(index: number): Uint8Array {
   if (!isLogIndex(index)) throw new RangeError(`log index must be a positive safe integer, got ${String(index)}`);
   const key = new Uint8Array(ENTRY_KEY_LENGTH);
   key[0] = SPACE_ENTRY;
-  const view = new DataView(key.buffer);
-  view.setUint32(1, Math.floor(index / TWO_32));
-  view.setUint32(5, index % TWO_32);
+  putUint64BE(key, 1, index);
   return key;
 }
 
