@@ -9,6 +9,7 @@
 // name are leftovers of an interrupted restore and are removed at open.
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeOps, type LevelOp } from '../raft/storage/level-batch.js';
 import { openDb, type Db } from '../raft/storage/lock.js';
 import { fsyncDir } from '../raft/storage/snapshot-file.js';
 
@@ -87,17 +88,7 @@ export async function removeDb(dir: string, name: string): Promise<void> {
   await rm(join(dir, name), { recursive: true, force: true });
 }
 
-/** One atomic LevelDB write of `ops`, through a chained batch (about twice as fast as db.batch(array)). */
-export async function writeBatch(
-  db: Db,
-  ops: readonly ({ type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array })[],
-  sync = false,
-): Promise<void> {
-  if (ops.length === 0) return;
-  const b = db.batch();
-  for (const op of ops) {
-    if (op.type === 'put') b.put(op.key, op.value);
-    else b.del(op.key);
-  }
-  await b.write({ sync });
+/** One atomic LevelDB write of `ops` (see level-batch.ts). */
+export async function writeBatch(db: Db, ops: readonly LevelOp[], sync = false): Promise<void> {
+  await writeOps(db, ops, sync);
 }

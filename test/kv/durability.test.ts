@@ -278,14 +278,16 @@ function syncedWrites(d: Driver): boolean[] {
   const writes: boolean[] = [];
   const batch = db.batch.bind(db);
   db.batch = (() => {
+    // writeOps (src/raft/storage/level-batch.ts) writes through the batch's _write.
     const chained = batch();
-    const write = chained.write.bind(chained);
-    chained.write = ((o?: { sync?: boolean }) => {
-      writes.push(o?.sync === true);
-      return write(o ?? {});
-    }) as typeof chained.write;
+    const impl = chained as unknown as { _write(o: { sync: boolean }): Promise<void> };
+    const write = impl._write.bind(chained);
+    impl._write = (o: { sync: boolean }) => {
+      writes.push(o.sync === true);
+      return write(o);
+    };
     return chained;
-  }) as typeof db.batch;
+  }) as unknown as typeof db.batch;
   return writes;
 }
 

@@ -44,6 +44,7 @@ import {
   SNAPSHOT_META_KEY,
   VERSION_KEY,
 } from './keys.js';
+import { writeOps, type LevelOp } from './level-batch.js';
 import { openDb, type Db } from './lock.js';
 import { newMetrics, recordBatchSize, type StorageMetrics } from './metrics.js';
 import {
@@ -86,7 +87,7 @@ export interface AppendBatch {
   sync?: boolean;
 }
 
-type Op = { type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array };
+type Op = LevelOp;
 
 const EMPTY_HARD_STATE: HardState = Object.freeze({ term: 0, vote: 0, commit: 0 });
 
@@ -499,14 +500,7 @@ export class RaftStorage {
     for (const op of ops) bytes += op.key.byteLength + (op.type === 'put' ? op.value.byteLength : 0);
     const t0 = performance.now();
     try {
-      // A chained batch costs about half the CPU of db.batch(array) (no per-operation copy and
-      // option merging in abstract-level): measured 7.8 against 16.5 µs per 300-byte entry.
-      const b = this.db.batch();
-      for (const op of ops) {
-        if (op.type === 'put') b.put(op.key, op.value);
-        else b.del(op.key);
-      }
-      await b.write({ sync });
+      await writeOps(this.db, ops, sync);
     } catch (err) {
       this.failure = err;
       this.log.error({ err }, 'synced write failed; the storage refuses further writes');
