@@ -30,7 +30,8 @@ export function applyPut(st: MvccState, batch: ApplyBatch, p: PutRequest): PutRe
   const lease = p.lease ?? 0n;
   if (lease !== 0n && !st.lessor.lookup(lease)) return Errors.leaseNotFound();
   const k = keyStr(p.key);
-  const prev = st.tree.get(k)?.live();
+  // The previous KeyValue (two buffers and an object) only when the request uses it.
+  const prev = p.prev_kv || p.ignore_value || p.ignore_lease ? st.tree.get(k)?.live() : undefined;
   if ((p.ignore_value || p.ignore_lease) && !prev) return Errors.keyNotFound();
   const value = p.ignore_value ? prev!.value : (p.value ?? EMPTY_BYTES);
   const wt = new WriteTxn(st, batch);

@@ -117,6 +117,7 @@ export class KvStore implements StateMachine, WatchableSource {
   private compactor: Compactor;
   private readonly chunkedDeletes: ChunkedDeletes;
   private readonly appliedListeners = new Set<AppliedListener>();
+  private readonly prevKvDemands = new Map<AppliedListener, () => boolean>();
   private readonly restoredListeners = new Set<RestoredListener>();
   private queue: Promise<unknown> = Promise.resolve();
   /** Applied batches whose LevelDB write has not started yet, and the write in flight. */
@@ -199,9 +200,24 @@ export class KvStore implements StateMachine, WatchableSource {
     return this.st.liveKeys;
   }
 
-  onApplied(listener: AppliedListener): () => void {
+  /**
+   * Calls `listener` with each applied batch's events. `wantsPrevKv` says whether it needs their
+   * prev_kv right now (the watch hub: while a watcher asked for it); by default it always does.
+   * While no listener does, the events go without it (write-txn.ts, ApplyBatch.eventPrevKv).
+   */
+  onApplied(listener: AppliedListener, wantsPrevKv: () => boolean = () => true): () => void {
     this.appliedListeners.add(listener);
-    return () => this.appliedListeners.delete(listener);
+    this.prevKvDemands.set(listener, wantsPrevKv);
+    return () => {
+      this.appliedListeners.delete(listener);
+      this.prevKvDemands.delete(listener);
+    };
+  }
+
+  /** Whether some listener needs the events' prev_kv now. */
+  private eventPrevKv(): boolean {
+    for (const wants of this.prevKvDemands.values()) if (wants()) return true;
+    return false;
   }
 
   onRestored(listener: RestoredListener): () => void {
@@ -261,7 +277,7 @@ export class KvStore implements StateMachine, WatchableSource {
 
   private async applyEntries(entries: AppliedEntry[]): Promise<unknown[]> {
     const results: unknown[] = new Array<unknown>(entries.length).fill(undefined);
-    const batch = new ApplyBatch(this.pending);
+    const batch = new ApplyBatch(this.pending, this.eventPrevKv());
     const compactions: { rev: number; keep: Set<string> }[] = [];
     const before = this.applied;
     for (let i = 0; i < entries.length; i++) {

@@ -84,7 +84,7 @@ async function readAhead(st: MvccState, t: TxnRequest, path: Path, fetch: Record
 
 function execPut(st: MvccState, wt: WriteTxn, p: PutRequest): ResponseOp {
   const k = keyStr(p.key);
-  const prev = st.tree.get(k)?.live();
+  const prev = p.prev_kv || p.ignore_value || p.ignore_lease ? st.tree.get(k)?.live() : undefined;
   // checkPut saw the key before the txn; only a from-key delete earlier in this txn (which etcd
   // 3.4's duplicate check lets through) can have removed it since. etcd panics there; this store
   // writes the empty value / no lease instead.

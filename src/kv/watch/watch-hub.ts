@@ -92,6 +92,7 @@ export class WatchHub implements StreamHost {
   private rev: number;
   private closedFlag = false;
   private readonly synced = new WatcherGroup();
+  private prevKvWatchers = 0;
   private readonly catchUp: CatchUp;
   private readonly sessions = new Set<WatchStream>();
   private readonly baseHeader: () => Omit<ResponseHeader, 'revision'>;
@@ -125,6 +126,14 @@ export class WatchHub implements StreamHost {
         logger: this.log,
       },
     );
+  }
+
+  /**
+   * Whether some watcher asked for prev_kv (counted from its creation to its cancel): while none
+   * did, the store leaves prev_kv out of the events it gives notify().
+   */
+  wantsPrevKv(): boolean {
+    return this.prevKvWatchers > 0;
   }
 
   /** The last revision the hub was told about. */
@@ -303,6 +312,7 @@ export class WatchHub implements StreamHost {
     const requested = Math.trunc(Number(req.start_revision ?? 0)) || 0;
     const future = requested === 0 || requested > rev;
     const w = new Watcher(id, stream, range, requested === 0 ? rev + 1 : requested, req);
+    if (w.prevKv) this.prevKvWatchers++;
     stream.watchers.set(id, w);
     stream.enqueue({ header: this.header(), watch_id: id, created: true, events: [] });
     if (w.progressNotify) stream.progress.watcherWantsProgress();
@@ -327,6 +337,7 @@ export class WatchHub implements StreamHost {
 
   detachWatcher(w: Watcher): void {
     if (w.state === 'canceled') return;
+    if (w.prevKv) this.prevKvWatchers--;
     if (w.state === 'synced') this.synced.remove(w);
     else if (w.state === 'unsynced') {
       this.catchUp.delete(w);

@@ -125,7 +125,10 @@ export class KvMember implements KvService {
         header: () => ({ ...header, raft_term: member?.node.term() ?? 0 }),
         logger: log,
       });
-      store.onApplied((events, revision) => hub.notify(events, revision));
+      store.onApplied(
+        (events, revision) => hub.notify(events, revision),
+        () => hub.wantsPrevKv(),
+      );
       store.onRestored((revision) => hub.restored(revision));
       node = await RaftNode.create({
         id: identity.memberId,
