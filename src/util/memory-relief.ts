@@ -62,18 +62,16 @@ export interface MemorySample {
   busy: number;
   /** V8 heap in use, bytes (live objects and garbage not yet collected). */
   heapUsed: number;
-  /** The process's resident set, bytes. */
-  rss: number;
 }
 
-/** Samples this process: event-loop utilization between calls, V8's used heap size, the RSS. */
+/** Samples this process: event-loop utilization between calls, V8's used heap size. */
 export function processSampler(): () => MemorySample {
   let last: EventLoopUtilization = performance.eventLoopUtilization();
   return () => {
     const now = performance.eventLoopUtilization();
     const busy = performance.eventLoopUtilization(now, last).utilization;
     last = now;
-    return { busy, heapUsed: getHeapStatistics().used_heap_size, rss: process.memoryUsage.rss() };
+    return { busy, heapUsed: getHeapStatistics().used_heap_size };
   };
 }
 
@@ -105,11 +103,7 @@ export interface MemoryReliefOptions {
   afterGc?: (fn: () => void) => () => void;
   /** The event loop counts as idle below this utilization (default 0.05: an idle member's heartbeats use ~1%). */
   idleBelow?: number;
-  /**
-   * Heap growth since the last relief (or since the lowest heap seen after it) that calls for
-   * another, and RSS growth since the lowest RSS seen after the last trim that calls for a trim
-   * while the loop is busy (default 32 MiB).
-   */
+  /** Heap growth since the last relief (or since the lowest heap seen after it) that calls for another (default 32 MiB). */
   growthBytes?: number;
 }
 
@@ -121,9 +115,8 @@ export function everyUnref(fn: () => void, ms: number): () => void {
 }
 
 /**
- * Every intervalMs while started: trims malloc when the loop was idle over the interval or the RSS
- * has grown by growthBytes since its lowest point after the last trim; and when the loop was idle
- * and the heap has grown by growthBytes since the lowest point seen after the last relief,
+ * Every intervalMs while started: trims malloc when the loop was idle over the interval; and when
+ * the loop was idle and the heap has grown by growthBytes since the lowest point seen after the last relief,
  * relieves the heap, and trims again as soon as the relief's GC has ended. Measured after a million-key load
  * (3 members): RSS per member 5 s after the load 657-737 MiB with trims alone, 410-465 MiB with
  * reliefs too (V8's own reducer got there 30-60 s later).
@@ -137,8 +130,6 @@ export class MemoryRelief {
   private sample: (() => MemorySample) | undefined;
   /** The lowest heap in use seen since the last relief (Infinity right after one: its GC is still to run). */
   private lowWater = Infinity;
-  /** The lowest RSS seen since the last trim (Infinity right after one: the next sample is the new low). */
-  private rssLow = Infinity;
   /** Cancels the wait for the GC a relief started (after which memory is trimmed at once). */
   private cancelGcWait: (() => void) | undefined;
   /** Ticks, trims that gave memory back, and heap reliefs (for tests and the log). */
@@ -172,7 +163,6 @@ export class MemoryRelief {
     this.sample = this.opts.sample ?? processSampler();
     const first = this.sample();
     this.lowWater = first.heapUsed;
-    this.rssLow = first.rss;
     this.cancel = (this.opts.every ?? everyUnref)(() => this.tick(), this.opts.intervalMs ?? 2000);
   }
 
@@ -180,7 +170,7 @@ export class MemoryRelief {
     const binding = this.binding;
     if (!binding || !this.sample) return;
     this.ticks++;
-    const { busy, heapUsed, rss } = this.sample();
+    const { busy, heapUsed } = this.sample();
     const idle = busy < (this.opts.idleBelow ?? 0.05);
     const growth = this.opts.growthBytes ?? 32 * 2 ** 20;
     if (idle && heapUsed - this.lowWater >= growth) {
@@ -199,16 +189,14 @@ export class MemoryRelief {
     } else {
       this.lowWater = Math.min(this.lowWater, heapUsed);
     }
-    // A busy member is trimmed only while it grows: at 64 clients a trim on every tick held the
-    // loop 2-40 ms every 2 s on every member (a stall in the puts' and watchers' tail) to give back
-    // pages the load faulted in again at once; but during a load that grows the store (a million
-    // keys) trimming as it grows kept each member's peak RSS about 20 MiB lower (557-566 MiB
-    // against 577-585 with no trim under load).
-    this.rssLow = Math.min(this.rssLow, rss);
-    if (binding.trimSupported && (idle || rss - this.rssLow >= growth)) {
-      if (binding.trim()) this.released++;
-      this.rssLow = Infinity;
-    }
+    // A busy member is never trimmed. At 64 clients a trim on every tick held the loop 2-40 ms
+    // every 2 s on every member (a stall in the puts' and watchers' tail) to give back pages the
+    // load faulted in again at once. Trimming only while the RSS grew (as until session 14) kept
+    // each member's peak RSS about 20 MiB lower during a million-key load (557-566 MiB against
+    // 577-585), but a delete_range of 200,000 keys made the heap churn so that one such trim held
+    // the loop 290 ms (a third of a single member's whole delete spent in trims), and every read
+    // waited for it. The memory goes back at the first idle tick instead.
+    if (binding.trimSupported && idle && binding.trim()) this.released++;
   }
 
   stop(): void {
