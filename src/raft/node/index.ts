@@ -1,3 +1,3 @@
-export { RaftNode, type RaftNodeOptions, type RaftNodeStatus } from './raft-node.js';
+export { RaftNode, defaultRequestTimeoutMs, type RaftNodeOptions, type RaftNodeStatus } from './raft-node.js';
 export type { StateMachine, AppliedEntry, AppliedKind } from './state-machine.js';
 export type { MemberInfo } from './members.js';

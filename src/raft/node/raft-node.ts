@@ -41,7 +41,10 @@ export interface RaftNodeOptions {
   snapshotCount?: number;
   /** Entries kept after a snapshot for slow followers. Default 5000. */
   snapshotCatchUpEntries?: number;
-  /** Default deadline of propose() and readIndex(). Default 5000 ms. */
+  /**
+   * Default deadline of propose() and readIndex(). Default etcd's: 5 s plus two election
+   * timeouts (7 s at the default election timeout), so that a request can outlast an election.
+   */
   requestTimeoutMs?: number;
   /** New proposals are refused while applies lag the commit index by more entries (default 5,000, etcd's). */
   maxApplyGap?: number;
@@ -97,6 +100,11 @@ const READ_RETRY_HEARTBEATS = 5;
 const MAX_APPLY_BACKLOG_ENTRIES = 20_000;
 /** A member refuses new proposals while its applies lag its commit index by more (etcd's maxGapBetweenApplyAndCommitIndex). */
 const DEFAULT_MAX_APPLY_GAP = 5000;
+
+/** etcd's ReqTimeout: 5 s plus two election timeouts. */
+export function defaultRequestTimeoutMs(electionMs: number): number {
+  return 5000 + 2 * electionMs;
+}
 
 export class RaftNode extends EventEmitter {
   readonly id: NodeId;
@@ -195,13 +203,14 @@ export class RaftNode extends EventEmitter {
     this.storage = storage;
     this.sm = opts.stateMachine;
     this.log = log;
+    const electionMs = opts.electionMs ?? 1000;
     this.opts = {
       tickMs: opts.tickMs ?? 10,
       heartbeatMs: opts.heartbeatMs ?? 100,
-      electionMs: opts.electionMs ?? 1000,
+      electionMs,
       snapshotCount: opts.snapshotCount ?? 10000,
       snapshotCatchUpEntries: opts.snapshotCatchUpEntries ?? 5000,
-      requestTimeoutMs: opts.requestTimeoutMs ?? 5000,
+      requestTimeoutMs: opts.requestTimeoutMs ?? defaultRequestTimeoutMs(electionMs),
       maxApplyGap: opts.maxApplyGap ?? DEFAULT_MAX_APPLY_GAP,
     };
     this.lastSnapshotIndex = snapshotIndex;
