@@ -3,6 +3,7 @@ import t, { type Test } from 'tap';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { anyEvent, LocalCluster, untilApplied } from './cluster.js';
+import { defaultRequestTimeoutMs } from '../../src/raft/node/index.js';
 import { unwrapSnapshot } from '../../src/raft/node/members.js';
 import type { AppliedEntry } from '../../src/raft/node/state-machine.js';
 import type { DurableListStateMachine } from '../../src/raft/testing/durable-list-state-machine.js';
@@ -407,4 +408,9 @@ t.test('while applies lag the commit index by more than maxApplyGap, new proposa
   await Promise.all(accepted);
   const after = await leader.node.propose(Buffer.from('later'));
   t.equal(after, accepted.length + 1, 'taken again once the applies caught up');
+});
+
+t.test("the default request timeout is etcd's: 5 s plus two election timeouts", async (t) => {
+  t.equal(defaultRequestTimeoutMs(1000), 7000, 'at the default election timeout');
+  t.equal(defaultRequestTimeoutMs(300), 5600);
 });
