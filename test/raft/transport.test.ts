@@ -175,6 +175,10 @@ t.test('three transports exchange messages: exact bytes and numbers, one frame p
   t.strictSame(A.inbox, toA, 'A received every vote response in order');
   const e = B.inbox.find((m) => m.entries.length > 0)!.entries[0]!;
   t.equal(e.data.constructor, Uint8Array, 'entry data is a plain Uint8Array');
+  const multi = [...B.inbox, ...C.inbox].find((m) => m.entries.length > 1)!;
+  const buf = multi.entries[0]!.data.buffer;
+  t.ok(multi.entries.every((x) => x.data.buffer === buf), "one message's entries share one buffer (one allocation per message)");
+  t.equal(buf.byteLength, multi.entries.reduce((n, x) => n + x.data.length, 0), 'which holds their data and nothing of the frame');
   t.equal(typeof B.inbox[0]!.index, 'number');
   t.equal(B.inbox[0]!.index, 2 ** 53 - 1);
   t.equal(B.inbox[0]!.from, 2 ** 40 + 7, 'an id above 2^32 is intact');

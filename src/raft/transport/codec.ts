@@ -16,8 +16,8 @@
 //
 // Integers above 2^32 are packed by msgpackr as float64, which is exact below 2^53; uint64/int64
 // from other encoders are decoded as numbers too (int64AsType: 'number'). Entry data is copied out
-// of the frame into its own plain Uint8Array, so it stays valid (and does not pin the frame in
-// memory) after the frame is gone.
+// of the frame (one buffer per message, each entry's data a view of it), so it stays valid (and
+// does not pin the frame in memory) after the frame is gone.
 import { Packr, Unpackr, RESERVE_START_SPACE } from 'msgpackr';
 import type { Entry, Message, Snapshot, SnapshotMeta } from '../types.js';
 import { isLocalMessage, MessageType } from '../types.js';
@@ -188,13 +188,25 @@ function tupleToMessage(t: unknown): Message | undefined {
     throw bad('message fields have wrong types');
   }
   const entries: Entry[] = new Array(rawEntries.length);
+  let total = 0;
   for (let i = 0; i < rawEntries.length; i++) {
     const e: unknown = rawEntries[i];
     if (!Array.isArray(e) || e.length !== 4 || !isUint(e[0]) || !isUint(e[1]) || !isUint(e[2]) || !isBytes(e[3])) {
       throw bad('entry is not a [term, index, type, data] tuple');
     }
-    // Copy: the decoded bytes are a view into the frame.
-    entries[i] = { term: e[0], index: e[1], type: e[2], data: new Uint8Array(e[3]) };
+    total += (e[3] as Uint8Array).length;
+  }
+  // Copy (the decoded bytes are views into the frame), all of one message's entries into one
+  // buffer: one allocation per message rather than one per entry. The entries of a message are
+  // appended, kept and compacted away together, so none holds much memory for the others.
+  const own = new Uint8Array(total);
+  let at = 0;
+  for (let i = 0; i < rawEntries.length; i++) {
+    const e = rawEntries[i] as EntryTuple;
+    const data = e[3];
+    own.set(data, at);
+    entries[i] = { term: e[0], index: e[1], type: e[2], data: own.subarray(at, at + data.length) };
+    at += data.length;
   }
   const m: Message = { type, to, from, term, logTerm, index, entries, commit, reject, rejectHint, context };
   if (t.length === 12) {
