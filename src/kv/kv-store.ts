@@ -414,7 +414,7 @@ export class KvStore implements StateMachine, WatchableSource {
       return err;
     }
     // Until the cache first evicts, every live value is in memory: nothing to look for.
-    const need = this.st.values.holdsAll() ? [] : valuesNeeded(this.st, req);
+    const need = this.st.values.holdsAll() ? [] : valuesNeeded(this.st, req, batch.eventPrevKv);
     if (need.length === 0) return this.applyRequest(req, batch, compactions);
     return this.loadValues(need).then(() => this.applyRequest(req, batch, compactions));
   }

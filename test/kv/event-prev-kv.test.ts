@@ -124,3 +124,32 @@ t.test('wired as kvd wires it: live prev_kv while a watcher wants it, none after
   ]);
   t.ok(hub.counters().prevFromHistory >= 1, 'read from history');
 });
+
+t.test('a store larger than its cache reads a put key\'s previous value only when something uses it', async (t) => {
+  const d = await Driver.open(t, { valueCacheBytes: 0 });
+  let want = false;
+  const seen: Event[] = [];
+  d.store.onApplied((evs) => seen.push(...evs), () => want);
+  await d.applyAll(['a', 'b', 'c', 'd'].map((k) => ({ put: { key: b(k), value: b(`${k}0`) } }))); // revs 2..5
+  const store = d.store as unknown as { fetch: (revs: unknown[]) => Promise<unknown[]> };
+  let reads = 0;
+  const fetch = store.fetch.bind(d.store);
+  store.fetch = (revs) => {
+    reads += revs.length;
+    return fetch(revs);
+  };
+  seen.length = 0;
+  await d.put('a', 'a1');
+  t.equal(reads, 0, 'no event wants prev_kv, the put does not ask: nothing read');
+  t.equal(show(seen[0]!), 'PUT a c2 v2', 'version and create revision from the key index');
+  const r = await d.put('b', 'b1', { prev_kv: true });
+  t.same([reads, s(r.prev_kv?.value)], [1, 'b0'], 'prev_kv asked: read once');
+  await d.put('c', '', { ignore_value: true });
+  t.equal(reads, 2, 'ignore_value: read once');
+  t.same(await d.kv('c'), ['c=c0'], 'the value kept');
+  const before = reads;
+  want = true;
+  await d.put('d', 'd1');
+  t.equal(reads - before, 1, 'a watcher wants prev_kv: read once');
+  t.equal(show(seen[seen.length - 1]!), 'PUT d c5 v2 <d0@5', 'and it is in the event');
+});
