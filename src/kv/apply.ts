@@ -14,7 +14,7 @@ import type {
   PutResponse,
 } from './api.js';
 import { EMPTY_BYTES, keyInterval, keyStr } from './bytes.js';
-import type { ChunkedDeletes } from './chunked-deletes.js';
+import { intervalCover, keysCover, type ChunkedDeletes } from './chunked-deletes.js';
 import { compactIndex } from './compaction.js';
 import { encodeNumber, META } from './record-codec.js';
 import { liveKvs } from './range.js';
@@ -67,7 +67,7 @@ export function applyDeleteRange(
     next = end;
     return next < victims.length;
   };
-  return chunked.run(iv, st, wt.beginRev, step).then(answer);
+  return chunked.run(intervalCover(iv), st, wt.beginRev, step).then(answer);
 }
 
 export function applyLeaseGrant(st: MvccState, batch: ApplyBatch, g: LeaseGrantRequest): LeaseGrantResponse | EtcdError {
@@ -81,13 +81,34 @@ export function applyLeaseGrant(st: MvccState, batch: ApplyBatch, g: LeaseGrantR
 }
 
 /** Deletes the lease's keys in one revision, in key order (as etcd, so every member agrees). */
-export function applyLeaseRevoke(st: MvccState, batch: ApplyBatch, r: LeaseRevokeRequest): LeaseRevokeResponse | EtcdError {
+/**
+ * A revoke of a lease with more keys than `chunked` allows per turn deletes them in chunks, as a
+ * large delete_range does; reads that touch one of its keys wait for the end (keysCover).
+ */
+export function applyLeaseRevoke(
+  st: MvccState,
+  batch: ApplyBatch,
+  r: LeaseRevokeRequest,
+  chunked?: ChunkedDeletes,
+): LeaseRevokeResponse | EtcdError | Promise<LeaseRevokeResponse> {
   const l = st.lessor.remove(r.ID);
   if (!l) return Errors.leaseNotFound();
   batch.delLease(r.ID, l.ttl);
   const wt = new WriteTxn(st, batch);
-  for (const k of [...l.keys].sort()) wt.deleteKey(k);
-  return { header: { revision: st.revision } };
+  const keys = [...l.keys].sort();
+  const answer = (): LeaseRevokeResponse => ({ header: { revision: st.revision } });
+  if (!chunked || keys.length <= chunked.chunkKeys) {
+    wt.deleteKeys(keys);
+    return answer();
+  }
+  let next = 0;
+  const step = (): boolean => {
+    const end = Math.min(keys.length, next + chunked.chunkKeys);
+    wt.deleteKeys(keys, next, end);
+    next = end;
+    return next < keys.length;
+  };
+  return chunked.run(keysCover(keys), st, wt.beginRev, step).then(answer);
 }
 
 /**

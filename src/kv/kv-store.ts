@@ -439,7 +439,7 @@ export class KvStore implements StateMachine, WatchableSource {
     if ('delete_range' in req) return applyDeleteRange(st, batch, req.delete_range, this.chunkedDeletes);
     if ('txn' in req) return applyTxn(st, batch, this.fetch, req.txn);
     if ('lease_grant' in req) return applyLeaseGrant(st, batch, req.lease_grant);
-    if ('lease_revoke' in req) return applyLeaseRevoke(st, batch, req.lease_revoke);
+    if ('lease_revoke' in req) return applyLeaseRevoke(st, batch, req.lease_revoke, this.chunkedDeletes);
     const r = applyCompaction(st, batch, req.compaction);
     if (r instanceof EtcdError) return r;
     compactions.push({ rev: req.compaction.revision, keep: r.keep });

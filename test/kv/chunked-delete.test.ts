@@ -7,7 +7,7 @@ import { EventType } from '../../src/kv/api.js';
 import type { DeleteRangeResponse } from '../../src/kv/api.js';
 import { WatchHub } from '../../src/kv/watch/index.js';
 import { Collector } from './watch-fixtures.js';
-import { b, Driver, s, silent } from './helpers.js';
+import { b, Driver, errText, s, silent } from './helpers.js';
 
 const CHUNK = 10;
 const KEYS = 95; // ten chunks, the last one short
@@ -126,4 +126,43 @@ t.test('a delete of one chunk or less is applied at once; a restart finds the ch
   t.same(await d.kv('d/', { range_end: b('d0') }), [], 'nothing under d/ after the restart');
   t.same(await d.kv('other'), ['other=o']);
   t.equal(d.store.currentRevision(), 99);
+});
+
+t.test('a lease revoke with many keys deletes them in chunks; reads wait only when they touch one', async (t) => {
+  const d = await Driver.open(t, { deleteChunkKeys: CHUNK });
+  await d.grant(5n, 600); // rev stays 1
+  // Even keys on the lease, odd ones not: the lease's keys are scattered through d/.
+  await d.applyAll(Array.from({ length: 2 * KEYS }, (_, i) => ({ put: { key: b(key(i)), value: b(`v${i}`), lease: i % 2 === 0 ? 5n : undefined } })));
+  const before = d.store.currentRevision(); // 2 * KEYS + 1
+  let applied = false;
+  let turns = 0;
+  const spin = () =>
+    setImmediate(() => {
+      if (applied) return;
+      turns++;
+      spin();
+    });
+  spin();
+  const done = d.revoke(5n).then((r) => {
+    applied = true;
+    return r;
+  });
+  await new Promise<void>((resolve) => setImmediate(() => setImmediate(() => resolve())));
+  t.notOk(applied, 'the revoke is still in progress');
+  // An odd key between two of the lease's keys, and a range of odd keys only ([d/001, d/002)).
+  const [odd, oddRange] = await Promise.all([d.get(key(91)), d.get(key(1), { range_end: b(key(2)) })]);
+  t.notOk(applied, 'reads of keys not on the lease are answered meanwhile');
+  t.same([s(odd.kvs[0]!.value), odd.header.revision], ['v91', before], 'at the revision before the revoke');
+  t.equal(oddRange.kvs.length, 1);
+  // A key of the last chunk, and a range holding lease keys: they wait for the whole revoke (had
+  // they not, the key would still be there, at the revision before).
+  const [even, all] = await Promise.all([d.get(key(2 * KEYS - 2)), d.get('d/', { range_end: b('d0'), count_only: true })]);
+  t.same([even.kvs.length, even.header.revision], [0, before + 1], 'a key of the last chunk: gone');
+  t.same([all.count, all.header.revision], [KEYS, before + 1], 'only the keys that were not on the lease');
+  const r = await done;
+  t.same((r as { header: { revision: number } }).header.revision, before + 1, 'the revoke answers its one revision');
+  t.ok(turns >= Math.floor(KEYS / CHUNK) - 1, `the loop turned ${turns} times while it ran`);
+  await d.reopen();
+  t.equal((await d.get('d/', { range_end: b('d0'), count_only: true })).count, KEYS, 'whole after a restart');
+  t.equal(errText(await d.revoke(5n)), 'etcdserver: requested lease not found', 'and the lease is gone');
 });
