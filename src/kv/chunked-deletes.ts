@@ -58,6 +58,11 @@ export class ChunkedDeletes {
     return c && c.covers(keyInterval(key, rangeEnd)) ? c.done : undefined;
   }
 
+  /** The end of the delete in progress, if one is. */
+  inProgress(): Promise<void> | undefined {
+    return this.current?.done;
+  }
+
   /**
    * Calls `step` (which deletes the next chunk and says whether more are left) until it is done,
    * yielding between calls with the store revision put back to `revBefore`.

@@ -655,6 +655,15 @@ export class KvStore implements StateMachine, WatchableSource {
     return { header: { revision: this.st.revision }, ...this.lessor.timeToLive(req.ID, req.keys ?? false) };
   }
 
+  /**
+   * leaseTimeToLive once no chunked delete is in progress: with keys, a delete of the lease's keys
+   * half applied would list some of them (the lessor drops each key as it is deleted).
+   */
+  async leaseTimeToLiveSettled(req: LeaseTimeToLiveRequest): Promise<LeaseTimeToLiveResponse> {
+    if (req.keys) for (let d = this.chunkedDeletes.inProgress(); d; d = this.chunkedDeletes.inProgress()) await d;
+    return this.leaseTimeToLive(req);
+  }
+
   leaseLeases(): LeaseLeasesResponse {
     return { header: { revision: this.st.revision }, leases: this.lessor.leases().map((ID) => ({ ID })) };
   }

@@ -166,3 +166,20 @@ t.test('a lease revoke with many keys deletes them in chunks; reads wait only wh
   t.equal((await d.get('d/', { range_end: b('d0'), count_only: true })).count, KEYS, 'whole after a restart');
   t.equal(errText(await d.revoke(5n)), 'etcdserver: requested lease not found', 'and the lease is gone');
 });
+
+t.test("a lease's keys are listed whole: not while a delete of some of them is half applied", async (t) => {
+  const d = await Driver.open(t, { deleteChunkKeys: CHUNK });
+  await d.grant(6n, 600);
+  await d.applyAll(Array.from({ length: KEYS }, (_, i) => ({ put: { key: b(key(i)), value: b('v'), lease: 6n } })));
+  await d.put('e/kept', 'v', { lease: 6n });
+  let applied = false;
+  const done = d.req({ delete_range: { key: b('d/'), range_end: b('d0') } }).then(() => (applied = true));
+  await new Promise<void>((resolve) => setImmediate(() => setImmediate(() => resolve())));
+  const half = d.store.leaseTimeToLive({ ID: 6n, keys: true }).keys.length;
+  t.ok(half > 1 && half < KEYS + 1, `mid-delete the lessor holds part of them (${half})`);
+  const ttl = await d.store.leaseTimeToLiveSettled({ ID: 6n });
+  t.same([ttl.grantedTTL, applied], [600, false], 'without keys the answer does not wait');
+  const listed = await d.store.leaseTimeToLiveSettled({ ID: 6n, keys: true });
+  t.same(listed.keys.map(s), ['e/kept'], 'with keys it waits for the whole delete');
+  await done;
+});

@@ -234,7 +234,7 @@ export class KvMember implements KvService {
 
   async leaseTimeToLive(req: api.LeaseTimeToLiveRequest): Promise<api.LeaseTimeToLiveResponse> {
     if (this.node.isLeader()) {
-      const resp = this.store.leaseTimeToLive(req);
+      const resp = await this.store.leaseTimeToLiveSettled(req);
       return { ...resp, header: this.header(resp.header.revision) };
     }
     const r = await this.forward<{ TTL: string; grantedTTL: string; keys: string[] }>('lease/timetolive', {
@@ -530,7 +530,7 @@ export class KvMember implements KvService {
         return { TTL: String(r.TTL) };
       }
       case 'lease/timetolive': {
-        const r = this.store.leaseTimeToLive({ ID: BigInt(String(body.ID)), keys: !!body.keys });
+        const r = await this.store.leaseTimeToLiveSettled({ ID: BigInt(String(body.ID)), keys: !!body.keys });
         return { TTL: String(r.TTL), grantedTTL: String(r.grantedTTL), keys: r.keys.map((k) => Buffer.from(k).toString('base64')) };
       }
       case 'member/promote': {
