@@ -13,8 +13,8 @@ import type {
   PutRequest,
   PutResponse,
 } from './api.js';
-import { EMPTY_BYTES, keyInterval, keyStr } from './bytes.js';
-import { intervalCover, keysCover, type ChunkedDeletes } from './chunked-deletes.js';
+import { EMPTY_BYTES, keyInterval, keyStr, type KeyStr } from './bytes.js';
+import { intervalCover, keysCover, type ChunkedDeletes, type DeleteCover } from './chunked-deletes.js';
 import { compactIndex } from './compaction.js';
 import { encodeNumber, META } from './record-codec.js';
 import { liveKvs } from './range.js';
@@ -56,18 +56,33 @@ export function applyDeleteRange(
   const wt = new WriteTxn(st, batch);
   const victims = wt.liveKeysIn(iv);
   const answer = (): DeleteRangeResponse => ({ header: { revision: wt.rev() }, deleted: victims.length, prev_kvs: prevKvs });
-  if (!chunked || victims.length <= chunked.chunkKeys) {
-    wt.deleteKeys(victims);
+  return deleteKeysThen(st, wt, victims, chunked, () => intervalCover(iv), answer);
+}
+
+/**
+ * Deletes `keys` (live keys, in key order) through `wt`, then answers: at once when they fit in
+ * one chunk, else a chunk per turn of the event loop while the reads `cover` touches wait.
+ */
+function deleteKeysThen<T>(
+  st: MvccState,
+  wt: WriteTxn,
+  keys: readonly KeyStr[],
+  chunked: ChunkedDeletes | undefined,
+  cover: () => DeleteCover,
+  answer: () => T,
+): T | Promise<T> {
+  if (!chunked || keys.length <= chunked.chunkKeys) {
+    wt.deleteKeys(keys);
     return answer();
   }
   let next = 0;
   const step = (): boolean => {
-    const end = Math.min(victims.length, next + chunked.chunkKeys);
-    wt.deleteKeys(victims, next, end);
+    const end = Math.min(keys.length, next + chunked.chunkKeys);
+    wt.deleteKeys(keys, next, end);
     next = end;
-    return next < victims.length;
+    return next < keys.length;
   };
-  return chunked.run(intervalCover(iv), st, wt.beginRev, step).then(answer);
+  return chunked.run(cover(), st, wt.beginRev, step).then(answer);
 }
 
 export function applyLeaseGrant(st: MvccState, batch: ApplyBatch, g: LeaseGrantRequest): LeaseGrantResponse | EtcdError {
@@ -80,10 +95,10 @@ export function applyLeaseGrant(st: MvccState, batch: ApplyBatch, g: LeaseGrantR
   return { header: { revision: st.revision }, ID: id, TTL: l.ttl };
 }
 
-/** Deletes the lease's keys in one revision, in key order (as etcd, so every member agrees). */
 /**
- * A revoke of a lease with more keys than `chunked` allows per turn deletes them in chunks, as a
- * large delete_range does; reads that touch one of its keys wait for the end (keysCover).
+ * Deletes the lease's keys in one revision, in key order (as etcd, so every member agrees); more
+ * keys than `chunked` allows per turn are deleted in chunks, as a large delete_range's are, and
+ * reads that touch one of them wait for the end (keysCover).
  */
 export function applyLeaseRevoke(
   st: MvccState,
@@ -96,19 +111,7 @@ export function applyLeaseRevoke(
   batch.delLease(r.ID, l.ttl);
   const wt = new WriteTxn(st, batch);
   const keys = [...l.keys].sort();
-  const answer = (): LeaseRevokeResponse => ({ header: { revision: st.revision } });
-  if (!chunked || keys.length <= chunked.chunkKeys) {
-    wt.deleteKeys(keys);
-    return answer();
-  }
-  let next = 0;
-  const step = (): boolean => {
-    const end = Math.min(keys.length, next + chunked.chunkKeys);
-    wt.deleteKeys(keys, next, end);
-    next = end;
-    return next < keys.length;
-  };
-  return chunked.run(keysCover(keys), st, wt.beginRev, step).then(answer);
+  return deleteKeysThen(st, wt, keys, chunked, () => keysCover(keys), (): LeaseRevokeResponse => ({ header: { revision: st.revision } }));
 }
 
 /**

@@ -4,7 +4,8 @@
 
 import t, { type Test } from 'tap';
 import { EventType } from '../../src/kv/api.js';
-import type { DeleteRangeResponse } from '../../src/kv/api.js';
+import type { DeleteRangeResponse, LeaseRevokeResponse } from '../../src/kv/api.js';
+import type { InternalRequest } from '../../src/kv/request-codec.js';
 import { WatchHub } from '../../src/kv/watch/index.js';
 import { Collector } from './watch-fixtures.js';
 import { b, Driver, errText, s, silent } from './helpers.js';
@@ -21,8 +22,8 @@ async function loaded(t: Test) {
   return d;
 }
 
-/** Starts the delete of every d/ key and counts the turns of the event loop until it is applied. */
-function deleteAll(d: Driver) {
+/** Applies `req` and counts the turns of the event loop until it is applied. */
+function applyCounting<T>(d: Driver, req: InternalRequest) {
   let turns = 0;
   let applied = false;
   const spin = () =>
@@ -32,11 +33,16 @@ function deleteAll(d: Driver) {
       spin();
     });
   spin();
-  const done = d.req<DeleteRangeResponse>({ delete_range: { key: b('d/'), range_end: b('d0') } }).then((r) => {
+  const done = d.req<T>(req).then((r) => {
     applied = true;
     return r;
   });
   return { done, turns: () => turns, applied: () => applied };
+}
+
+/** Starts the delete of every d/ key, counting the turns of the event loop until it is applied. */
+function deleteAll(d: Driver) {
+  return applyCounting<DeleteRangeResponse>(d, { delete_range: { key: b('d/'), range_end: b('d0') } });
 }
 
 t.test('the event loop turns between chunks; the answer counts every key once', async (t) => {
@@ -134,24 +140,12 @@ t.test('a lease revoke with many keys deletes them in chunks; reads wait only wh
   // Even keys on the lease, odd ones not: the lease's keys are scattered through d/.
   await d.applyAll(Array.from({ length: 2 * KEYS }, (_, i) => ({ put: { key: b(key(i)), value: b(`v${i}`), lease: i % 2 === 0 ? 5n : undefined } })));
   const before = d.store.currentRevision(); // 2 * KEYS + 1
-  let applied = false;
-  let turns = 0;
-  const spin = () =>
-    setImmediate(() => {
-      if (applied) return;
-      turns++;
-      spin();
-    });
-  spin();
-  const done = d.revoke(5n).then((r) => {
-    applied = true;
-    return r;
-  });
+  const revoke = applyCounting<LeaseRevokeResponse>(d, { lease_revoke: { ID: 5n } });
   await new Promise<void>((resolve) => setImmediate(() => setImmediate(() => resolve())));
-  t.notOk(applied, 'the revoke is still in progress');
+  t.notOk(revoke.applied(), 'the revoke is still in progress');
   // An odd key between two of the lease's keys, and a range of odd keys only ([d/001, d/002)).
   const [odd, oddRange] = await Promise.all([d.get(key(91)), d.get(key(1), { range_end: b(key(2)) })]);
-  t.notOk(applied, 'reads of keys not on the lease are answered meanwhile');
+  t.notOk(revoke.applied(), 'reads of keys not on the lease are answered meanwhile');
   t.same([s(odd.kvs[0]!.value), odd.header.revision], ['v91', before], 'at the revision before the revoke');
   t.equal(oddRange.kvs.length, 1);
   // A key of the last chunk, and a range holding lease keys: they wait for the whole revoke (had
@@ -159,9 +153,9 @@ t.test('a lease revoke with many keys deletes them in chunks; reads wait only wh
   const [even, all] = await Promise.all([d.get(key(2 * KEYS - 2)), d.get('d/', { range_end: b('d0'), count_only: true })]);
   t.same([even.kvs.length, even.header.revision], [0, before + 1], 'a key of the last chunk: gone');
   t.same([all.count, all.header.revision], [KEYS, before + 1], 'only the keys that were not on the lease');
-  const r = await done;
-  t.same((r as { header: { revision: number } }).header.revision, before + 1, 'the revoke answers its one revision');
-  t.ok(turns >= Math.floor(KEYS / CHUNK) - 1, `the loop turned ${turns} times while it ran`);
+  const r = (await revoke.done) as LeaseRevokeResponse;
+  t.equal(r.header.revision, before + 1, 'the revoke answers its one revision');
+  t.ok(revoke.turns() >= Math.floor(KEYS / CHUNK) - 1, `the loop turned ${revoke.turns()} times while it ran`);
   await d.reopen();
   t.equal((await d.get('d/', { range_end: b('d0'), count_only: true })).count, KEYS, 'whole after a restart');
   t.equal(errText(await d.revoke(5n)), 'etcdserver: requested lease not found', 'and the lease is gone');
