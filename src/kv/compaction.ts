@@ -6,7 +6,8 @@
 //     LevelDB in small batches, yielding between them so that applies and reads go on. Its end is
 //     recorded ("compact-done"); a compaction interrupted by a crash runs again at the next open.
 import type { KeyStr } from './bytes.js';
-import { writeBatch, type Db } from './data-dir.js';
+import type { Db } from './data-dir.js';
+import { writeOps } from '../raft/storage/level-batch.js';
 import { META, encodeNumber } from './record-codec.js';
 import { parseRevKey, revId, revKeyAfter, revKeyLow } from './revision.js';
 import type { MvccState } from './state.js';
@@ -111,7 +112,7 @@ export class Compactor {
           dels.push({ type: 'del', key });
           bytes += key.length + value.length;
         }
-        await writeBatch(this.db, dels);
+        await writeOps(this.db, dels, false);
         removed += dels.length;
         this.opts.onRemoved?.(bytes);
         bytes = 0;

@@ -9,7 +9,6 @@
 // name are leftovers of an interrupted restore and are removed at open.
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeOps, type LevelOp } from '../raft/storage/level-batch.js';
 import { openDb, type Db } from '../raft/storage/lock.js';
 import { fsyncDir } from '../raft/storage/snapshot-file.js';
 
@@ -86,9 +85,4 @@ export async function switchDb(dir: string, name: string): Promise<void> {
 /** Removes a database directory that is no longer live (closed first). */
 export async function removeDb(dir: string, name: string): Promise<void> {
   await rm(join(dir, name), { recursive: true, force: true });
-}
-
-/** One atomic LevelDB write of `ops` (see level-batch.ts). */
-export async function writeBatch(db: Db, ops: readonly LevelOp[], sync = false): Promise<void> {
-  await writeOps(db, ops, sync);
 }

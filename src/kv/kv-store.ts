@@ -29,7 +29,8 @@ import { applyCompaction, applyDeleteRange, applyLeaseGrant, applyLeaseRevoke, a
 import { EMPTY_BYTES, keyStr, latin1 } from './bytes.js';
 import { ChunkedDeletes } from './chunked-deletes.js';
 import { Compactor } from './compaction.js';
-import { openDataDir, openNextDb, removeDb, switchDb, writeBatch, type Db } from './data-dir.js';
+import { openDataDir, openNextDb, removeDb, switchDb, type Db } from './data-dir.js';
+import { writeOps } from '../raft/storage/level-batch.js';
 import { Lessor } from './lease/lessor.js';
 import { attachLeases, loadStore, type LoadedStore } from './load.js';
 import type { KeyIndex } from './key-index.js';
@@ -74,8 +75,8 @@ export interface KvStoreOptions {
    */
   valueCacheBytes?: number;
   /**
-   * A delete_range of more live keys than this is applied this many at a time, the member serving
-   * reads of other keys between chunks (default 2,000; see chunked-deletes.ts).
+   * A delete_range or lease revoke of more live keys than this is applied this many at a time, the
+   * member serving reads of other keys between chunks (default 2,000; see chunked-deletes.ts).
    */
   deleteChunkKeys?: number;
 }
@@ -116,8 +117,8 @@ export class KvStore implements StateMachine, WatchableSource {
   private bytes: number;
   private compactor: Compactor;
   private readonly chunkedDeletes: ChunkedDeletes;
-  private readonly appliedListeners = new Set<AppliedListener>();
-  private readonly prevKvDemands = new Map<AppliedListener, () => boolean>();
+  /** Apply listeners, each with whether it needs the events' prev_kv now. */
+  private readonly appliedListeners = new Map<AppliedListener, () => boolean>();
   private readonly restoredListeners = new Set<RestoredListener>();
   private queue: Promise<unknown> = Promise.resolve();
   /** Applied batches whose LevelDB write has not started yet, and the write in flight. */
@@ -206,17 +207,13 @@ export class KvStore implements StateMachine, WatchableSource {
    * While no listener does, the events go without it (write-txn.ts, ApplyBatch.eventPrevKv).
    */
   onApplied(listener: AppliedListener, wantsPrevKv: () => boolean = () => true): () => void {
-    this.appliedListeners.add(listener);
-    this.prevKvDemands.set(listener, wantsPrevKv);
-    return () => {
-      this.appliedListeners.delete(listener);
-      this.prevKvDemands.delete(listener);
-    };
+    this.appliedListeners.set(listener, wantsPrevKv);
+    return () => this.appliedListeners.delete(listener);
   }
 
   /** Whether some listener needs the events' prev_kv now. */
   private eventPrevKv(): boolean {
-    for (const wants of this.prevKvDemands.values()) if (wants()) return true;
+    for (const wants of this.appliedListeners.values()) if (wants()) return true;
     return false;
   }
 
@@ -297,7 +294,7 @@ export class KvStore implements StateMachine, WatchableSource {
     this.writeQueue.push({ ops, ids: batch.ids, revision: this.st.revision, applied: this.applied, compactions });
     this.queuedOps += ops.length;
     this.scheduleWrite();
-    for (const l of this.appliedListeners) {
+    for (const l of this.appliedListeners.keys()) {
       try {
         l(batch.events, this.st.revision);
       } catch (err) {
@@ -340,7 +337,7 @@ export class KvStore implements StateMachine, WatchableSource {
         this.queuedOps -= ops.length;
         const sync = this.opts.syncWrites !== false || this.syncWaiters.length > 0;
         this.syncInFlight = sync;
-        await writeBatch(this.db, ops, sync);
+        await writeOps(this.db, ops, sync);
         this.syncInFlight = false;
         for (const w of ws) {
           for (const id of w.ids) this.pending.delete(id);
@@ -723,7 +720,7 @@ export class KvStore implements StateMachine, WatchableSource {
         let ops: BatchOp[] = [];
         let size = 0;
         const flush = async () => {
-          await writeBatch(next.db, ops);
+          await writeOps(next.db, ops, false);
           ops = [];
           size = 0;
         };

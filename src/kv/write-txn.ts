@@ -8,12 +8,14 @@ import type { Event, KeyValue, LeaseId } from './api.js';
 import { EventType } from './api.js';
 import { EMPTY_BYTES, keyStr, latin1, type KeyInterval, type KeyStr } from './bytes.js';
 import type { Lessor } from './lease/lessor.js';
+import type { LevelOp } from '../raft/storage/level-batch.js';
 import { encodeLease, encodeRecord, encodeTombstone, leaseKey } from './record-codec.js';
 import { revId, revKey } from './revision.js';
 import type { TreeIndex } from './tree-index.js';
 import type { ValueCache } from './value-cache.js';
 
-export type BatchOp = { type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array };
+/** One operation of an apply's LevelDB batch. */
+export type BatchOp = LevelOp;
 
 /** A change record of a batch not written yet. */
 export interface PendingRecord {

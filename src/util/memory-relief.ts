@@ -194,7 +194,7 @@ export class MemoryRelief {
     // load faulted in again at once. Trimming only while the RSS grew (as until session 14) kept
     // each member's peak RSS about 20 MiB lower during a million-key load (557-566 MiB against
     // 577-585), but a delete_range of 200,000 keys made the heap churn so that one such trim held
-    // the loop 290 ms (a third of a single member's whole delete spent in trims), and every read
+    // the loop 290 ms (13% of a single member's 2.25 s delete spent in that trim), and every read
     // waited for it. The memory goes back at the first idle tick instead.
     if (binding.trimSupported && idle && binding.trim()) this.released++;
   }

@@ -463,6 +463,11 @@ export class RaftNode extends EventEmitter {
     return this.transport.stats();
   }
 
+  /** The default deadline of propose() and readIndex() (requestTimeoutMs, or etcd's default). */
+  get requestTimeoutMs(): number {
+    return this.opts.requestTimeoutMs;
+  }
+
   isLeader(): boolean {
     return this.core.status().role === Role.Leader;
   }

@@ -10,7 +10,7 @@ import type * as api from '../../kv/api.js';
 import { MAX_LEASE_TTL, MAX_REQUEST_BYTES } from '../../kv/api.js';
 import { KvStore, encodeRequest, validateDeleteRange, validatePut, validateRange, validateTxn, type InternalRequest } from '../../kv/index.js';
 import { WatchHub } from '../../kv/watch/index.js';
-import { RaftNode, defaultRequestTimeoutMs, type MemberInfo } from '../../raft/node/index.js';
+import { RaftNode, type MemberInfo } from '../../raft/node/index.js';
 import { RaftError } from '../../raft/errors.js';
 import { ConfChangeType } from '../../raft/types.js';
 import { EtcdError, Errors, GrpcCode } from '../../util/errors.js';
@@ -443,7 +443,7 @@ export class KvMember implements KvService {
     const leader = this.node.members().find((m) => m.id === leaderId);
     if (!leader) throw Errors.noLeader();
     if (leader.clientURLs.length === 0) throw Errors.notCapable();
-    return forwardToLeader<T>(leader.clientURLs[0]!, path, body, this.opts.requestTimeoutMs ?? defaultRequestTimeoutMs(this.opts.electionMs ?? 1000), this.leaderTerm.signal);
+    return forwardToLeader<T>(leader.clientURLs[0]!, path, body, this.node.requestTimeoutMs, this.leaderTerm.signal);
   }
 
   private onLeaderChange(leader: number): void {
