@@ -3,10 +3,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { crc32 } from 'node:zlib';
 import { Level } from 'level';
+import { pack, unpack } from 'msgpackr';
 import { pino } from 'pino';
 import {
   DataDirLockedError,
@@ -127,7 +129,8 @@ t.test('a missing directory is created and starts empty', async (t) => {
   t.equal(s.firstIndex, 0);
   t.equal(s.lastIndex, 0);
   await s.close();
-  t.ok(statSync(join(dir, 'leveldb', 'CURRENT')).isFile(), 'LevelDB lives in <dir>/leveldb');
+  t.ok(statSync(join(dir, 'leveldb', 'CURRENT')).isFile(), 'LevelDB (the format version and the lock) lives in <dir>/leveldb');
+  t.same(readdirSync(join(dir, 'wal')), ['0000000000000001.wal'], 'the write-ahead log in <dir>/wal');
   t.ok(statSync(join(dir, 'snap')).isDirectory(), 'snapshots live in <dir>/snap');
 });
 
@@ -402,43 +405,46 @@ t.test('one fsync per append, however many entries', async (t) => {
   await s.close();
 });
 
-t.test('every acknowledged append survives kill -9 mid-stream', async (t) => {
-  const dir = t.testdir();
-  const code = `
-    ${payload.toString()}
-    const [url, dir] = process.argv.slice(1);
-    const { RaftStorage } = await import(url);
-    const s = await RaftStorage.open(dir);
-    let next = 1;
-    for (let k = 0; ; k++) {
-      const n = 1 + (k % 23);
-      const entries = [];
-      for (let i = 0; i < n; i++) entries.push({ index: next + i, term: 1, type: 0, data: payload(next + i, 100) });
-      await s.append({ hardState: { term: 1, vote: 1, commit: next + n - 1 }, entries });
-      next += n;
-      process.stdout.write((next - 1) + '\\n');
-    }
-  `;
-  const proc = spawnChild(code, [dir]);
-  const acked: number[] = [];
-  const done = watchChild(proc, (line) => {
-    acked.push(Number(line));
-    if (acked.length === 60) proc.kill('SIGKILL');
-  });
-  const exit = await done;
-  t.equal(exit.signal, 'SIGKILL', `child was killed (stderr: ${exit.stderr.trim()})`);
-  t.ok(acked.length >= 60, `${acked.length} appends acknowledged before the kill`);
-  const maxAcked = Math.max(...acked);
+for (const segmentBytes of [undefined, 2048]) {
+  t.test(`every acknowledged append survives kill -9 mid-stream${segmentBytes ? ' (a new segment every 2 KiB)' : ''}`, async (t) => {
+    const dir = t.testdir();
+    const code = `
+      ${payload.toString()}
+      const [url, dir, segmentBytes] = process.argv.slice(1);
+      const { RaftStorage } = await import(url);
+      const s = await RaftStorage.open(dir, { segmentBytes: segmentBytes ? Number(segmentBytes) : undefined });
+      let next = 1;
+      for (let k = 0; ; k++) {
+        const n = 1 + (k % 23);
+        const entries = [];
+        for (let i = 0; i < n; i++) entries.push({ index: next + i, term: 1, type: 0, data: payload(next + i, 100) });
+        await s.append({ hardState: { term: 1, vote: 1, commit: next + n - 1 }, entries });
+        next += n;
+        process.stdout.write((next - 1) + '\\n');
+      }
+    `;
+    const proc = spawnChild(code, segmentBytes ? [dir, String(segmentBytes)] : [dir]);
+    const acked: number[] = [];
+    const done = watchChild(proc, (line) => {
+      acked.push(Number(line));
+      if (acked.length === 60) proc.kill('SIGKILL');
+    });
+    const exit = await done;
+    t.equal(exit.signal, 'SIGKILL', `child was killed (stderr: ${exit.stderr.trim()})`);
+    t.ok(acked.length >= 60, `${acked.length} appends acknowledged before the kill`);
+    const maxAcked = Math.max(...acked);
 
-  const s = await open(dir);
-  const { hardState, entries } = await s.load();
-  t.ok(entries.length >= maxAcked, `all ${maxAcked} acknowledged entries are there (${entries.length} stored)`);
-  t.same(indexes(entries), Array.from({ length: entries.length }, (_, i) => i + 1), 'the log is contiguous from 1');
-  const bad = entries.find((e) => !Buffer.from(e.data).equals(Buffer.from(payload(e.index, 100))));
-  t.equal(bad, undefined, 'every entry has its data');
-  t.ok(hardState.commit >= maxAcked && hardState.commit === entries.length, 'hard state was written atomically with the entries');
-  await s.close();
-});
+    const s = await open(dir);
+    const { hardState, entries } = await s.load();
+    t.ok(entries.length >= maxAcked, `all ${maxAcked} acknowledged entries are there (${entries.length} stored)`);
+    t.same(indexes(entries), Array.from({ length: entries.length }, (_, i) => i + 1), 'the log is contiguous from 1');
+    const bad = entries.find((e) => !Buffer.from(e.data).equals(Buffer.from(payload(e.index, 100))));
+    t.equal(bad, undefined, 'every entry has its data');
+    t.ok(hardState.commit >= maxAcked && hardState.commit === entries.length, 'hard state was written atomically with the entries');
+    if (segmentBytes) t.ok(readdirSync(join(dir, 'wal')).length > 3, 'the log went through several segments');
+    await s.close();
+  });
+}
 
 t.test('a crash at any step of a snapshot write leaves a loadable store', async (t) => {
   const steps = [
@@ -570,13 +576,16 @@ t.test('a 20 MiB snapshot round-trips', async (t) => {
   await s2.close();
 });
 
-t.test('corruption is reported with the key or file involved', async (t) => {
+t.test('corruption is reported with the file and offset, or the key, involved', async (t) => {
   async function prepared(): Promise<string> {
     const dir = t.testdir();
     const s = await open(dir);
     await s.append({ hardState: { term: 1, vote: 1, commit: 3 }, entries: ents(1, 5, 1) });
-    await s.saveSnapshot(snap(2, 1, 'two'), 1);
     await s.close();
+    // A second open starts a second segment.
+    const s2 = await open(dir);
+    await s2.saveSnapshot(snap(2, 1, 'two'), 1);
+    await s2.close();
     return dir;
   }
   async function poke(dir: string, key: Uint8Array, value: Uint8Array | null): Promise<void> {
@@ -586,58 +595,87 @@ t.test('corruption is reported with the key or file involved', async (t) => {
     else await db.put(key, value);
     await db.close();
   }
-  const entryKey = (i: number) => Uint8Array.of(0x65, 0, 0, 0, 0, 0, 0, 0, i);
+  /** The segments, oldest first, and where the first frame after the state record of `file` starts. */
+  async function segments(dir: string): Promise<string[]> {
+    return (await readdir(join(dir, 'wal'))).sort().map((f) => join(dir, 'wal', f));
+  }
+  /** Offsets of the frames of a segment. */
+  async function frames(file: string): Promise<number[]> {
+    const buf = await readFile(file);
+    const out: number[] = [];
+    for (let at = 0; at < buf.length; at += 8 + buf.readUInt32BE(at)) out.push(at);
+    return out;
+  }
+  async function flipByte(file: string, offset: number): Promise<void> {
+    const buf = await readFile(file);
+    buf[offset] = buf[offset]! ^ 0xff;
+    await writeFile(file, buf);
+  }
+  /** Appends a well-framed record with `payload` (msgpack of the record's fields) to `file`. */
+  async function appendFrame(file: string, fields: unknown[]): Promise<void> {
+    const payload = pack(fields);
+    const header = Buffer.alloc(8);
+    header.writeUInt32BE(payload.length, 0);
+    header.writeUInt32BE(crc32(payload), 4);
+    await appendFile(file, Buffer.concat([header, payload]));
+  }
 
-  t.test('an undecodable entry', async (t) => {
+  t.test('a damaged record before the newest segment', async (t) => {
     const dir = await prepared();
-    await poke(dir, entryKey(4), Uint8Array.of(0xc1));
-    const s = await open(dir);
-    const err = await rejection(s.load());
+    const [oldest] = await segments(dir);
+    const [, second] = await frames(oldest!);
+    await flipByte(oldest!, second! + 20);
+    const err = await rejection(open(dir));
     t.type(err, StorageCorruptError);
-    t.match(err.message, /corrupt raft storage at key "e\/0000000000000004" \(log entry 4\)/);
-    await s.close();
+    t.ok(err.message.includes(`write-ahead log ${oldest} at offset ${second}`), err.message);
+    t.match(err.message, /checksum \d+ does not match the frame's \d+/);
+  });
+
+  t.test('a record that is whole but undecodable', async (t) => {
+    const dir = await prepared();
+    const newest = (await segments(dir)).at(-1)!;
+    await appendFrame(newest, [1, 1, 5, ['a', 'b', 'c'], null, 0, []]);
+    const err = await rejection(open(dir));
+    t.type(err, StorageCorruptError);
+    t.match(err.message, /write-ahead log .*\.wal at offset \d+.*expected \[term, vote, commit\]/);
   });
 
   t.test('an entry of the wrong shape', async (t) => {
     const dir = await prepared();
-    await poke(dir, entryKey(3), Uint8Array.of(0x92, 0x01, 0x02)); // [1, 2]
-    const s = await open(dir);
-    t.match((await rejection(s.load())).message, /log entry 3.*expected \[term, type, data\]/);
-    await s.close();
+    const newest = (await segments(dir)).at(-1)!;
+    await appendFrame(newest, [1, 1, 6, null, null, 6, [[1, 2]]]);
+    t.match((await rejection(open(dir))).message, /log entry 6.*expected \[term, type, data\]/);
   });
 
-  t.test('a hole in the log', async (t) => {
+  t.test('a missing segment', async (t) => {
     const dir = await prepared();
-    await poke(dir, entryKey(4), null);
-    const s = await open(dir);
-    const err = await rejection(s.load());
-    t.type(err, StorageCorruptError);
-    t.match(err.message, /log entry 4.*missing: the log jumps from 3 to 5/);
+    const s = await open(dir, { segmentBytes: 1 });
+    await s.append({ entries: ents(6, 8, 1) });
+    await s.append({ entries: ents(9, 9, 1) });
     await s.close();
+    const all = await segments(dir);
+    t.ok(all.length >= 4, `every record started a segment (${all.length})`);
+    await rm(all[all.length - 3]!);
+    const err = await rejection(open(dir));
+    t.type(err, StorageCorruptError);
+    t.match(err.message, /log entry \d is missing \(the log is 1\.\.9\)/);
   });
 
   t.test('a format version from another build', async (t) => {
     const dir = await prepared();
-    await poke(dir, Uint8Array.of(0x76), Uint8Array.of(0x02));
+    await poke(dir, Uint8Array.of(0x76), Uint8Array.of(0x03));
     const err = await rejection(open(dir));
     t.type(err, StorageOpenError);
-    t.equal(err.message, `cannot open data directory ${dir}: unsupported storage format version 2 (this build reads 1)`);
+    t.equal(err.message, `cannot open data directory ${dir}: unsupported storage format version 3 (this build reads 2, and converts 1)`);
   });
 
   t.test('data without a format version', async (t) => {
     const dir = await prepared();
     await poke(dir, Uint8Array.of(0x76), null);
+    await poke(dir, Uint8Array.of(0x68), Uint8Array.of(0x90));
     const err = await rejection(open(dir));
     t.type(err, StorageCorruptError);
-    t.match(err.message, /key "v" \(format version\): missing, but the database holds key "e\/0000000000000001" \(log entry 1\)/);
-  });
-
-  t.test('a bad hard state', async (t) => {
-    const dir = await prepared();
-    await poke(dir, Uint8Array.of(0x68), Uint8Array.of(0xa3, 0x61, 0x62, 0x63)); // "abc"
-    const err = await rejection(open(dir));
-    t.type(err, StorageCorruptError);
-    t.match(err.message, /key "h" \(hard state\).*expected \[term, vote, commit\]/);
+    t.match(err.message, /key "v" \(format version\): missing, but the database holds key "h" \(hard state\)/);
   });
 
   t.test('a truncated snapshot file', async (t) => {
@@ -664,6 +702,137 @@ t.test('corruption is reported with the key or file involved', async (t) => {
     await rm(join(dir, 'snap', file));
     t.match((await rejection(open(dir))).message, /the data file of the snapshot at index 2 is missing \(ENOENT\)/);
   });
+});
+
+t.test('the newest segment cut short or damaged by a crash is truncated to its last whole record', async (t) => {
+  for (const damage of ['cut', 'zeros', 'garbage'] as const) {
+    t.test(damage, async (t) => {
+      const dir = t.testdir();
+      const s = await open(dir);
+      await s.append({ hardState: { term: 1, vote: 1, commit: 4 }, entries: ents(1, 4, 1) });
+      await s.append({ hardState: { term: 1, vote: 1, commit: 6 }, entries: ents(5, 6, 1) });
+      await s.close();
+      const wal = join(dir, 'wal');
+      const [file] = (await readdir(wal)).sort().map((f) => join(wal, f));
+      const whole = (await stat(file!)).size;
+      // What a crash before the next fdatasync can leave: part of a record, a length extended
+      // with zeros, or bytes that are not a record.
+      if (damage === 'cut') await truncate(file!, whole - 5);
+      else if (damage === 'zeros') await appendFile(file!, Buffer.alloc(100));
+      else await appendFile(file!, randomBytes(100));
+      const warnings: string[] = [];
+      const logger = pino({ level: 'warn' }, { write: (line: string) => warnings.push(line) });
+      const s2 = await RaftStorage.open(dir, { logger });
+      const { hardState, entries } = await s2.load();
+      if (damage === 'cut') {
+        t.same(indexes(entries), [1, 2, 3, 4], 'the record cut short is gone, the one before it stays');
+        t.same(hardState, { term: 1, vote: 1, commit: 4 });
+      } else {
+        t.same(indexes(entries), [1, 2, 3, 4, 5, 6], 'every whole record stays');
+        t.same(hardState, { term: 1, vote: 1, commit: 6 });
+      }
+      t.match(warnings.join(''), /incomplete record \(a crash before it was synced\): truncated/);
+      await s2.append({ entries: ents(entries.length + 1, entries.length + 1, 1) });
+      await s2.close();
+      const s3 = await open(dir);
+      t.equal(s3.lastIndex, entries.length + 1, 'the log goes on after the truncation, and opens again');
+      await s3.close();
+    });
+  }
+});
+
+t.test('a segment whose start was cut short by a crash is removed at open', async (t) => {
+  for (const left of ['empty', 'part of its state record'] as const) {
+    t.test(left, async (t) => {
+      const dir = t.testdir();
+      const s = await open(dir);
+      await s.append({ hardState: { term: 2, vote: 1, commit: 3 }, entries: ents(1, 3, 2) });
+      await s.close();
+      const wal = join(dir, 'wal');
+      const [first] = (await readdir(wal)).sort();
+      const stateRecord = (await readFile(join(wal, first!))).subarray(0, 20);
+      await writeFile(join(wal, '0000000000000002.wal'), left === 'empty' ? Buffer.alloc(0) : stateRecord.subarray(0, 12));
+      const s2 = await open(dir);
+      const loaded = await s2.load();
+      t.same(indexes(loaded.entries), [1, 2, 3]);
+      t.same(loaded.hardState, { term: 2, vote: 1, commit: 3 });
+      t.same((await readdir(wal)).sort(), ['0000000000000001.wal', '0000000000000002.wal'], 'the cut-short segment was replaced by the new one');
+      t.ok((await stat(join(wal, '0000000000000002.wal'))).size > 12, 'which starts with a whole state record');
+      await s2.close();
+    });
+  }
+});
+
+t.test('segments: a new one per open and per segment size, old ones deleted once compacted', async (t) => {
+  const dir = t.testdir();
+  const wal = join(dir, 'wal');
+  const s = await open(dir, { segmentBytes: 2048 });
+  t.same(await readdir(wal), ['0000000000000001.wal']);
+  for (let i = 1; i <= 60; i += 5) await s.append({ hardState: { term: 1, vote: 1, commit: i + 4 }, entries: ents(i, i + 4, 1, 100) });
+  const before = (await readdir(wal)).sort();
+  t.ok(before.length >= 3, `60 entries of 100 bytes fill several 2 KiB segments (${before.join(', ')})`);
+  await s.saveSnapshot(snap(50, 1), 45);
+  const after = (await readdir(wal)).sort();
+  t.ok(after.length < before.length, `compaction removed segments (${after.length} of ${before.length} left)`);
+  t.equal(after[0]!, before[before.length - after.length]!, 'the oldest ones');
+  await s.close();
+
+  const s2 = await open(dir, { segmentBytes: 2048 });
+  const loaded = await s2.load();
+  t.same(indexes(loaded.entries), ents(51, 60, 1).map((e) => e.index), 'the entries after the snapshot');
+  t.equal(s2.firstIndex, 45);
+  t.same(indexes(await s2.entries(45, 61)), Array.from({ length: 16 }, (_, i) => 45 + i), 'entries kept below the snapshot index are still read back');
+  t.same(loaded.hardState, { term: 1, vote: 1, commit: 60 });
+  t.equal(new TextDecoder().decode(loaded.snapshot?.data), 'state@50');
+  const reopened = (await readdir(wal)).sort();
+  t.equal(reopened.length, after.length + 1, 'the open started a new segment');
+  t.ok(parseInt(reopened.at(-1)!, 16) > parseInt(after.at(-1)!, 16), 'numbered after the others');
+  await s2.close();
+});
+
+t.test('a format 1 directory (the log in LevelDB) is converted when opened', async (t) => {
+  const base = t.testdir();
+  const dir = join(base, 'member');
+  await mkdir(join(dir, 'snap'), { recursive: true });
+  const db = new Level<Uint8Array, Uint8Array>(join(dir, 'leveldb'), { keyEncoding: 'view', valueEncoding: 'view' });
+  await db.open();
+  const entryKey = (i: number) => Uint8Array.of(0x65, 0, 0, 0, 0, 0, 0, 0, i);
+  await db.put(Uint8Array.of(0x76), pack(1));
+  await db.put(Uint8Array.of(0x68), pack([3, 2, 7]));
+  for (let i = 3; i <= 9; i++) await db.put(entryKey(i), pack([i < 6 ? 2 : 3, 0, payload(i, 16)]));
+  await db.close();
+  // A snapshot at 2 whose file the format 1 metadata names.
+  const pre = await open(join(base, 'pre'));
+  await pre.append({ entries: ents(1, 2, 2) });
+  await pre.saveSnapshot(snap(2, 2, 'two'), 1);
+  const preDir = pre.dir;
+  await pre.close();
+  const [file] = await snapFiles(preDir);
+  await writeFile(join(dir, 'snap', file!), 'two');
+  const db2 = new Level<Uint8Array, Uint8Array>(join(dir, 'leveldb'), { keyEncoding: 'view', valueEncoding: 'view' });
+  await db2.open();
+  await db2.put(Uint8Array.of(0x73), pack({ index: 2, term: 2, voters: [1, 2, 3], learners: [], file, size: 3, crc32: crc32(Buffer.from('two')) }));
+  await db2.close();
+
+  const s = await open(dir);
+  const loaded = await s.load();
+  t.same(loaded.hardState, { term: 3, vote: 2, commit: 7 });
+  t.same(indexes(loaded.entries), [3, 4, 5, 6, 7, 8, 9]);
+  t.same(terms(loaded.entries), [2, 2, 2, 3, 3, 3, 3]);
+  t.ok(loaded.entries.every((e) => Buffer.from(e.data).equals(Buffer.from(payload(e.index, 16)))), 'entry data converted');
+  t.equal(new TextDecoder().decode(loaded.snapshot?.data), 'two');
+  t.equal(s.firstIndex, 3);
+  await s.close();
+
+  const db3 = new Level<Uint8Array, Uint8Array>(join(dir, 'leveldb'), { keyEncoding: 'view', valueEncoding: 'view' });
+  await db3.open();
+  const keys = await db3.keys().all();
+  t.same(keys.map((k) => Buffer.from(k).toString('latin1')), ['v'], 'LevelDB keeps only the format version');
+  t.same(unpack(await db3.get(Uint8Array.of(0x76)) as Uint8Array), 2);
+  await db3.close();
+  const s2 = await open(dir);
+  t.same(indexes((await s2.load()).entries), [3, 4, 5, 6, 7, 8, 9], 'and opens as format 2 after');
+  await s2.close();
 });
 
 t.test('a data directory that cannot be created gives StorageOpenError', async (t) => {

@@ -1,4 +1,4 @@
-// Measures the cost of RaftStorage.append (one synced LevelDB batch each) on this machine:
+// Measures the cost of RaftStorage.append (one synced record of the write-ahead log each) on this machine:
 //   npm run build && node dist/src/raft/storage/bench.js [rounds] [dir]
 // Prints, for batches of 1 and of 500 entries of 256 bytes (each append also carries a hard
 // state, as a Ready does), the median / p90 / p99 / mean time per append and entries per second.

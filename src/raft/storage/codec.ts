@@ -1,5 +1,7 @@
-// msgpackr encoding of the values stored in LevelDB. Values are small arrays or maps of numbers
-// and byte arrays; every decoder validates the shape and throws StorageCorruptError naming the key.
+// msgpackr encoding of the stored values: the format version (LevelDB), and the hard state,
+// snapshot metadata and entries (write-ahead log records, and LevelDB keys in format 1). Values
+// are small arrays or maps of numbers and byte arrays; every decoder validates the shape and
+// throws StorageCorruptError naming where the value was (a key, or a log file and offset).
 //
 // Decoding notes (msgpackr 2): bin values decode as Buffer views into the input unless copyBuffers
 // is set, so entry data is copied into a plain Uint8Array; 64-bit integers decode as numbers
@@ -7,7 +9,6 @@
 import { Packr } from 'msgpackr';
 import type { ConfState, Entry, EntryType, HardState } from '../types.js';
 import { StorageCorruptError } from './errors.js';
-import { describeKey } from './keys.js';
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
 
@@ -26,19 +27,19 @@ function isUint(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
-function unpack(key: Uint8Array, value: Uint8Array): unknown {
+function unpack(where: string, value: Uint8Array): unknown {
   try {
     return packr.unpack(value);
   } catch (err) {
-    throw new StorageCorruptError(describeKey(key), `undecodable value (${(err as Error).message})`, err);
+    throw new StorageCorruptError(where, `undecodable value (${(err as Error).message})`, err);
   }
 }
 
-function corrupt(key: Uint8Array, detail: string): StorageCorruptError {
-  return new StorageCorruptError(describeKey(key), detail);
+function corrupt(where: string, detail: string): StorageCorruptError {
+  return new StorageCorruptError(where, detail);
 }
 
-/** Copy into a plain Uint8Array that owns its memory (not a view into LevelDB's value buffer). */
+/** Copy into a plain Uint8Array that owns its memory (not a view into the buffer read). */
 function ownBytes(bytes: Uint8Array): Uint8Array {
   const out = new Uint8Array(bytes.byteLength);
   out.set(bytes);
@@ -49,39 +50,39 @@ export function encodeVersion(version: number): Uint8Array {
   return packr.pack(version);
 }
 
-export function decodeVersion(key: Uint8Array, value: Uint8Array): number {
-  const v = unpack(key, value);
-  if (!isUint(v)) throw corrupt(key, `expected a format version number, got ${typeof v}`);
+export function decodeVersion(where: string, value: Uint8Array): number {
+  const v = unpack(where, value);
+  if (!isUint(v)) throw corrupt(where, `expected a format version number, got ${typeof v}`);
   return v;
 }
 
-export function encodeEntry(entry: Entry): Uint8Array {
-  return packr.pack([entry.term, entry.type, entry.data]);
+/** An entry as a [term, type, data] tuple (its index is implied by where it is stored). */
+export function entryTuple(entry: Entry): unknown[] {
+  return [entry.term, entry.type, entry.data];
 }
 
-export function decodeEntry(key: Uint8Array, index: number, value: Uint8Array): Entry {
-  const v = unpack(key, value);
-  if (!Array.isArray(v) || v.length !== 3) throw corrupt(key, 'expected [term, type, data]');
+/** An entry from its tuple; `where` names it in errors. */
+export function entryFromTuple(where: string, index: number, v: unknown): Entry {
+  if (!Array.isArray(v) || v.length !== 3) throw corrupt(where, 'expected [term, type, data]');
   const [term, type, data] = v as unknown[];
-  if (!isUint(term)) throw corrupt(key, `invalid term ${String(term)}`);
-  if (!isUint(type)) throw corrupt(key, `invalid entry type ${String(type)}`);
-  if (!(data instanceof Uint8Array)) throw corrupt(key, 'entry data is not a byte array');
+  if (!isUint(term)) throw corrupt(where, `invalid term ${String(term)}`);
+  if (!isUint(type)) throw corrupt(where, `invalid entry type ${String(type)}`);
+  if (!(data instanceof Uint8Array)) throw corrupt(where, 'entry data is not a byte array');
   return { term, index, type: type as EntryType, data: ownBytes(data) };
 }
 
-export function encodeHardState(hs: HardState): Uint8Array {
-  return packr.pack([hs.term, hs.vote, hs.commit]);
+export function hardStateTuple(hs: HardState): number[] {
+  return [hs.term, hs.vote, hs.commit];
 }
 
-export function decodeHardState(key: Uint8Array, value: Uint8Array): HardState {
-  const v = unpack(key, value);
-  if (!Array.isArray(v) || v.length !== 3 || !v.every(isUint)) throw corrupt(key, 'expected [term, vote, commit]');
+export function hardStateFromTuple(where: string, v: unknown): HardState {
+  if (!Array.isArray(v) || v.length !== 3 || !v.every(isUint)) throw corrupt(where, 'expected [term, vote, commit]');
   const [term, vote, commit] = v as number[];
   return { term, vote, commit };
 }
 
-export function encodeSnapshotMeta(meta: StoredSnapshotMeta): Uint8Array {
-  return packr.pack({
+export function snapshotMetaMap(meta: StoredSnapshotMeta): Record<string, unknown> {
+  return {
     index: meta.index,
     term: meta.term,
     voters: meta.confState.voters,
@@ -89,22 +90,21 @@ export function encodeSnapshotMeta(meta: StoredSnapshotMeta): Uint8Array {
     file: meta.file,
     size: meta.size,
     crc32: meta.crc32,
-  });
+  };
 }
 
-export function decodeSnapshotMeta(key: Uint8Array, value: Uint8Array): StoredSnapshotMeta {
-  const v = unpack(key, value);
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw corrupt(key, 'expected a map');
+export function snapshotMetaFromMap(where: string, v: unknown): StoredSnapshotMeta {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw corrupt(where, 'expected a map');
   const m = v as Record<string, unknown>;
   for (const field of ['index', 'term', 'size', 'crc32'] as const) {
-    if (!isUint(m[field])) throw corrupt(key, `invalid ${field} ${String(m[field])}`);
+    if (!isUint(m[field])) throw corrupt(where, `invalid ${field} ${String(m[field])}`);
   }
   for (const field of ['voters', 'learners'] as const) {
     const ids = m[field];
-    if (!Array.isArray(ids) || !ids.every(isUint)) throw corrupt(key, `invalid ${field} list`);
+    if (!Array.isArray(ids) || !ids.every(isUint)) throw corrupt(where, `invalid ${field} list`);
   }
   if (typeof m.file !== 'string' || !/^[A-Za-z0-9._-]+$/.test(m.file) || m.file.startsWith('.')) {
-    throw corrupt(key, `invalid snapshot file name ${JSON.stringify(m.file)}`);
+    throw corrupt(where, `invalid snapshot file name ${JSON.stringify(m.file)}`);
   }
   return {
     index: m.index as number,
@@ -114,4 +114,25 @@ export function decodeSnapshotMeta(key: Uint8Array, value: Uint8Array): StoredSn
     size: m.size as number,
     crc32: m.crc32 as number,
   };
+}
+
+/** Format 1 kept the hard state, snapshot metadata and each entry as LevelDB values of their own. */
+export function decodeLegacyEntry(where: string, index: number, value: Uint8Array): Entry {
+  return entryFromTuple(where, index, unpack(where, value));
+}
+
+export function decodeLegacyHardState(where: string, value: Uint8Array): HardState {
+  return hardStateFromTuple(where, unpack(where, value));
+}
+
+export function decodeLegacySnapshotMeta(where: string, value: Uint8Array): StoredSnapshotMeta {
+  return snapshotMetaFromMap(where, unpack(where, value));
+}
+
+export function packValue(v: unknown): Uint8Array {
+  return packr.pack(v);
+}
+
+export function unpackValue(where: string, bytes: Uint8Array): unknown {
+  return unpack(where, bytes);
 }

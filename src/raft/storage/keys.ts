@@ -2,12 +2,17 @@
 // big-endian, so that LevelDB's bytewise order is numeric order.
 //
 //   'v'                  format version (msgpack number)
+//
+// Format 1 also kept the log in LevelDB (format 2 keeps it in the write-ahead log, wal.ts); these
+// keys are read only to convert such a directory (legacy-log.ts):
 //   'h'                  hard state
 //   's'                  metadata of the newest snapshot (its data lives in a file, see snapshot-file.ts)
 //   'e' + u64be(index)   log entry
 import { putUint64BE } from '../../util/big-endian.js';
 
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
+/** The format that kept the log in LevelDB; converted when opened. */
+export const LEGACY_FORMAT_VERSION = 1;
 
 const SPACE_VERSION = 0x76; // 'v'
 const SPACE_HARD_STATE = 0x68; // 'h'

@@ -1,28 +1,20 @@
 // Durable storage of one Raft member: hard state, log entries and the newest snapshot.
 //
 // Layout of the data directory (see docs/raft.md, "Storage layout"):
-//   <dir>/leveldb/   LevelDB: format version, hard state, snapshot metadata, entries (keys.ts)
+//   <dir>/leveldb/   LevelDB: the format version, and the lock that keeps other processes out
+//   <dir>/wal/       the write-ahead log: hard state, snapshot metadata, entries (wal.ts)
 //   <dir>/snap/      the data file of the newest snapshot (snapshot-file.ts)
 //
-// Every append is one LevelDB batch written with sync: true (one fsync per Ready: group commit).
-// Operations run one at a time in call order; the in-memory bounds of the log (first/last stored
-// index) always describe what is on disk.
+// Every append is one record of the write-ahead log followed by one fdatasync (one per Ready:
+// group commit). Operations run one at a time in call order; the in-memory bounds of the log
+// (first/last stored index) always describe what is on disk. Format 1 kept the log in LevelDB;
+// such a directory is converted when it is opened (legacy-log.ts).
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { componentLogger, type Logger } from '../../util/log.js';
 import type { Entry, HardState, Snapshot } from '../types.js';
-import {
-  decodeEntry,
-  decodeHardState,
-  decodeSnapshotMeta,
-  decodeVersion,
-  encodeEntry,
-  encodeHardState,
-  encodeSnapshotMeta,
-  encodeVersion,
-  type StoredSnapshotMeta,
-} from './codec.js';
+import { decodeVersion, encodeVersion, type StoredSnapshotMeta } from './codec.js';
 import {
   LogCompactedError,
   SnapshotOutOfDateError,
@@ -32,19 +24,8 @@ import {
   StorageOpenError,
   StorageUsageError,
 } from './errors.js';
-import {
-  describeKey,
-  ENTRY_KEY_MAX,
-  ENTRY_KEY_MIN,
-  entryIndexFromKey,
-  entryKey,
-  FORMAT_VERSION,
-  HARD_STATE_KEY,
-  isLogIndex,
-  SNAPSHOT_META_KEY,
-  VERSION_KEY,
-} from './keys.js';
-import { writeOps, type LevelOp } from './level-batch.js';
+import { describeKey, FORMAT_VERSION, isLogIndex, LEGACY_FORMAT_VERSION, VERSION_KEY } from './keys.js';
+import { convertLegacyLog } from './legacy-log.js';
 import { openDb, type Db } from './lock.js';
 import { newMetrics, recordBatchSize, type StorageMetrics } from './metrics.js';
 import {
@@ -56,6 +37,8 @@ import {
   type Failpoint,
   type WrittenSnapshotFile,
 } from './snapshot-file.js';
+import { DEFAULT_SEGMENT_BYTES, ensureWalDir, replayWal, WalWriter } from './wal.js';
+import { RecordKind, type WalRecord } from './wal-record.js';
 
 export interface RaftStorageOptions {
   logger?: Logger;
@@ -64,6 +47,8 @@ export interface RaftStorageOptions {
    * the process die there (e.g. process.kill(process.pid, 'SIGKILL')). Leave unset in production.
    */
   failpoint?: Failpoint;
+  /** Size at which the write-ahead log starts a new segment file (tests make it small). */
+  segmentBytes?: number;
 }
 
 export interface LoadedState {
@@ -86,10 +71,6 @@ export interface AppendBatch {
    */
   sync?: boolean;
 }
-
-type Op = LevelOp;
-
-const EMPTY_HARD_STATE: HardState = Object.freeze({ term: 0, vote: 0, commit: 0 });
 
 function isUint(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
@@ -132,6 +113,8 @@ export class RaftStorage {
   readonly metrics: StorageMetrics = newMetrics();
 
   private readonly db: Db;
+  private readonly walDir: string;
+  private readonly wal: WalWriter;
   private readonly snapDir: string;
   private readonly log: Logger;
   private readonly failpoint?: Failpoint;
@@ -141,6 +124,8 @@ export class RaftStorage {
   /** Lowest and highest stored entry index; both 0 when no entry is stored. */
   private first: number;
   private last: number;
+  /** Terms of the stored entries, first..last (what a snapshot's term is checked against). */
+  private terms: number[];
 
   private tail: Promise<unknown> = Promise.resolve();
   private closing?: Promise<void>;
@@ -149,6 +134,8 @@ export class RaftStorage {
   private constructor(init: {
     dir: string;
     db: Db;
+    walDir: string;
+    wal: WalWriter;
     snapDir: string;
     log: Logger;
     failpoint?: Failpoint;
@@ -156,9 +143,12 @@ export class RaftStorage {
     snapMeta?: StoredSnapshotMeta;
     first: number;
     last: number;
+    terms: number[];
   }) {
     this.dir = init.dir;
     this.db = init.db;
+    this.walDir = init.walDir;
+    this.wal = init.wal;
     this.snapDir = init.snapDir;
     this.log = init.log;
     this.failpoint = init.failpoint;
@@ -166,6 +156,7 @@ export class RaftStorage {
     this.snapMeta = init.snapMeta;
     this.first = init.first;
     this.last = init.last;
+    this.terms = init.terms;
   }
 
   /**
@@ -186,6 +177,8 @@ export class RaftStorage {
       const snapDir = join(absDir, 'snap');
       if ((await mkdir(snapDir, { recursive: true })) !== undefined) await fsyncDir(absDir);
 
+      const walDir = join(absDir, 'wal');
+      await ensureWalDir(walDir, absDir);
       const versionValue = await db.get(VERSION_KEY);
       if (versionValue === undefined) {
         const anyKey = await db.keys({ limit: 1 }).all();
@@ -194,33 +187,20 @@ export class RaftStorage {
         }
         await db.put(VERSION_KEY, encodeVersion(FORMAT_VERSION), { sync: true });
       } else {
-        const version = decodeVersion(VERSION_KEY, versionValue);
-        if (version !== FORMAT_VERSION) {
-          throw new StorageOpenError(absDir, `unsupported storage format version ${version} (this build reads ${FORMAT_VERSION})`);
+        const version = decodeVersion(describeKey(VERSION_KEY), versionValue);
+        if (version === LEGACY_FORMAT_VERSION) {
+          await convertLegacyLog(db, walDir, log);
+        } else if (version !== FORMAT_VERSION) {
+          throw new StorageOpenError(absDir, `unsupported storage format version ${version} (this build reads ${FORMAT_VERSION}, and converts ${LEGACY_FORMAT_VERSION})`);
         }
       }
 
-      const hsValue = await db.get(HARD_STATE_KEY);
-      const hardState = hsValue === undefined ? { ...EMPTY_HARD_STATE } : decodeHardState(HARD_STATE_KEY, hsValue);
-      const metaValue = await db.get(SNAPSHOT_META_KEY);
-      const snapMeta = metaValue === undefined ? undefined : decodeSnapshotMeta(SNAPSHOT_META_KEY, metaValue);
-
-      const [firstKey] = await db.keys({ gte: ENTRY_KEY_MIN, lte: ENTRY_KEY_MAX, limit: 1 }).all();
-      const [lastKey] = await db.keys({ gte: ENTRY_KEY_MIN, lte: ENTRY_KEY_MAX, limit: 1, reverse: true }).all();
-      let first = 0;
-      let last = 0;
-      if (firstKey !== undefined && lastKey !== undefined) {
-        const f = entryIndexFromKey(firstKey);
-        const l = entryIndexFromKey(lastKey);
-        if (f === undefined) throw new StorageCorruptError(describeKey(firstKey), 'not a valid entry key');
-        if (l === undefined) throw new StorageCorruptError(describeKey(lastKey), 'not a valid entry key');
-        first = f;
-        last = l;
-      }
+      const replayed = await replayWal(walDir, log, true);
+      const { hardState, snapshot: snapMeta, first, last } = replayed.state;
       const snapIndex = snapMeta?.index ?? 0;
       if (first !== 0 && first > snapIndex + 1) {
         throw new StorageCorruptError(
-          describeKey(entryKey(first)),
+          `write-ahead log ${walDir}`,
           `the log starts at ${first} but the snapshot covers only up to ${snapIndex}: entries ${snapIndex + 1}..${first - 1} are missing`,
         );
       }
@@ -229,8 +209,10 @@ export class RaftStorage {
       const removed = await removeSnapshotFilesExcept(snapDir, snapMeta?.file);
       if (removed.length > 0) log.warn({ removed }, 'removed snapshot files left by an interrupted write');
 
+      const wal = await WalWriter.start(walDir, replayed.segments, replayed.state, opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES);
+      const terms = replayed.entries.map((e) => e.term);
       log.info({ firstIndex: first, lastIndex: last, snapshotIndex: snapIndex, hardState }, 'raft storage opened');
-      return new RaftStorage({ dir: absDir, db, snapDir, log, failpoint: opts.failpoint, hardState, snapMeta, first, last });
+      return new RaftStorage({ dir: absDir, db, walDir, wal, snapDir, log, failpoint: opts.failpoint, hardState, snapMeta, first, last, terms });
     } catch (err) {
       await db.close().catch(() => undefined);
       throw err;
@@ -283,10 +265,10 @@ export class RaftStorage {
   }
 
   /**
-   * Persist one Ready: hard state, entries and snapshot in one synced LevelDB batch (the snapshot's
-   * data file is written and fsynced first). Entries replace stored ones at the same index and every
-   * stored entry after the last new one is deleted. A snapshot discards the entries up to its index
-   * (all of them when the log's term at that index differs).
+   * Persist one Ready: hard state, entries and snapshot in one synced record of the write-ahead log
+   * (the snapshot's data file is written and fsynced first). Entries replace stored ones at the
+   * same index and every stored entry after the last new one is dropped. A snapshot discards the
+   * entries up to its index (all of them when the log's term at that index differs).
    */
   append(batch: AppendBatch): Promise<void> {
     return this.run(async () => {
@@ -295,24 +277,27 @@ export class RaftStorage {
       if (batch.hardState) validateHardState(batch.hardState);
       if (batch.snapshot) validateSnapshot(batch.snapshot);
 
-      const ops: Op[] = [];
       let first = this.first;
       let last = this.last;
       let snapIndex = this.snapshotIndex;
       let newMeta: StoredSnapshotMeta | undefined;
+      // The terms kept in memory change only once the record is written (a failed write stops the
+      // storage); `keepFrom`/`keepTo` say which of the stored terms stay.
+      let keepFrom = first;
+      let keepTo = last;
 
       if (batch.snapshot) {
         const { meta } = batch.snapshot;
         if (meta.index <= snapIndex) throw new SnapshotOutOfDateError(meta.index, snapIndex);
-        const termThere = await this.termAt(meta.index);
-        const discardTo = termThere === meta.term ? meta.index : last;
-        for (let i = first; first !== 0 && i <= discardTo; i++) ops.push({ type: 'del', key: entryKey(i) });
+        const discardTo = this.termAt(meta.index) === meta.term ? meta.index : last;
         if (discardTo >= last) {
           first = 0;
           last = 0;
         } else if (first !== 0) {
           first = discardTo + 1;
         }
+        keepFrom = first;
+        keepTo = last;
         snapIndex = meta.index;
       }
 
@@ -320,29 +305,28 @@ export class RaftStorage {
       if (entries.length > 0 && entries[0].index <= snapIndex) entries = entries.slice(snapIndex + 1 - entries[0].index);
       if (entries.length > 0) {
         const lo = entries[0].index;
-        const hi = entries[entries.length - 1].index;
         const logLast = last || snapIndex;
         if (lo > logLast + 1) {
           throw new StorageUsageError(`entries starting at ${lo} would leave a gap after the last index ${logLast}`);
         }
-        for (const e of entries) ops.push({ type: 'put', key: entryKey(e.index), value: encodeEntry(e) });
-        for (let i = hi + 1; i <= last; i++) ops.push({ type: 'del', key: entryKey(i) });
         if (first === 0) first = lo;
-        last = hi;
+        keepTo = Math.min(keepTo, lo - 1);
+        last = entries[entries.length - 1].index;
       }
 
-      if (batch.hardState) ops.push({ type: 'put', key: HARD_STATE_KEY, value: encodeHardState(batch.hardState) });
+      if (!batch.hardState && !batch.snapshot && entries.length === 0) return;
       if (batch.snapshot) {
         // Everything is validated: now make the data file durable, then commit its metadata below.
         const { meta, data } = batch.snapshot;
         const written = await this.writeSnapshotData(meta.index, meta.term, data);
         newMeta = { index: meta.index, term: meta.term, confState: meta.confState, ...written };
-        ops.push({ type: 'put', key: SNAPSHOT_META_KEY, value: encodeSnapshotMeta(newMeta) });
       }
-      if (ops.length === 0) return;
 
-      const ms = await this.commit(ops, entries.length, batch.sync !== false || !!batch.snapshot);
+      const record: WalRecord = { kind: RecordKind.Change, first, last, hardState: batch.hardState, snapshot: newMeta, entries };
+      const ms = await this.commit(record, entries.length, batch.sync !== false || !!batch.snapshot);
       recordBatchSize(this.metrics, entries.length);
+      this.keepTerms(keepFrom, keepTo);
+      for (const e of entries) this.terms.push(e.term);
       this.first = first;
       this.last = last;
       if (batch.hardState) this.hardState = { ...batch.hardState };
@@ -353,8 +337,9 @@ export class RaftStorage {
 
   /**
    * Persist a snapshot the application took at snapshot.meta.index (which must be in the log, with
-   * that term), then delete the log entries with index < compactBelow (compactBelow may be at most
-   * meta.index + 1). Metadata and deletions are one synced batch, after the data file is durable.
+   * that term), then drop the log entries with index < compactBelow (compactBelow may be at most
+   * meta.index + 1). Metadata and the new bounds are one synced record, after the data file is
+   * durable; log segments whose entries are all compacted are deleted after it.
    * The data file is written and synced before the operation takes its turn after the ones called
    * before it, so that appends go on meanwhile (a large store's snapshot takes a while to write);
    * only the switch to it waits. A file left by a snapshot refused at its turn is removed with the
@@ -386,7 +371,7 @@ export class RaftStorage {
       if (meta.index > this.lastIndex) {
         throw new StorageUsageError(`snapshot index ${meta.index} is beyond the last log index ${this.lastIndex}`);
       }
-      const termThere = await this.termAt(meta.index);
+      const termThere = this.termAt(meta.index);
       if (termThere !== meta.term) {
         throw new StorageUsageError(`snapshot at index ${meta.index} has term ${meta.term} but the log has term ${termThere}`);
       }
@@ -397,12 +382,10 @@ export class RaftStorage {
       }
 
       const newMeta: StoredSnapshotMeta = { index: meta.index, term: meta.term, confState: meta.confState, ...early };
-      const ops: Op[] = [{ type: 'put', key: SNAPSHOT_META_KEY, value: encodeSnapshotMeta(newMeta) }];
       let first = this.first;
       let last = this.last;
       if (first !== 0 && compactBelow > first) {
         const to = Math.min(compactBelow - 1, last);
-        for (let i = first; i <= to; i++) ops.push({ type: 'del', key: entryKey(i) });
         if (to >= last) {
           first = 0;
           last = 0;
@@ -410,7 +393,8 @@ export class RaftStorage {
           first = to + 1;
         }
       }
-      const ms = await this.commit(ops, 0, true);
+      const ms = await this.commit({ kind: RecordKind.Change, first, last, snapshot: newMeta, entries: [] }, 0, true);
+      this.keepTerms(first, last);
       this.first = first;
       this.last = last;
       this.log.info({ snapshotIndex: meta.index, bytes: data.byteLength, firstIndex: first, ms }, 'snapshot saved');
@@ -423,6 +407,7 @@ export class RaftStorage {
     if (!this.closing) {
       const pending = this.tail;
       this.closing = pending.then(async () => {
+        this.wal.close();
         await this.db.close();
         this.log.info('raft storage closed');
       });
@@ -446,32 +431,29 @@ export class RaftStorage {
     }
   }
 
-  /** Term of the stored entry at `index`, or undefined when it is not stored. */
-  private async termAt(index: number): Promise<number | undefined> {
-    if (this.first === 0 || index < this.first || index > this.last) return undefined;
-    const key = entryKey(index);
-    const value = await this.db.get(key);
-    if (value === undefined) throw new StorageCorruptError(describeKey(key), 'missing inside the stored log range');
-    return decodeEntry(key, index, value).term;
+  /** Keeps the terms of entries from..to (of those stored now; an empty range when from is 0 or to < from). */
+  private keepTerms(from: number, to: number): void {
+    if (this.first === 0 || from === 0 || to < from) {
+      this.terms = [];
+      return;
+    }
+    if (to < this.last) this.terms.length = to + 1 - this.first;
+    if (from > this.first) this.terms = this.terms.slice(from - this.first);
   }
 
-  /** Entries lo..hi (inclusive), which must all be stored. */
+  /** Term of the stored entry at `index`, or undefined when it is not stored. */
+  private termAt(index: number): number | undefined {
+    if (this.first === 0 || index < this.first || index > this.last) return undefined;
+    return this.terms[index - this.first];
+  }
+
+  /** Entries lo..hi (inclusive), which must all be stored: read back from the write-ahead log. */
   private async readRange(lo: number, hi: number): Promise<Entry[]> {
-    const out: Entry[] = [];
-    let expected = lo;
-    for await (const [key, value] of this.db.iterator({ gte: entryKey(lo), lte: entryKey(hi) })) {
-      const index = entryIndexFromKey(key);
-      if (index === undefined) throw new StorageCorruptError(describeKey(key), 'not a valid entry key');
-      if (index !== expected) {
-        throw new StorageCorruptError(describeKey(entryKey(expected)), `missing: the log jumps from ${expected - 1} to ${index}`);
-      }
-      out.push(decodeEntry(key, index, value));
-      expected++;
+    const { state, entries } = await replayWal(this.walDir, this.log, false);
+    if (state.first !== this.first || state.last !== this.last) {
+      throw new StorageCorruptError(`write-ahead log ${this.walDir}`, `it holds ${state.first}..${state.last}, expected ${this.first}..${this.last}`);
     }
-    if (expected !== hi + 1) {
-      throw new StorageCorruptError(describeKey(entryKey(expected)), `missing: the log ends at ${expected - 1}, expected ${hi}`);
-    }
-    return out;
+    return entries.slice(lo - this.first, hi + 1 - this.first);
   }
 
   private async writeSnapshotData(
@@ -494,17 +476,16 @@ export class RaftStorage {
     return { file: written.file, size: written.size, crc32: written.crc32 };
   }
 
-  /** Write one batch (synced unless `sync` is false). A failure leaves the disk state unknown, so the storage refuses further writes. */
-  private async commit(ops: Op[], entries: number, sync: boolean): Promise<number> {
-    let bytes = 0;
-    for (const op of ops) bytes += op.key.byteLength + (op.type === 'put' ? op.value.byteLength : 0);
+  /** Write one record (synced unless `sync` is false). A failure leaves the disk state unknown, so the storage refuses further writes. */
+  private async commit(record: WalRecord, entries: number, sync: boolean): Promise<number> {
     const t0 = performance.now();
+    let bytes: number;
     try {
-      await writeOps(this.db, ops, sync);
+      bytes = await this.wal.write(record, sync);
     } catch (err) {
       this.failure = err;
-      this.log.error({ err }, 'synced write failed; the storage refuses further writes');
-      throw new StorageError('STORAGE_WRITE_FAILED', `synced write to ${this.dir} failed: ${(err as Error).message}`, { cause: err });
+      this.log.error({ err }, 'write to the write-ahead log failed; the storage refuses further writes');
+      throw new StorageError('STORAGE_WRITE_FAILED', `write to ${this.walDir} failed: ${(err as Error).message}`, { cause: err });
     }
     const ms = performance.now() - t0;
     const m = this.metrics;
@@ -522,6 +503,12 @@ export class RaftStorage {
   private async snapshotCommitted(meta: StoredSnapshotMeta): Promise<void> {
     this.snapMeta = meta;
     await this.failpoint?.('snapshot:committed');
+    try {
+      const purged = await this.wal.purge();
+      if (purged.length > 0) this.log.info({ purged }, 'removed write-ahead log segments whose entries are compacted');
+    } catch (err) {
+      this.log.warn({ err }, 'could not remove compacted write-ahead log segments; they will be removed after the next snapshot');
+    }
     try {
       await removeSnapshotFilesExcept(this.snapDir, meta.file, { keepAbove: meta.index });
     } catch (err) {
