@@ -17,7 +17,7 @@
 // the segment size. Each starts with a state record (wal-record.ts); a segment is deleted when all
 // its entries are below the log's first index (compacted after a snapshot) and a newer one exists.
 import { closeSync, fdatasync, openSync, writevSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../util/log.js';
 import type { Entry, HardState } from '../types.js';
@@ -154,23 +154,25 @@ export async function replayWal(walDir: string, log: Logger, repair: boolean): P
   return { state, entries, segments: kept };
 }
 
-async function syncFile(path: string): Promise<void> {
+/** Opens a segment for writing, runs `fn` on it, closes it. */
+async function withSegment(path: string, fn: (fh: FileHandle) => Promise<void>): Promise<void> {
   const fh = await open(path, 'r+');
   try {
-    await fh.datasync();
+    await fn(fh);
   } finally {
     await fh.close();
   }
 }
 
-async function truncateSegment(path: string, length: number): Promise<void> {
-  const fh = await open(path, 'r+');
-  try {
+function syncFile(path: string): Promise<void> {
+  return withSegment(path, (fh) => fh.datasync());
+}
+
+function truncateSegment(path: string, length: number): Promise<void> {
+  return withSegment(path, async (fh) => {
     await fh.truncate(length);
     await fh.sync();
-  } finally {
-    await fh.close();
-  }
+  });
 }
 
 function datasync(fd: number): Promise<void> {
