@@ -30,6 +30,7 @@ import { openDb, type Db } from './lock.js';
 import { newMetrics, recordBatchSize, type StorageMetrics } from './metrics.js';
 import {
   checkSnapshotFile,
+  ensureDir,
   fsyncDir,
   readSnapshotFile,
   removeSnapshotFilesExcept,
@@ -37,7 +38,7 @@ import {
   type Failpoint,
   type WrittenSnapshotFile,
 } from './snapshot-file.js';
-import { DEFAULT_SEGMENT_BYTES, ensureWalDir, replayWal, WalWriter } from './wal.js';
+import { DEFAULT_SEGMENT_BYTES, replayWal, WalWriter } from './wal.js';
 import { RecordKind, type WalRecord } from './wal-record.js';
 
 export interface RaftStorageOptions {
@@ -119,11 +120,6 @@ export class RaftStorage {
   private readonly log: Logger;
   private readonly failpoint?: Failpoint;
 
-  private hardState: HardState;
-  private snapMeta?: StoredSnapshotMeta;
-  /** Lowest and highest stored entry index; both 0 when no entry is stored. */
-  private first: number;
-  private last: number;
   /** Terms of the stored entries, first..last (what a snapshot's term is checked against). */
   private terms: number[];
 
@@ -139,10 +135,6 @@ export class RaftStorage {
     snapDir: string;
     log: Logger;
     failpoint?: Failpoint;
-    hardState: HardState;
-    snapMeta?: StoredSnapshotMeta;
-    first: number;
-    last: number;
     terms: number[];
   }) {
     this.dir = init.dir;
@@ -152,10 +144,6 @@ export class RaftStorage {
     this.snapDir = init.snapDir;
     this.log = init.log;
     this.failpoint = init.failpoint;
-    this.hardState = init.hardState;
-    this.snapMeta = init.snapMeta;
-    this.first = init.first;
-    this.last = init.last;
     this.terms = init.terms;
   }
 
@@ -175,10 +163,10 @@ export class RaftStorage {
     const db = await openDb(absDir, join(absDir, 'leveldb'));
     try {
       const snapDir = join(absDir, 'snap');
-      if ((await mkdir(snapDir, { recursive: true })) !== undefined) await fsyncDir(absDir);
+      await ensureDir(snapDir, absDir);
 
       const walDir = join(absDir, 'wal');
-      await ensureWalDir(walDir, absDir);
+      await ensureDir(walDir, absDir);
       const versionValue = await db.get(VERSION_KEY);
       if (versionValue === undefined) {
         const anyKey = await db.keys({ limit: 1 }).all();
@@ -212,11 +200,21 @@ export class RaftStorage {
       const wal = await WalWriter.start(walDir, replayed.segments, replayed.state, opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES);
       const terms = replayed.entries.map((e) => e.term);
       log.info({ firstIndex: first, lastIndex: last, snapshotIndex: snapIndex, hardState }, 'raft storage opened');
-      return new RaftStorage({ dir: absDir, db, walDir, wal, snapDir, log, failpoint: opts.failpoint, hardState, snapMeta, first, last, terms });
+      return new RaftStorage({ dir: absDir, db, walDir, wal, snapDir, log, failpoint: opts.failpoint, terms });
     } catch (err) {
       await db.close().catch(() => undefined);
       throw err;
     }
+  }
+
+  /** Lowest stored entry index; 0 when no entry is stored. (The write-ahead log's state is the one record of it.) */
+  private get first(): number {
+    return this.wal.current.first;
+  }
+
+  /** Highest stored entry index; 0 when no entry is stored. */
+  private get last(): number {
+    return this.wal.current.last;
   }
 
   /** Index of the first stored entry (entries below it were compacted), 0 when the log is empty. */
@@ -231,21 +229,22 @@ export class RaftStorage {
 
   /** Index of the stored snapshot, 0 when there is none. */
   get snapshotIndex(): number {
-    return this.snapMeta?.index ?? 0;
+    return this.wal.current.snapshot?.index ?? 0;
   }
 
   /** Everything needed to restart the member: hard state, newest snapshot, the log after it. */
   load(): Promise<LoadedState> {
     return this.run(async () => {
-      const snapIndex = this.snapshotIndex;
+      const { hardState, snapshot: meta } = this.wal.current;
+      const snapIndex = meta?.index ?? 0;
       let snapshot: Snapshot | undefined;
-      if (this.snapMeta) {
-        const { index, term, confState } = this.snapMeta;
-        const data = await readSnapshotFile(this.snapDir, this.snapMeta);
+      if (meta) {
+        const { index, term, confState } = meta;
+        const data = await readSnapshotFile(this.snapDir, meta);
         snapshot = { meta: { index, term, confState: { voters: [...confState.voters], learners: [...confState.learners] } }, data };
       }
       const entries = this.last > snapIndex ? await this.readRange(snapIndex + 1, this.last) : [];
-      return { hardState: { ...this.hardState }, snapshot, entries };
+      return { hardState: { ...hardState }, snapshot, entries };
     });
   }
 
@@ -277,8 +276,8 @@ export class RaftStorage {
       if (batch.hardState) validateHardState(batch.hardState);
       if (batch.snapshot) validateSnapshot(batch.snapshot);
 
-      let first = this.first;
-      let last = this.last;
+      const before = { first: this.first, last: this.last };
+      let { first, last } = before;
       let snapIndex = this.snapshotIndex;
       let newMeta: StoredSnapshotMeta | undefined;
       // The terms kept in memory change only once the record is written (a failed write stops the
@@ -325,11 +324,8 @@ export class RaftStorage {
       const record: WalRecord = { kind: RecordKind.Change, first, last, hardState: batch.hardState, snapshot: newMeta, entries };
       const ms = await this.commit(record, entries.length, batch.sync !== false || !!batch.snapshot);
       recordBatchSize(this.metrics, entries.length);
-      this.keepTerms(keepFrom, keepTo);
+      this.keepTerms(before, keepFrom, keepTo);
       for (const e of entries) this.terms.push(e.term);
-      this.first = first;
-      this.last = last;
-      if (batch.hardState) this.hardState = { ...batch.hardState };
       this.log.debug({ entries: entries.length, lastIndex: this.lastIndex, ms }, 'append synced');
       if (newMeta) await this.snapshotCommitted(newMeta);
     });
@@ -382,8 +378,8 @@ export class RaftStorage {
       }
 
       const newMeta: StoredSnapshotMeta = { index: meta.index, term: meta.term, confState: meta.confState, ...early };
-      let first = this.first;
-      let last = this.last;
+      const before = { first: this.first, last: this.last };
+      let { first, last } = before;
       if (first !== 0 && compactBelow > first) {
         const to = Math.min(compactBelow - 1, last);
         if (to >= last) {
@@ -394,9 +390,7 @@ export class RaftStorage {
         }
       }
       const ms = await this.commit({ kind: RecordKind.Change, first, last, snapshot: newMeta, entries: [] }, 0, true);
-      this.keepTerms(first, last);
-      this.first = first;
-      this.last = last;
+      this.keepTerms(before, first, last);
       this.log.info({ snapshotIndex: meta.index, bytes: data.byteLength, firstIndex: first, ms }, 'snapshot saved');
       await this.snapshotCommitted(newMeta);
     }).catch(refused);
@@ -431,14 +425,17 @@ export class RaftStorage {
     }
   }
 
-  /** Keeps the terms of entries from..to (of those stored now; an empty range when from is 0 or to < from). */
-  private keepTerms(from: number, to: number): void {
-    if (this.first === 0 || from === 0 || to < from) {
+  /**
+   * Keeps the terms of entries from..to of the log as it was `before` the record just written (an
+   * empty range when from is 0 or to < from).
+   */
+  private keepTerms(before: { first: number; last: number }, from: number, to: number): void {
+    if (before.first === 0 || from === 0 || to < from) {
       this.terms = [];
       return;
     }
-    if (to < this.last) this.terms.length = to + 1 - this.first;
-    if (from > this.first) this.terms = this.terms.slice(from - this.first);
+    if (to < before.last) this.terms.length = to + 1 - before.first;
+    if (from > before.first) this.terms = this.terms.slice(from - before.first);
   }
 
   /** Term of the stored entry at `index`, or undefined when it is not stored. */
@@ -499,9 +496,8 @@ export class RaftStorage {
     return ms;
   }
 
-  /** The new snapshot's metadata is durable: adopt it and remove older snapshot files. */
+  /** The new snapshot's metadata is durable: remove older log segments and snapshot files. */
   private async snapshotCommitted(meta: StoredSnapshotMeta): Promise<void> {
-    this.snapMeta = meta;
     await this.failpoint?.('snapshot:committed');
     try {
       const purged = await this.wal.purge();

@@ -4,7 +4,7 @@
 // points to (temp files from an interrupted write, complete files whose metadata never committed,
 // older snapshots whose removal was interrupted) are deleted when the storage opens.
 import { randomBytes } from 'node:crypto';
-import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { StoredSnapshotMeta } from './codec.js';
@@ -41,6 +41,11 @@ export async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+/** Creates `dir` inside `parent` if missing, and makes the new entry durable. */
+export async function ensureDir(dir: string, parent: string): Promise<void> {
+  if ((await mkdir(dir, { recursive: true })) !== undefined) await fsyncDir(parent);
 }
 
 export interface WrittenSnapshotFile {

@@ -17,7 +17,7 @@
 // the segment size. Each starts with a state record (wal-record.ts); a segment is deleted when all
 // its entries are below the log's first index (compacted after a snapshot) and a newer one exists.
 import { closeSync, fdatasync, openSync, writevSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, unlink, type FileHandle } from 'node:fs/promises';
+import { open, readdir, readFile, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../util/log.js';
 import type { Entry, HardState } from '../types.js';
@@ -89,16 +89,14 @@ export async function replayWal(walDir: string, log: Logger, repair: boolean): P
     const newest = s === segments.length - 1;
     let offset = 0;
     let records = 0;
+    let damaged: { offset: number; detail: string } | undefined;
     for (;;) {
       const at = frameAt(buf, offset);
       if (at.kind === 'end') break;
       const where = `write-ahead log ${path} at offset ${offset}`;
       if (at.kind === 'bad') {
         if (!newest) throw new StorageCorruptError(where, at.detail);
-        if (repair) {
-          log.warn({ file: path, offset, detail: at.detail, bytes: buf.byteLength - offset }, 'write-ahead log ends in an incomplete record (a crash before it was synced): truncated');
-          await truncateSegment(path, offset);
-        }
+        damaged = { offset, detail: at.detail };
         break;
       }
       const r = decodeRecord(where, at.payload);
@@ -140,9 +138,16 @@ export async function replayWal(walDir: string, log: Logger, repair: boolean): P
       }
       continue;
     }
-    // What a killed process left in the page cache is read as written: make it durable before
-    // records go into a newer segment, where damage to this one would be corruption.
-    if (newest && repair) await syncFile(path);
+    if (newest && repair) {
+      if (damaged) {
+        log.warn({ file: path, offset: damaged.offset, detail: damaged.detail, bytes: buf.byteLength - damaged.offset }, 'write-ahead log ends in an incomplete record (a crash before it was synced): truncated');
+        await truncateSegment(path, damaged.offset);
+      } else {
+        // What a killed process left in the page cache is read as written: make it durable before
+        // records go into a newer segment, where damage to this one would be corruption.
+        await syncFile(path);
+      }
+    }
     kept.push(seg);
   }
   const entries: Entry[] = [];
@@ -191,6 +196,11 @@ export class WalWriter {
     private state: LogState,
   ) {}
 
+  /** The log's state as of the last record written (and synced, when it asked for a sync). */
+  get current(): Readonly<LogState> {
+    return this.state;
+  }
+
   /** Starts a new segment after `segments` (what replayWal found) holding `state`. */
   static async start(walDir: string, segments: Segment[], state: LogState, segmentBytes = DEFAULT_SEGMENT_BYTES): Promise<WalWriter> {
     const w = new WalWriter(walDir, [...segments], segmentBytes, state);
@@ -205,17 +215,17 @@ export class WalWriter {
     const bytes = frame[0].byteLength + frame[1].byteLength;
     if (n !== bytes) throw new Error(`short write to the write-ahead log: ${n} of ${bytes} bytes`);
     this.size += bytes;
+    if (r.entries.length > 0) {
+      const seg = this.segments[this.segments.length - 1]!;
+      seg.maxIndex = Math.max(seg.maxIndex, r.entries[r.entries.length - 1]!.index);
+    }
+    if (sync) await datasync(this.fd);
     this.state = {
       hardState: r.hardState ?? this.state.hardState,
       snapshot: r.snapshot ?? this.state.snapshot,
       first: r.first,
       last: r.last,
     };
-    if (r.entries.length > 0) {
-      const seg = this.segments[this.segments.length - 1]!;
-      seg.maxIndex = Math.max(seg.maxIndex, r.entries[r.entries.length - 1]!.index);
-    }
-    if (sync) await datasync(this.fd);
     if (this.size >= this.segmentBytes) await this.startSegment();
     return bytes;
   }
@@ -259,11 +269,6 @@ export class WalWriter {
     this.size = frame[0].byteLength + frame[1].byteLength;
     this.segments.push({ seq, file, maxIndex: 0 });
   }
-}
-
-/** Creates the log's directory if needed. */
-export async function ensureWalDir(walDir: string, parent: string): Promise<void> {
-  if ((await mkdir(walDir, { recursive: true })) !== undefined) await fsyncDir(parent);
 }
 
 export type { WalRecord };
