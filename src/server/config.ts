@@ -19,6 +19,8 @@ export interface KvdConfig {
   snapshotCatchUpEntries: number;
   /** Bytes of live values kept in memory (the rest are read from disk when needed). */
   valueCacheBytes: number;
+  /** The Raft log's fsyncs run in libuv's pool while their wait for the disk averages more than this, in ms (0: always there). */
+  walFsyncInPlaceMaxMs: number;
   logLevel: string;
   /**
    * TEST ONLY, breaks linearizability: serve linearizable reads from this member's own copy without
@@ -59,6 +61,11 @@ const FLAGS = {
   'snapshot-count': { type: 'string', help: 'number of committed transactions to trigger a snapshot to disk', def: '100000' },
   'snapshot-catchup-entries': { type: 'string', help: 'entries kept after a snapshot for slow followers', def: '5000' },
   'value-cache-mb': { type: 'string', help: 'MiB of live values kept in memory; the others are read from disk when needed', def: '64' },
+  'wal-fsync-in-place-max-ms': {
+    type: 'string',
+    help: "the Raft log's fsyncs run on the main thread while their wait for the disk averages at most this many ms, otherwise in a worker thread (0: always in a worker)",
+    def: '1',
+  },
   'log-level': { type: 'string', help: 'log level: debug, info, warn, error, fatal', def: 'info' },
 } as const;
 
@@ -130,6 +137,7 @@ export function parseKvdArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     snapshotCount: parseWholeNumber('snapshot-count', get('snapshot-count'), 1),
     snapshotCatchUpEntries: parseWholeNumber('snapshot-catchup-entries', get('snapshot-catchup-entries'), 1),
     valueCacheBytes: parseWholeNumber('value-cache-mb', get('value-cache-mb'), 0) * 1024 * 1024,
+    walFsyncInPlaceMaxMs: parseWholeNumber('wal-fsync-in-place-max-ms', get('wal-fsync-in-place-max-ms'), 0),
     logLevel: parseEnum('log-level', get('log-level'), ['debug', 'info', 'warn', 'error', 'fatal', 'silent']),
     // Deliberately not read from the environment: see TEST_ONLY_UNSAFE_LOCAL_READS_FLAG.
     testOnlyUnsafeLocalReads: v[TEST_ONLY_UNSAFE_LOCAL_READS_FLAG] === true,

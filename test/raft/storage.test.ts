@@ -374,6 +374,27 @@ t.test('saveSnapshot persists the snapshot and compacts below', async (t) => {
   await s2.close();
 });
 
+t.test("a log record's fsync runs in place or in the pool, and either way the record is there after a reopen", async (t) => {
+  for (const [name, placement, inPlace] of [
+    ['in place', { inlineMaxMs: Infinity }, 3],
+    ['in the pool', { inlineMaxMs: 0 }, 0],
+  ] as const) {
+    const dir = t.testdir();
+    const s = await RaftStorage.open(dir, { logger: silent, syncPlacement: placement });
+    await s.append({ hardState: { term: 1, vote: 1, commit: 0 }, entries: ents(1, 10, 1) });
+    await s.append({ entries: ents(11, 20, 1) });
+    await s.append({ entries: ents(21, 30, 1), hardState: { term: 1, vote: 1, commit: 20 } });
+    t.equal(s.metrics.fsyncs, 3, name);
+    t.equal(s.metrics.fsyncsInPlace, inPlace, `${name}: fsyncs in place`);
+    await s.close();
+    const again = await RaftStorage.open(dir, { logger: silent });
+    const st = await again.load();
+    t.same(st.hardState, { term: 1, vote: 1, commit: 20 }, name);
+    t.same(st.entries, ents(1, 30, 1), name);
+    await again.close();
+  }
+});
+
 t.test('one fsync per append, however many entries', async (t) => {
   const s = await open(t.testdir());
   const m = s.metrics;

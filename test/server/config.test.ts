@@ -26,6 +26,14 @@ t.test('no flags: a single member named default on 127.0.0.1:2379/2380 with data
   t.equal(c.electionMs, 1000);
   t.equal(c.snapshotCount, 100000);
   t.equal(c.valueCacheBytes, 64 * 1024 * 1024, 'a value cache of 64 MiB');
+  t.equal(c.walFsyncInPlaceMaxMs, 1, 'log fsyncs in place while they take at most 1 ms');
+});
+
+t.test('--wal-fsync-in-place-max-ms: 0 keeps every log fsync in the pool; a fraction or a negative is refused', async (t) => {
+  t.equal(config(['--wal-fsync-in-place-max-ms', '0']).walFsyncInPlaceMaxMs, 0);
+  t.equal(config([], { KVD_WAL_FSYNC_IN_PLACE_MAX_MS: '5' }).walFsyncInPlaceMaxMs, 5);
+  t.throws(() => config(['--wal-fsync-in-place-max-ms', '0.5']), /wal-fsync-in-place-max-ms: must be a whole number/);
+  t.throws(() => config(['--wal-fsync-in-place-max-ms=-1']), /wal-fsync-in-place-max-ms: must be a whole number, 0 or more/);
 });
 
 t.test('--value-cache-mb: 0 keeps no value in memory', async (t) => {

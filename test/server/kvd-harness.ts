@@ -179,7 +179,11 @@ export class KvdCluster {
         const m = live.find((_, i) => views[i]!.body.header.member_id === id);
         if (m) return m;
       }
-      if (Date.now() > deadline) throw new Error(`no agreed leader: ${[...leaders].join(',')}`);
+      if (Date.now() > deadline) {
+        // Each member's view, and the end of its log: a member that did not answer says why there.
+        const seen = live.map((m, i) => `${m.spec.name}: ${views[i] ? `leader ${views[i]!.body.leader ?? '0'}` : 'no answer'}; log ends ${JSON.stringify(m.log.join('').slice(-600))}`);
+        throw new Error(`no agreed leader: ${[...leaders].join(',')}\n${seen.join('\n')}`);
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
   }

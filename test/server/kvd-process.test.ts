@@ -302,6 +302,10 @@ t.test('3 members: followers serve linearizable reads, health, version and metri
   t.match(metrics, /^etcd_server_has_leader 1$/m);
   t.match(metrics, /^etcd_server_is_leader 1$/m);
   t.match(metrics, /^etcd_disk_wal_fsync_duration_seconds_count [1-9]/m);
+  // Where the fsyncs ran depends on the disk's speed; together they are every one the member made.
+  const fsyncs = [...metrics.matchAll(/^kvd_disk_wal_fsyncs_total\{where="(in_place|pool)"\} (\d+)$/gm)];
+  t.same(fsyncs.map((m) => m[1]).sort(), ['in_place', 'pool']);
+  t.ok(fsyncs.reduce((n, m) => n + Number(m[2]), 0) > 0, 'the member made fsyncs');
   t.match(metrics, /^kvd_raft_term \d+$/m);
   t.match(metrics, /^kvd_value_cache_bytes [1-9]\d*$/m, 'the values of the twenty puts are in memory');
   t.match(metrics, /^kvd_value_cache_budget_bytes 67108864$/m, 'the default budget, 64 MiB');

@@ -42,6 +42,12 @@ export interface RaftNodeOptions {
   /** Entries kept after a snapshot for slow followers. Default 5000. */
   snapshotCatchUpEntries?: number;
   /**
+   * The storage's log fsyncs run on the event loop's thread while their wait for the disk averages
+   * at most this many ms, otherwise in libuv's pool (storage/sync-placement.ts); 0: always in the
+   * pool. Default 1.
+   */
+  walFsyncInPlaceMaxMs?: number;
+  /**
    * Default deadline of propose() and readIndex(). Default etcd's: 5 s plus two election
    * timeouts (7 s at the default election timeout), so that a request can outlast an election.
    */
@@ -67,6 +73,8 @@ export interface RaftNodeStatus extends RaftStatus {
   pendingReads: number;
   snapshotIndex: number;
   fsyncs: number;
+  /** Of the write-ahead log's fsyncs, those made on the event loop's thread. */
+  fsyncsInPlace: number;
   entriesWritten: number;
   lastSyncMs: number;
   syncMsTotal: number;
@@ -266,7 +274,7 @@ export class RaftNode extends EventEmitter {
     const tickMs = opts.tickMs ?? 10;
     const heartbeatTick = Math.max(1, Math.round((opts.heartbeatMs ?? 100) / tickMs));
     const electionTick = Math.max(heartbeatTick + 1, Math.round((opts.electionMs ?? 1000) / tickMs));
-    const storage = await RaftStorage.open(opts.dataDir, { logger: log });
+    const storage = await RaftStorage.open(opts.dataDir, { logger: log, syncPlacement: { inlineMaxMs: opts.walFsyncInPlaceMaxMs } });
     try {
       let state = await storage.load();
       const fresh = state.hardState.term === 0 && state.entries.length === 0 && !state.snapshot;
@@ -436,6 +444,7 @@ export class RaftNode extends EventEmitter {
       pendingReads: this.readQueue.length + [...this.readRounds.values()].reduce((n, ws) => n + ws.length, 0),
       snapshotIndex: this.lastSnapshotIndex,
       fsyncs: m.fsyncs,
+      fsyncsInPlace: m.fsyncsInPlace,
       entriesWritten: m.entriesWritten,
       lastSyncMs: m.lastSyncMs,
       syncMsTotal: m.syncMsTotal,

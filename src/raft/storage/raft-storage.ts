@@ -38,6 +38,7 @@ import {
   type Failpoint,
   type WrittenSnapshotFile,
 } from './snapshot-file.js';
+import { SyncPlacement, type SyncPlacementOptions } from './sync-placement.js';
 import { DEFAULT_SEGMENT_BYTES, replayWal, WalWriter } from './wal.js';
 import { RecordKind, type WalRecord } from './wal-record.js';
 
@@ -50,6 +51,8 @@ export interface RaftStorageOptions {
   failpoint?: Failpoint;
   /** Size at which the write-ahead log starts a new segment file (tests make it small). */
   segmentBytes?: number;
+  /** Where the log's fsyncs run (sync-placement.ts); tests pin it. */
+  syncPlacement?: SyncPlacementOptions;
 }
 
 export interface LoadedState {
@@ -197,7 +200,13 @@ export class RaftStorage {
       const removed = await removeSnapshotFilesExcept(snapDir, snapMeta?.file);
       if (removed.length > 0) log.warn({ removed }, 'removed snapshot files left by an interrupted write');
 
-      const wal = await WalWriter.start(walDir, replayed.segments, replayed.state, opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES);
+      const wal = await WalWriter.start(
+        walDir,
+        replayed.segments,
+        replayed.state,
+        opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES,
+        new SyncPlacement(opts.syncPlacement),
+      );
       const terms = replayed.entries.map((e) => e.term);
       log.info({ firstIndex: first, lastIndex: last, snapshotIndex: snapIndex, hardState }, 'raft storage opened');
       return new RaftStorage({ dir: absDir, db, walDir, wal, snapDir, log, failpoint: opts.failpoint, terms });
@@ -490,6 +499,7 @@ export class RaftStorage {
     m.bytesWritten += bytes;
     if (sync) {
       m.fsyncs++;
+      m.fsyncsInPlace = this.wal.placement.inlineCount;
       m.lastSyncMs = ms;
       m.syncMsTotal += ms;
     }

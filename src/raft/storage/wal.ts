@@ -7,8 +7,9 @@
 // plain file does best.
 //
 // Durability: a record is written with one write() from the main thread (into the page cache, no
-// waiting for the disk), and a synced record is followed by fdatasync() in libuv's pool before
-// its promise resolves. fdatasync covers the whole file, so every record before a synced one is on
+// waiting for the disk), and a synced record is followed by fdatasync() before its promise
+// resolves: on the main thread while the disk is fast, in libuv's pool while it is not
+// (sync-placement.ts). fdatasync covers the whole file, so every record before a synced one is on
 // disk with it. A crash can leave the end of the newest segment cut short or damaged, never an
 // acknowledged record: reading stops there and the file is truncated to its last whole record.
 // Damage anywhere else is corruption and is reported, not repaired.
@@ -16,7 +17,7 @@
 // Segments: a member opens a new segment at every start, and another when the current one passes
 // the segment size. Each starts with a state record (wal-record.ts); a segment is deleted when all
 // its entries are below the log's first index (compacted after a snapshot) and a newer one exists.
-import { closeSync, fdatasync, openSync, writevSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, openSync, writevSync } from 'node:fs';
 import { open, readdir, readFile, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../util/log.js';
@@ -24,6 +25,8 @@ import type { Entry, HardState } from '../types.js';
 import type { StoredSnapshotMeta } from './codec.js';
 import { StorageCorruptError } from './errors.js';
 import { fsyncDir } from './snapshot-file.js';
+import { AsleepTimer } from './asleep-timer.js';
+import { SyncPlacement } from './sync-placement.js';
 import { decodeRecord, encodeRecord, frameAt, RecordKind, type WalRecord } from './wal-record.js';
 
 /** A new segment is started when the current one has reached this size. */
@@ -188,12 +191,16 @@ function datasync(fd: number): Promise<void> {
 export class WalWriter {
   private fd = -1;
   private size = 0;
+  /** Times the fsyncs made in place (on the thread that started the writer). */
+  private readonly asleep = new AsleepTimer();
 
   private constructor(
     private readonly walDir: string,
     private readonly segments: Segment[],
     private readonly segmentBytes: number,
     private state: LogState,
+    /** Where a record's fdatasync runs (sync-placement.ts); the segments' own syncs always use the pool. */
+    readonly placement: SyncPlacement,
   ) {}
 
   /** The log's state as of the last record written (and synced, when it asked for a sync). */
@@ -202,8 +209,14 @@ export class WalWriter {
   }
 
   /** Starts a new segment after `segments` (what replayWal found) holding `state`. */
-  static async start(walDir: string, segments: Segment[], state: LogState, segmentBytes = DEFAULT_SEGMENT_BYTES): Promise<WalWriter> {
-    const w = new WalWriter(walDir, [...segments], segmentBytes, state);
+  static async start(
+    walDir: string,
+    segments: Segment[],
+    state: LogState,
+    segmentBytes = DEFAULT_SEGMENT_BYTES,
+    placement: SyncPlacement = new SyncPlacement(),
+  ): Promise<WalWriter> {
+    const w = new WalWriter(walDir, [...segments], segmentBytes, state, placement);
     await w.startSegment();
     return w;
   }
@@ -219,7 +232,7 @@ export class WalWriter {
       const seg = this.segments[this.segments.length - 1]!;
       seg.maxIndex = Math.max(seg.maxIndex, r.entries[r.entries.length - 1]!.index);
     }
-    if (sync) await datasync(this.fd);
+    if (sync) await this.syncRecord();
     this.state = {
       hardState: r.hardState ?? this.state.hardState,
       snapshot: r.snapshot ?? this.state.snapshot,
@@ -228,6 +241,17 @@ export class WalWriter {
     };
     if (this.size >= this.segmentBytes) await this.startSegment();
     return bytes;
+  }
+
+  private async syncRecord(): Promise<void> {
+    const p = this.placement;
+    if (p.inline()) {
+      const fd = this.fd;
+      p.inlineTook(this.asleep.time(() => fdatasyncSync(fd)));
+      return;
+    }
+    p.pooled();
+    await datasync(this.fd);
   }
 
   /** Deletes the oldest segments whose entries are all below the log's first index. */
@@ -244,6 +268,11 @@ export class WalWriter {
   }
 
   close(): void {
+    this.closeSegment();
+    this.asleep.close();
+  }
+
+  private closeSegment(): void {
     if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;
   }
@@ -264,7 +293,7 @@ export class WalWriter {
       closeSync(fd);
       throw err;
     }
-    this.close();
+    this.closeSegment();
     this.fd = fd;
     this.size = frame[0].byteLength + frame[1].byteLength;
     this.segments.push({ seq, file, maxIndex: 0 });

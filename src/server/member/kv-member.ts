@@ -40,6 +40,8 @@ export interface KvMemberOptions {
   snapshotCatchUpEntries?: number;
   /** Bytes of live values the store keeps in memory (default: all). */
   valueCacheBytes?: number;
+  /** See RaftNodeOptions.walFsyncInPlaceMaxMs. */
+  walFsyncInPlaceMaxMs?: number;
   requestTimeoutMs?: number;
   logger?: Logger;
   /** Milliseconds; drives lease expiry. */
@@ -96,6 +98,10 @@ export class KvMember implements KvService {
       valueCacheBudget: () => store.valueCacheStats().budget,
       watchers: () => hub.stats().watchers,
       watchStreams: () => hub.stats().sessions,
+      walFsyncs: () => {
+        const st = node.status();
+        return { total: st.fsyncs, inPlace: st.fsyncsInPlace };
+      },
       peers: () => new Map([...node.peerStats()].map(([id, st]) => [hexId(id), st])),
     });
     node.on('persisted', (p: { ms: number }) => this.promMetrics.fsyncSeconds.observe(p.ms / 1000));
@@ -143,6 +149,7 @@ export class KvMember implements KvService {
         electionMs: opts.electionMs,
         snapshotCount: opts.snapshotCount,
         snapshotCatchUpEntries: opts.snapshotCatchUpEntries,
+        walFsyncInPlaceMaxMs: opts.walFsyncInPlaceMaxMs,
         requestTimeoutMs: opts.requestTimeoutMs,
         logger: log,
         peerHttpHandler: (req, res) => {

@@ -17,6 +17,8 @@ export interface MemberGauges {
   valueCacheBudget(): number;
   watchers(): number;
   watchStreams(): number;
+  /** The Raft storage's fsyncs, and how many of them ran on the event loop's thread. */
+  walFsyncs(): { total: number; inPlace: number };
   /** Per peer (hex member id): what the Raft transport sent, and whether its connection is open. */
   peers(): Map<string, PeerCounts>;
 }
@@ -83,6 +85,18 @@ export class MemberMetrics {
     gauge('kvd_value_cache_budget_bytes', 'The value cache budget (--value-cache-mb); +Inf when every value is kept.', g.valueCacheBudget);
     gauge('etcd_debugging_mvcc_watcher_total', 'Watchers.', g.watchers);
     gauge('etcd_debugging_mvcc_watch_stream_total', 'Watch streams.', g.watchStreams);
+    new Counter({
+      name: 'kvd_disk_wal_fsyncs_total',
+      help: "The Raft storage's fsyncs (write-ahead log records, snapshot files), by where they ran: on the event loop's thread (in_place: log records while the disk is fast) or in libuv's pool.",
+      labelNames: ['where'],
+      registers: [r],
+      collect() {
+        const f = g.walFsyncs();
+        this.reset();
+        this.inc({ where: 'in_place' }, f.inPlace);
+        this.inc({ where: 'pool' }, f.total - f.inPlace);
+      },
+    });
     // The transport keeps its own running totals; they are copied when /metrics is read, not
     // counted a second time on the peer path. A peer removed from the cluster leaves the list.
     // Labelled as etcd labels them: To on the sending side, From on the receiving side.
