@@ -432,7 +432,11 @@ export class Client {
           if (e.code === 'ABORT_ERR') throw this.abortError();
           failure = { kind: 'transport', sent: e.sent, timeout: e.timeout };
           error = new ClientError('Unavailable', e.timeout ? GrpcCode.DeadlineExceeded : GrpcCode.Unavailable, e.message, { endpoint: ep.url, cause: e });
-          last = { error, timeout: e.timeout };
+          // An attempt that ran out of the call's own time (the last one, often started with a few
+          // ms left) says nothing about the cluster: the last answer a member gave ("no leader")
+          // stays the call's error. One that ran out of its own share of the time is a hang: it is.
+          const cutByDeadline = e.timeout && attemptMs >= left;
+          if (!(cutByDeadline && last !== undefined && !last.timeout)) last = { error, timeout: e.timeout };
         }
         const d = decide(failure, retryable);
         if (d === 'fail') throw error;

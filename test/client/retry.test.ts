@@ -157,6 +157,15 @@ t.test('errors: server answers are final and typed; no endpoint at all is Unavai
   e = await rejects(client.get('a'));
   t.match(e, { name: 'ClientError', kind: 'Unavailable', code: 14, message: 'etcdserver: no leader' }, 'reads retry "no leader" until the deadline');
   t.ok(a!.requests.length > 3);
+  // The member answers "no leader" once and then hangs: the attempt the deadline cuts short does
+  // not hide the answer (whatever the machine's speed, the call ends with what the member said).
+  let answered = 0;
+  a!.handler = (_r, res) => {
+    if (answered++ === 0) etcdError(res, 503, 14, 'etcdserver: no leader');
+  };
+  e = await rejects(client.get('a'));
+  t.match(e, { name: 'ClientError', kind: 'Unavailable', code: 14, message: 'etcdserver: no leader' }, 'a hang cut short by the deadline keeps the answer before it');
+  t.equal(answered, 2, 'one answer, then one attempt that hung until the deadline');
   a!.handler = (_r, res) => json(res, 200, { header: header(), ID: '5', TTL: '5', error: 'lease error' });
   e = await rejects(client.leaseGrant(5));
   t.match(e, { name: 'ClientError', kind: 'Server', message: 'lease error' });
