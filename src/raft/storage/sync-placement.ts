@@ -2,8 +2,8 @@
 //
 // In the pool, every synced write costs two thread hand-offs: a pool thread is woken to make the
 // call, and the event loop is woken by its completion. Where cores are shared (the benchmark's
-// three members and load generator on two vCPUs) each wake-up is dear: syncing in place measured
-// 12% less CPU per put at 64 clients and 6% at 16 (docs/benchmarks.md). In place, though, the
+// three members and load generator on two vCPUs) each wake-up is dear: with the rule below, 8%
+// less CPU per put at 64 and at 256 clients (docs/benchmarks.md, "Changes made"). In place, though, the
 // event loop waits for the disk: no request is read, no read answered and no heartbeat sent until
 // the fsync returns. That is cheap while the disk answers within a fraction of a millisecond, and
 // not when it does not (a slow or busy disk): then the pool lets the member go on meanwhile.
