@@ -11,7 +11,7 @@
 //     during --total puts at 64 clients; CPU is not measured)
 import { parseArgs } from 'node:util';
 import { KvdCluster } from './kvd-cluster.mjs';
-import { fmt, median, runFile, sharedTool, waitQuiet, WARMUP_REQUESTS } from './lib.mjs';
+import { fmt, median, runFile, sharedTool, waitQuiet, warmupFor } from './lib.mjs';
 import { watchFigure } from './watch.mjs';
 
 const { values: v } = parseArgs({
@@ -23,7 +23,7 @@ const { values: v } = parseArgs({
     total: { type: 'string', default: '20000' },
     size: { type: 'string', default: '3' },
     runs: { type: 'string', default: '3' },
-    warmup: { type: 'string', default: String(WARMUP_REQUESTS) },
+    warmup: { type: 'string' },
     'a-node-args': { type: 'string', default: '' },
     'b-node-args': { type: 'string', default: '' },
     'a-kvd-args': { type: 'string', default: '' },
@@ -40,7 +40,7 @@ for (let r = 0; r < Number(v.runs); r++) {
     await c.start();
     try {
       if (v.op === 'watch') {
-        const w = await watchFigure(c.endpoints(), sharedTool('kvload.mjs'), Number(v.total));
+        const w = await watchFigure(c.endpoints(), sharedTool('kvload.mjs'), { puts: Number(v.total), warmup: Number(v.warmup ?? warmupFor(64)) });
         res[which].push({ rps: w.eventsPerS, p50: w.p50, p99: w.p99, cpu: NaN, errors: w.missed + w.duplicates + w.putErrors });
         console.error(`${which}: ${fmt(w.eventsPerS)} events/s p50 ${fmt(w.p50)} p99 ${fmt(w.p99)} missed ${w.missed} dups ${w.duplicates} put errors ${w.putErrors} (busy before ${q.busy}%)`);
         continue;
@@ -49,7 +49,7 @@ for (let r = 0; r < Number(v.runs); r++) {
       // Another job's load during the timed phase spoils the figure: measure again (twice at most).
       for (let attempt = 0; attempt < 3; attempt++) {
         if (attempt > 0) q = await waitQuiet({ max: 15 });
-        const out = await runFile('node', [sharedTool('kvload.mjs'), '--endpoints', c.endpoints().join(','), '--op', v.op, '--clients', v.clients, '--total', v.total, '--warmup', v.warmup, '--cpu-pids', c.pids().join(','), '--quiet'], { allowFail: true });
+        const out = await runFile('node', [sharedTool('kvload.mjs'), '--endpoints', c.endpoints().join(','), '--op', v.op, '--clients', v.clients, '--total', v.total, '--warmup', v.warmup ?? String(warmupFor(Number(v.clients))), '--cpu-pids', c.pids().join(','), '--quiet'], { allowFail: true });
         j = JSON.parse(out.stdout.trim().split('\n').pop());
         if (j.foreignCpuPct <= 25) break;
         console.error(`  (other processes used ${j.foreignCpuPct}% of a core meanwhile: again)`);

@@ -19,12 +19,17 @@ export function sharedTool(name) {
 }
 
 /**
- * Untimed requests before every load figure's timed phase, the same for kvd and etcd. A fresh
- * kvd member runs its code in V8's interpreter and baseline tiers until the optimizing compiler
- * has seen enough of it: at 1 client (a few hundred requests a second) that takes about 3,000
- * requests, during which a put costs two to three times its steady CPU (docs/benchmarks.md, "Warm-up").
+ * Untimed requests before every load figure's timed phase, the same for kvd and etcd (override:
+ * run.mjs --warmup N). A fresh kvd member runs its code in V8's interpreter and baseline tiers
+ * until the optimizing compiler has seen enough of it; `node bench/warm-up.mjs` measured how many
+ * requests that takes on a fresh cluster (docs/benchmarks.md, "Warm-up"): at 64 clients the
+ * members' CPU per request falls by a third to a half over the first 20,000-30,000 requests (puts
+ * and ranges alike) and then holds; at 1 client it holds from about 7,500 puts. Until session 17
+ * every figure had 3,000, which timed most of that ramp at 16 clients and above.
  */
-export const WARMUP_REQUESTS = 3000;
+export function warmupFor(clients) {
+  return clients <= 1 ? 10000 : 30000;
+}
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export const nowMs = () => performance.timeOrigin + performance.now();

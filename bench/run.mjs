@@ -4,7 +4,7 @@
 // See docs/benchmarks.md. Needs `npm run build` first (npm run bench does it).
 //
 //   node bench/run.mjs [--vs-etcd] [--runs N] [--figures put1,put16,...] [--no-watch] [--no-failover]
-//                      [--failover-rounds N] [--memory] [--memory-keys N] [--json FILE] [--quiet-max PCT]
+//                      [--failover-rounds N] [--memory] [--memory-keys N] [--json FILE] [--quiet-max PCT] [--warmup N]
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EtcdCluster, ensureEtcd, etcdVersion } from './etcd.mjs';
 import { KvdCluster } from './kvd-cluster.mjs';
-import { b64, cpuMsOf, findLeader, fmt, median, nowMs, peakRssMiB, postJson, range, REPO_DIR, rssMiB, runFile, sharedTool, sleep, status, waitQuiet, WARMUP_REQUESTS } from './lib.mjs';
+import { b64, cpuMsOf, findLeader, fmt, median, nowMs, peakRssMiB, postJson, range, REPO_DIR, rssMiB, runFile, sharedTool, sleep, status, waitQuiet, warmupFor } from './lib.mjs';
 import { watchFigure } from './watch.mjs';
 
 const HELP = `usage: npm run bench -- [options]
@@ -26,7 +26,9 @@ const HELP = `usage: npm run bench -- [options]
   --memory               also measure RSS per member after --memory-keys keys (slow: minutes per system)
   --memory-keys N[,N]    key counts (default 1000000)
   --json FILE            write every raw result there (default /tmp/flotilla-bench-results/<time>.json)
-  --quiet-max PCT        machine busy % under which a measurement may start (default 8)`;
+  --quiet-max PCT        machine busy % under which a measurement may start (default 8)
+  --warmup N             untimed requests before each load figure and the watch figure (default:
+                         10,000 at 1 client, 30,000 otherwise; see docs/benchmarks.md, "Warm-up")`;
 
 const { values: args } = parseArgs({
   options: {
@@ -41,6 +43,7 @@ const { values: args } = parseArgs({
     'memory-keys': { type: 'string', default: '1000000' },
     json: { type: 'string' },
     'quiet-max': { type: 'string', default: '8' },
+    warmup: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -70,6 +73,8 @@ const figures = args['no-load'] ? [] : args.figures ? args.figures.split(',').ma
 const quietMax = Number(args['quiet-max']);
 const log = (...a) => console.error(...a);
 const kvload = sharedTool('kvload.mjs');
+if (args.warmup !== undefined && !/^\d+$/.test(args.warmup)) throw new Error('--warmup must be a whole number of requests');
+const warmupOf = (clients) => (args.warmup !== undefined ? Number(args.warmup) : warmupFor(clients));
 
 function newCluster(kind, size) {
   return kind === 'etcd' ? new EtcdCluster({ size }) : new KvdCluster({ size });
@@ -102,7 +107,7 @@ async function measureLoadOnce(kind, fig) {
   await c.start();
   try {
     const pids = c.pids();
-    const r = await runFile('node', [kvload, '--endpoints', c.endpoints().join(','), '--op', fig.op, '--clients', String(fig.clients), '--total', String(fig.total), '--warmup', String(WARMUP_REQUESTS), '--cpu-pids', pids.join(','), '--quiet'], { allowFail: true });
+    const r = await runFile('node', [kvload, '--endpoints', c.endpoints().join(','), '--op', fig.op, '--clients', String(fig.clients), '--total', String(fig.total), '--warmup', String(warmupOf(fig.clients)), '--cpu-pids', pids.join(','), '--quiet'], { allowFail: true });
     const line = r.stdout.trim().split('\n').pop();
     if (!line?.startsWith('{')) throw new Error(`kvload failed: ${r.stderr.slice(0, 500)}`);
     const res = JSON.parse(line);
@@ -124,7 +129,7 @@ async function measureWatch(kind) {
   const c = newCluster(kind, 3);
   await c.start();
   try {
-    return { kind, ...(await watchFigure(c.endpoints(), kvload)), busyBefore: q.busy, quiet: q.quiet };
+    return { kind, ...(await watchFigure(c.endpoints(), kvload, { warmup: warmupOf(64) })), busyBefore: q.busy, quiet: q.quiet };
   } finally {
     await c.stop();
   }

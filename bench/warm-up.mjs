@@ -1,57 +1,51 @@
 #!/usr/bin/env node
-// How fast a fresh cluster becomes fast: one client's puts (8-byte keys, 256-byte values) against
-// the leader of a new 3-member cluster, put rate and the members' CPU per put in windows of 2 s.
-// This is why every figure of bench/run.mjs starts with WARMUP_REQUESTS untimed requests.
+// How fast a fresh cluster becomes fast: consecutive windows of requests of one kind against a new
+// 3-member cluster, each window a kvload run with no warm-up of its own, and for each window the
+// request rate and the members' CPU per request. This is how bench/run.mjs's warm-up (lib.mjs,
+// warmupFor) was chosen: see docs/benchmarks.md, "Warm-up".
 //
-//   npm run build && node bench/warm-up.mjs [--seconds 24] [--runs 2] [--vs-etcd]
-import http from 'node:http';
+//   npm run build && node bench/warm-up.mjs [--op put] [--clients 1] [--window 1000] [--windows 12] [--runs 2] [--vs-etcd]
+//
+// Range ops write every key of the key space first (kvload's prefill, not measured).
 import { parseArgs } from 'node:util';
 import { EtcdCluster, ensureEtcd } from './etcd.mjs';
 import { KvdCluster } from './kvd-cluster.mjs';
-import { b64, cpuMsOf, findLeader, postJson, waitQuiet } from './lib.mjs';
+import { fmt, runFile, sharedTool, waitQuiet } from './lib.mjs';
 
 const { values: v } = parseArgs({
   options: {
-    seconds: { type: 'string', default: '24' },
+    op: { type: 'string', default: 'put' },
+    clients: { type: 'string', default: '1' },
+    window: { type: 'string', default: '1000' },
+    windows: { type: 'string', default: '12' },
     runs: { type: 'string', default: '2' },
     'vs-etcd': { type: 'boolean', default: false },
   },
 });
-const WINDOW_MS = 2000;
-const value = b64('x'.repeat(256));
+const kvload = sharedTool('kvload.mjs');
 
-async function put(agent, url, i) {
-  const r = await postJson(url, '/v3/kv/put', { key: b64(String(i % 10000).padStart(8, '0')), value }, 3000, agent);
-  if (r.status !== 200) throw new Error(`put answered ${r.status}`);
+/** One kvload run against `c`: [requests per second, members' CPU µs per request]. */
+async function windowOf(c, extra) {
+  const r = await runFile('node', [kvload, '--endpoints', c.endpoints().join(','), '--op', v.op, '--clients', v.clients, '--total', v.window, '--warmup', '0', '--cpu-pids', c.pids().join(','), '--quiet', ...extra], { allowFail: true });
+  const line = r.stdout.trim().split('\n').pop();
+  if (!line?.startsWith('{')) throw new Error(`kvload failed: ${r.stderr.slice(0, 500)}`);
+  const res = JSON.parse(line);
+  if (res.errors) throw new Error(`kvload: ${res.errors} errors (${JSON.stringify(res.errorKinds)})`);
+  const cpuPct = Object.values(res.pidCpuPct ?? {}).reduce((a, p) => a + (p ?? 0), 0);
+  return [res.rps, (cpuPct / 100) * res.durationS * 1e6 / res.ok];
 }
 
-const membersCpuMs = (c) => c.pids().reduce((s, p) => s + cpuMsOf(p), 0);
-
-/** One fresh cluster: [put rate, members' CPU µs per put] for each window. */
+/** One fresh cluster: [rate, CPU µs per request] for each window. */
 async function rampOf(kind) {
   await waitQuiet();
   const c = kind === 'etcd' ? new EtcdCluster({ size: 3 }) : new KvdCluster({ size: 3, logLevel: 'warn' });
   await c.start();
   try {
-    const url = await findLeader(c.endpoints());
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const windows = [];
-    const end = Date.now() + Number(v.seconds) * 1000;
-    let n = 0;
-    let since = Date.now();
-    let sinceN = 0;
-    let cpu = membersCpuMs(c);
-    while (Date.now() < end) {
-      await put(agent, url, n++);
-      const now = Date.now();
-      if (now - since < WINDOW_MS) continue;
-      const cpuNow = membersCpuMs(c);
-      windows.push([((n - sinceN) * 1000) / (now - since), ((cpuNow - cpu) * 1000) / (n - sinceN)]);
-      since = now;
-      sinceN = n;
-      cpu = cpuNow;
+    for (let i = 0; i < Number(v.windows); i++) {
+      // The first window of a range op writes the key space first (untimed); later ones don't.
+      windows.push(await windowOf(c, v.op.startsWith('range') && i > 0 ? ['--no-prefill'] : []));
     }
-    agent.destroy();
     return windows;
   } finally {
     await c.stop();
@@ -60,11 +54,11 @@ async function rampOf(kind) {
 
 const kinds = v['vs-etcd'] ? ['kvd', 'etcd'] : ['kvd'];
 if (v['vs-etcd']) await ensureEtcd();
-console.log(`put rate (req/s) and members' CPU (µs per put) in windows of ${WINDOW_MS / 1000} s from a fresh cluster's first put, 1 client`);
+console.log(`${v.op} at ${v.clients} client(s) on a fresh 3-member cluster: rate (req/s) and members' CPU (µs per request) in consecutive windows of ${v.window} requests`);
 for (let r = 0; r < Number(v.runs); r++) {
   for (const kind of r % 2 ? [...kinds].reverse() : kinds) {
     const w = await rampOf(kind);
-    console.log(`${kind.padEnd(4)} req/s: ${w.map(([rate]) => rate.toFixed(0).padStart(4)).join(' ')}`);
-    console.log(`${kind.padEnd(4)} CPU:   ${w.map(([, us]) => us.toFixed(0).padStart(4)).join(' ')}`);
+    console.log(`${kind.padEnd(4)} req/s: ${w.map(([rate]) => fmt(rate, 4).padStart(6)).join(' ')}`);
+    console.log(`${kind.padEnd(4)} CPU:   ${w.map(([, us]) => fmt(us, 4).padStart(6)).join(' ')}`);
   }
 }

@@ -70,33 +70,39 @@ export function openWatch(url, { startRevision = 0, onEvent } = {}) {
  * The watch figure on a running 3-member cluster (kvd or etcd): a watch on every key on a
  * follower while `puts` puts run at 64 clients against the leader (each value stamped with its
  * send time by `kvload --stamp`); then a second watch replays the same events from history.
+ * `warmup` untimed puts go first, with the watch already open, and the figure counts only the
+ * events after them (see lib.mjs, warmupFor).
  * Returns events/s as received, missed and duplicated revisions (against the leader's revision at
  * the end), put-to-event latency p50/p99 in ms, and the replay's events/s.
  */
-export async function watchFigure(endpoints, kvload, puts = 20000) {
+export async function watchFigure(endpoints, kvload, { puts = 20000, warmup = 0 } = {}) {
   const leader = await findLeader(endpoints);
   const follower = endpoints.find((e) => e !== leader);
   const w = await openWatch(follower);
-  const from = w.createdRevision;
+  let from = w.createdRevision;
+  if (warmup > 0) {
+    const wr = await runFile('node', [kvload, '--endpoints', leader, '--op', 'put', '--clients', '64', '--total', String(warmup), '--warmup', '0', '--quiet'], { allowFail: true });
+    if (!wr.stdout.trim()) throw new Error(`watch warm-up: kvload failed: ${wr.stderr.slice(0, 500)}`);
+    from = Number((await status(leader)).header.revision);
+    await eventsReach(w, from, 15000);
+  }
   const r = await runFile('node', [kvload, '--endpoints', leader, '--op', 'put', '--clients', '64', '--total', String(puts), '--warmup', '0', '--stamp', '--quiet'], { allowFail: true });
   const res = JSON.parse(r.stdout.trim().split('\n').pop());
   const end = Number((await status(leader)).header.revision);
   const want = end - from;
-  for (let t0 = Date.now(); Date.now() - t0 < 15000; ) {
-    if (w.events.length && w.events[w.events.length - 1].rev >= end) break;
-    await sleep(20);
-  }
+  await eventsReach(w, end, 15000);
   await sleep(200);
   w.close();
   const seen = new Set();
   let dups = 0;
-  for (const e of w.events) {
-    if (e.rev <= from || e.rev > end) continue;
+  const timed = w.events.filter((e) => e.rev > from);
+  for (const e of timed) {
+    if (e.rev > end) continue;
     if (seen.has(e.rev)) dups++;
     seen.add(e.rev);
   }
-  const lat = w.events.filter((e) => e.stamp !== undefined).map((e) => e.at - e.stamp).sort((a, b) => a - b);
-  const span = (w.events[w.events.length - 1]?.at ?? 0) - (w.events[0]?.at ?? 0);
+  const lat = timed.filter((e) => e.stamp !== undefined).map((e) => e.at - e.stamp).sort((a, b) => a - b);
+  const span = (timed[timed.length - 1]?.at ?? 0) - (timed[0]?.at ?? 0);
   // Replay: the same revisions again, from history, on a new watch.
   const t0 = nowMs();
   let doneAt;
@@ -112,7 +118,15 @@ export async function watchFigure(endpoints, kvload, puts = 20000) {
   rw.close();
   return {
     puts: res.ok, putErrors: res.errors, putRps: res.rps, expected: want, received: seen.size, missed: want - seen.size, duplicates: dups,
-    eventsPerS: span > 0 ? (w.events.length * 1000) / span : undefined, p50: pct(lat, 50), p99: pct(lat, 99),
+    eventsPerS: span > 0 ? (timed.length * 1000) / span : undefined, p50: pct(lat, 50), p99: pct(lat, 99),
     replayEvents: count, replayPerS: doneAt ? (count * 1000) / (doneAt - t0) : undefined,
   };
+}
+
+/** Waits (polling, up to `ms`) until the watch has delivered revision `rev`. */
+async function eventsReach(w, rev, ms) {
+  for (let t0 = Date.now(); Date.now() - t0 < ms; ) {
+    if (w.events.length && w.events[w.events.length - 1].rev >= rev) return;
+    await sleep(20);
+  }
 }
