@@ -235,6 +235,7 @@ t.test('fleet failover on real processes', { timeout: 240_000 }, async (t) => {
     if ((await kvd.leader()) !== first) await client.moveLeader(firstId);
     const leader = await kvd.leader();
     t.equal(leader, first, `outage ${round}: the leader is the fleetds' pinned endpoint`);
+    const termBefore = Number((await leader.call<{ raftTerm: string }>('/v3/maintenance/status')).body.raftTerm);
     leader.child!.kill('SIGSTOP');
     await new Promise((r) => setTimeout(r, 3000));
     leader.child!.kill('SIGCONT');
@@ -244,6 +245,10 @@ t.test('fleet failover on real processes', { timeout: 240_000 }, async (t) => {
     // 9993786 the put waited for the request timeout, 5 s, OutcomeUnknown; seen once in CI);
     // idempotent stays for any other failure of the resumed member's first seconds.
     await client.put('/fleet-test/after-outage', 'x', { idempotent: true });
+    // How many elections the outage took: with pre-vote, a clean one raises the term by one and
+    // each split vote by one more (each costs another randomized election timeout).
+    const termAfter = Number((await (await kvd.leader()).call<{ raftTerm: string }>('/v3/maintenance/status')).body.raftTerm);
+    t.comment(`outage ${round}: raft term ${termBefore} before the stop, ${termAfter} after`);
     // What is checked is that nothing happens, so there is no event to await: give a machine whose
     // lease was lost the time to vanish (a TTL), then look.
     await new Promise((r) => setTimeout(r, TTL * 1000 + 1000));
