@@ -22,9 +22,9 @@ export function sharedTool(name) {
  * Untimed requests before every load figure's timed phase, the same for kvd and etcd (override:
  * run.mjs --warmup N). A fresh kvd member runs its code in V8's interpreter and baseline tiers
  * until the optimizing compiler has seen enough of it; `node bench/warm-up.mjs` measured how many
- * requests that takes on a fresh cluster (docs/benchmarks.md, "Warm-up"): at 64 clients the
- * members' CPU per request falls by a third to a half over the first 20,000-30,000 requests (puts
- * and ranges alike) and then holds; at 1 client it holds from about 7,500 puts. Until session 17
+ * requests that takes on a fresh cluster (docs/benchmarks.md, "Warm-up"): from 16 clients up
+ * the members' CPU per request falls by 35-60% over the first 20,000-30,000 requests (puts and
+ * ranges alike) and then holds; at 1 client it holds from about 7,500 puts. Until session 17
  * every figure had 3,000, which timed most of that ramp at 16 clients and above.
  */
 export function warmupFor(clients) {
