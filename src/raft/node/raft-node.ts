@@ -4,7 +4,6 @@
 import { randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { decodeConfChange } from '../confchange.js';
-import { TickClock } from './tick-clock.js';
 import { NodeStoppedError, ProposalDroppedError, ProposalTimeoutError, RaftError, ReadIndexTimeoutError, TooManyRequestsError } from '../errors.js';
 import { RaftCore, bootstrapEntries, type RaftStatus } from '../raft.js';
 import { RaftStorage } from '../storage/index.js';
@@ -332,11 +331,8 @@ export class RaftNode extends EventEmitter {
 
   async start(): Promise<void> {
     await this.transport.start();
-    // Ticks follow the clock, not the timer's callbacks (see tick-clock.ts).
-    const clock = new TickClock(this.opts.tickMs, Math.max(1, Math.ceil(this.opts.electionMs / this.opts.tickMs)), performance.now());
     this.tickTimer = setInterval(() => {
-      const due = clock.due(performance.now());
-      for (let i = 0; i < due; i++) this.core.tick();
+      this.core.tick();
       if (this.resend.length) {
         this.queued = [...this.resend, ...this.queued];
         this.resend = [];
