@@ -13,6 +13,7 @@ import { componentLogger, type Logger } from '../../util/log.js';
 import { decodeMemberContext, encodeMemberContext, unwrapSnapshot, wrapSnapshot, wrapSnapshotPieces, type MemberInfo } from './members.js';
 import { frameProposal, unframeProposal } from './proposal-frame.js';
 import type { AppliedEntry, StateMachine } from './state-machine.js';
+import { TickClock, runOwedTicks, type Tickable } from './tick-clock.js';
 
 export interface RaftNodeOptions {
   id: NodeId;
@@ -192,6 +193,8 @@ export class RaftNode extends EventEmitter {
   private readonly sendingSnapshots = new Set<Promise<void>>();
 
   private tickTimer: NodeJS.Timeout | undefined;
+  /** Peer messages read so far: a read voids the election ticks a late timer would catch up. */
+  private messagesRead = 0;
   private loopScheduled = false;
   private loopRunning: Promise<void> | undefined;
   private stopped = false;
@@ -236,6 +239,7 @@ export class RaftNode extends EventEmitter {
       peers,
       onMessage: (m) => {
         if (this.stopped) return;
+        this.messagesRead++;
         if (m.type === MessageType.PropDropped) {
           this.onProposalsDropped(m.entries);
           return;
@@ -331,8 +335,17 @@ export class RaftNode extends EventEmitter {
 
   async start(): Promise<void> {
     await this.transport.start();
+    // Ticks follow the clock, not the timer's callbacks (see tick-clock.ts).
+    const clock = new TickClock(this.opts.tickMs, Math.max(1, Math.ceil(this.opts.electionMs / this.opts.tickMs)), performance.now());
+    const target: Tickable = {
+      tick: () => {
+        if (!this.stopped) this.core.tick();
+      },
+      leading: () => this.core.status().role === Role.Leader,
+      messagesRead: () => this.messagesRead,
+    };
     this.tickTimer = setInterval(() => {
-      this.core.tick();
+      runOwedTicks(clock.due(performance.now()), target, setImmediate, () => this.kick());
       if (this.resend.length) {
         this.queued = [...this.resend, ...this.queued];
         this.resend = [];
