@@ -5,7 +5,7 @@
 // is served from memory as before.
 //
 // Eviction is CLOCK (second chance): cached keys in a ring in the order they were cached; a read
-// marks a key, and the hand gives a marked key one more turn instead of evicting it. It costs one
+// or a new value (a put of a key already cached) marks a key, and the hand gives a marked key one more turn instead of evicting it. It costs one
 // ring slot per cached key and a small field on each KeyIndex, where an LRU list would add two
 // links per key.
 //
@@ -29,14 +29,20 @@ export class ValueCache {
   /** `budget`: bytes of values to keep; Infinity keeps every value (nothing is ever evicted). */
   constructor(readonly budget: number) {}
 
-  /** Sets a live key's value (a put, or a value read back from LevelDB). */
+  /**
+   * Sets a live key's value (a put, or a value read back from LevelDB). A key already in the ring
+   * is marked: a key written again is in use, as much as one read again.
+   */
   set(ki: KeyIndex, value: string): void {
     const old = ki.value;
     this.bytes += valueCost(value) - (old === undefined ? 0 : valueCost(old));
     ki.value = value;
-    if (ki.cache === 0 && this.budget !== Infinity) {
+    if (this.budget === Infinity) return;
+    if (ki.cache === 0) {
       ki.cache = 1;
       this.ring.push(ki);
+    } else {
+      ki.cache = 2;
     }
   }
 

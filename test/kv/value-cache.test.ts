@@ -40,6 +40,28 @@ t.test('evicts the oldest values down to the budget; a read value gets a second 
   );
 });
 
+t.test('a key written again gets a second turn, as a read one does', async (t) => {
+  const v = 'y'.repeat(50);
+  const cache = new ValueCache(2 * valueCost(v));
+  const kis = ['a', 'b', 'c', 'd'].map((n, i) => liveKey(n, i + 2));
+  for (const ki of kis) cache.set(ki, v);
+  t.equal(kis[0]!.cache, 1, 'a first value enters the ring unmarked');
+  cache.set(kis[0]!, v); // a is put again
+  t.equal(kis[0]!.cache, 2, 'a second value marks the key');
+  t.equal(cache.ringLength, 4, 'still one ring slot per key');
+  cache.evict();
+  t.same(
+    kis.map((ki) => ki.hasValue()),
+    [true, false, false, true],
+    'b and c (oldest, untouched) went; a (written again) stayed',
+  );
+  const unbounded = new ValueCache(Infinity);
+  const k = liveKey('k', 9);
+  unbounded.set(k, v);
+  unbounded.set(k, v);
+  t.same([k.cache, unbounded.ringLength], [0, 0], 'an unbounded cache keeps no ring and no marks');
+});
+
 t.test('replacing and dropping values keeps the count exact; dropped keys leave the ring', async (t) => {
   const cache = new ValueCache(0);
   const ki = liveKey('k', 2);
