@@ -6,6 +6,9 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 
+/** The kernel's per-task flag for "getting shut down" (include/linux/sched.h), field 9 of /proc/<pid>/stat. */
+const PF_EXITING = 0x4;
+
 const preload = fileURLToPath(new URL('../support/exit-with-parent.mjs', import.meta.url));
 
 t.test('a process whose parent is killed exits', async (t) => {
@@ -28,6 +31,8 @@ t.test('a process whose parent is killed exits', async (t) => {
   });
   const ended = new Promise<void>((resolve) => child.stdout.on('end', () => resolve()));
   const leafPid = await ready;
+  const alive = leafStat(leafPid)!;
+  t.ok(alive.state !== 'Z' && !alive.exiting, `the leaf reads as alive and not exiting first (state ${alive.state}, flags checked)`);
   const exited = new Promise<string | null>((resolve) => child.on('exit', (_c, s) => resolve(s)));
   child.kill('SIGKILL');
   t.equal(await exited, 'SIGKILL', 'the middle process was killed');
@@ -38,15 +43,14 @@ t.test('a process whose parent is killed exits', async (t) => {
   clearTimeout(timer);
   if (outcome === 'late') process.kill(leafPid, 'SIGKILL');
   t.equal(outcome, 'ended', 'the leaf let go of the pipe: it exited');
-  // Exited: gone, or a zombie until its new parent (init here) reaps it.
-  let state = 'gone';
-  try {
-    const stat = readFileSync(`/proc/${leafPid}/stat`, 'latin1');
-    state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]!;
-  } catch {
-    // no such process
-  }
-  t.ok(state === 'gone' || state === 'Z', `the orphaned leaf (${leafPid}) has exited (${state})`);
+  // Exited: gone, a zombie until its new parent (init here) reaps it, or still inside the kernel's
+  // exit path: a dying process closes its files before it becomes a zombie, so the pipe can end
+  // while its state still reads R or D. The kernel marks it exiting (PF_EXITING in the stat's
+  // flags) before it closes anything, so that flag is what the end of the pipe proves.
+  const after = leafStat(leafPid);
+  const state = after?.state ?? 'gone';
+  const exiting = after?.exiting ?? true;
+  t.ok(state === 'gone' || state === 'Z' || state === 'X' || exiting, `the orphaned leaf (${leafPid}) has exited or is exiting (state ${state}, exiting ${exiting})`);
 });
 
 t.test('the preload keeps nobody alive and changes nothing while the parent lives', async (t) => {
@@ -57,3 +61,15 @@ t.test('the preload keeps nobody alive and changes nothing while the parent live
   t.equal(code, 0);
   t.equal(out, 'done\n', 'the program runs and exits on its own (the timer is unref-ed)');
 });
+
+/** A process's state letter and whether the kernel marks it exiting; undefined once it is gone. */
+function leafStat(pid: number): { state: string; exiting: boolean } | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { state: fields[0]!, exiting: (Number(fields[6]) & PF_EXITING) !== 0 };
+}
