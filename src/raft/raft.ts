@@ -132,11 +132,14 @@ export class RaftCore {
 
   private leadTransferee: NodeId = NONE;
   /**
-   * Set by forgetLeader, cleared once a leader is known again (see resetRandomizedElectionTimeout).
-   * forgetLeader makes the first campaign start soon; without this, a retry would not: two members
-   * that lost the leader at the same moment can split their votes (each grants the other's pre-vote
-   * while it is a pre-candidate itself, then both become candidates of one term and vote for
-   * themselves), and each candidate then waited a whole randomized election timeout.
+   * Set by forgetLeader and when the election timer fires (either way the leader is gone), cleared
+   * once a leader is known again (see resetRandomizedElectionTimeout). Two members that lost the
+   * leader at about the same moment can split their votes (each grants the other's pre-vote while
+   * it is a pre-candidate itself, then both become candidates of one term and vote for
+   * themselves); without this each candidate then waited a whole randomized election timeout
+   * more, 1-2 s with the defaults, on top of the timeout that detected the loss. A member whose
+   * pre-vote fails (it alone lost the leader: a partition) never becomes a candidate, so it keeps
+   * the whole timeout.
    */
   private leaderLost = false;
   private readonly readOnly = new ReadOnly();
@@ -495,7 +498,7 @@ export class RaftCore {
 
   /**
    * [n, 2n) ticks; [n/4, n/2) while the leader is known to be lost (leaderLost) and pre-vote is on,
-   * so that a split vote after forgetLeader is retried well within one election timeout. Not
+   * so that a split vote after the leader was lost is retried well within one election timeout. Not
    * shorter: a candidate must have time to persist its vote and hear the answers before it starts
    * over in a higher term. Not without pre-vote: there a member with a stale log, which cannot
    * win, would campaign this often and, bumping everyone's term, keep resetting their timers.
@@ -617,6 +620,7 @@ export class RaftCore {
     this.electionElapsed++;
     if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
+      this.leaderLost = true;
       this.step(emptyMessage(MessageType.Hup, this.id, this.id, 0));
     }
   }

@@ -245,6 +245,68 @@ t.test('ForgetLeader: a split vote between the two survivors is retried soon, no
   t.equal(net.node(f).status().role, Role.Follower, 'a follower of the new leader waits a whole election timeout');
 });
 
+t.test('a split vote after the leader went silent (no forgetLeader: it hangs) is retried soon, not after a whole election timeout', async (t) => {
+  // A stopped or hung leader keeps its connections open, so its followers learn of the loss only
+  // from their election timers. Every draw is the same until the leader is cut off, so the two
+  // followers time out on the same tick, their pre-votes cross and both become candidates of one
+  // term: a split vote. From then on the draws differ, as two processes' would.
+  const electionTick = 40;
+  const base = seeded(5);
+  let same = true;
+  const net = new TestNet([1, 2, 3], { electionTick, random: () => (same ? 0.5 : base()) });
+  net.node(1).campaign();
+  net.tick(1);
+  t.equal(net.node(1).status().role, Role.Leader, 'node 1 leads');
+  net.tick(3);
+  const term = net.node(1).status().term;
+  net.isolate(1);
+  same = false;
+  const others = [2, 3];
+  let ticks = 0;
+  let splitAt = -1;
+  let fresh: RaftCore | undefined;
+  while (!fresh && ticks < 5 * electionTick) {
+    net.tick(1, others);
+    ticks++;
+    const st = others.map((id) => net.node(id).status());
+    if (splitAt < 0 && st.every((s) => s.role === Role.Candidate && s.term === term + 1 && s.vote === s.id)) splitAt = ticks;
+    fresh = others.map((id) => net.node(id)).find((n) => n.status().role === Role.Leader);
+  }
+  t.ok(splitAt > 0, `the two followers split their votes when their timers fired (tick ${splitAt})`);
+  t.ok(fresh, 'a new leader');
+  t.ok(splitAt >= electionTick, 'the loss itself was detected by a whole election timeout');
+  t.ok(ticks - splitAt < electionTick / 2 + 2, `the retry elected a leader ${ticks - splitAt} ticks after the split (election timeout ${electionTick})`);
+  // Once a leader is known again, its follower is back to the whole election timeout.
+  net.tick(2, others);
+  const f = others.find((id) => id !== fresh!.id)!;
+  net.isolate(fresh!.id);
+  net.tick(electionTick - 1, [f]);
+  t.equal(net.node(f).status().role, Role.Follower, 'a follower of the new leader waits a whole election timeout');
+});
+
+t.test('a follower cut off alone keeps the whole election timeout between its pre-votes', async (t) => {
+  // Its timer fires, but its pre-votes reach nobody: it never becomes a candidate, never draws a
+  // short timeout, and so campaigns no more often than before.
+  const electionTick = 40;
+  const net = new TestNet([1, 2, 3], { electionTick, random: seeded(7) });
+  const l = net.elect(4 * electionTick);
+  net.tick(2);
+  const f = [1, 2, 3].find((id) => id !== l.id)!;
+  let now = 0;
+  const rounds = new Set<number>();
+  net.filter = (m) => {
+    if (m.from === f && m.type === MessageType.PreVote) rounds.add(now);
+    return m.from !== f && m.to !== f;
+  };
+  for (now = 0; now < 8 * electionTick; now++) net.tick(1, [f]);
+  const at = [...rounds].sort((x, y) => x - y);
+  t.ok(at.length >= 3, `it pre-voted ${at.length} times`);
+  const gaps = at.slice(1).map((x, i) => x - at[i]!);
+  t.ok(gaps.every((g) => g >= electionTick), `every retry waited a whole election timeout: gaps ${gaps.join(', ')}`);
+  t.equal(net.node(f).status().role, Role.PreCandidate, 'it is still only a pre-candidate');
+  t.equal(net.node(f).status().term, l.status().term, 'its term never moved');
+});
+
 t.test('ForgetLeader on one follower does not disturb a healthy leader', async (t) => {
   const net = new TestNet([1, 2, 3]);
   const l = net.elect();
