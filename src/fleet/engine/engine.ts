@@ -335,11 +335,9 @@ export class Engine extends EventEmitter<EngineEvents> {
   }
 
   private async write(term: Term, d: Decision, hash: string, modRevision: number, now: number): Promise<AppliedDecision> {
-    const key = this.registry.keys.placement(d.unit);
-    const seen = modRevision > 0 ? Compare.modRevision(key, '=', modRevision) : Compare.createRevision(key, '=', 0);
     const record = d.kind === 'place' ? { machine: d.machine, hash, at: now, engine: this.machineId } : undefined;
     try {
-      const ok = await this.registry.setPlacement(d.unit, record, [term.guard, seen]);
+      const ok = await this.registry.setPlacement(d.unit, record, [term.guard, ...placementGuards(this.registry.keys, d, modRevision)]);
       if (ok) {
         this.log.info({ unit: d.unit, decision: d.kind, machine: d.kind === 'place' ? d.machine : d.from, reason: d.reason }, `engine: ${d.kind} ${d.unit}`);
         return { ...d, outcome: 'applied' };
@@ -447,4 +445,22 @@ export class Engine extends EventEmitter<EngineEvents> {
       );
     });
   }
+}
+
+/**
+ * What must still hold for a decision made from the view to be written: the placement as the view
+ * showed it (`modRevision`, 0 for none) and, for a unit leaving a machine that is gone, that machine
+ * still gone. Without the second, a machine that fenced and came back (a new lease, announced
+ * again) while the view still showed it gone could restart the unit under its old placement, and
+ * the move written after would start it elsewhere too: it ran on two machines at once (seen in the
+ * failover test under CPU starvation, when the old lease expired before the new announcement).
+ * With it, a move made after the announcement is refused (the next pass sees the machine back),
+ * and one made before it is seen by the machine before it starts anything (its reconciler waits
+ * until its view has reached its own announcement).
+ */
+export function placementGuards(keys: Pick<Registry['keys'], 'placement' | 'machine'>, d: Decision, modRevision: number): TxnCompare[] {
+  const key = keys.placement(d.unit);
+  const guards = [modRevision > 0 ? Compare.modRevision(key, '=', modRevision) : Compare.createRevision(key, '=', 0)];
+  if (d.kind === 'place' && d.leaving !== undefined) guards.push(Compare.createRevision(keys.machine(d.leaving), '=', 0));
+  return guards;
 }

@@ -14,6 +14,7 @@ export {
 } from './scheduler.js';
 export {
   Engine,
+  placementGuards,
   DEFAULT_ENGINE_TTL_SECONDS,
   DEFAULT_HOLD_OFF_MS,
   DEFAULT_RECONCILE_INTERVAL_MS,

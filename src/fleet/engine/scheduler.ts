@@ -49,7 +49,11 @@ export interface SchedulerInput {
 }
 
 export type Decision =
-  | { kind: 'place'; unit: string; machine: string; reason: string }
+  /**
+   * `leaving`: the machine, gone, that the unit was placed on. The move is right only while that
+   * machine stays gone: the engine's write is guarded by its absence (see Engine.write).
+   */
+  | { kind: 'place'; unit: string; machine: string; reason: string; leaving?: string }
   | { kind: 'unplace'; unit: string; from: string; reason: string };
 
 /** A unit that needs a machine (or a move) and did not get one in this pass, and why. */
@@ -191,7 +195,7 @@ class Pass {
     const runningOn = this.machineIds.filter((id) => this.runningOn.get(id)!.has(name));
     if (runningOn.length === 1 && !this.refusal(u, this.input.machines.get(runningOn[0]!)!, 'place')) {
       // Still running where it may run: placing it back there cannot put it on two machines.
-      return this.placeOn(u, runningOn[0]!, `${from}still running on ${shortId(runningOn[0]!)}, which is eligible: placed back there`);
+      return this.placeOn(u, runningOn[0]!, `${from}still running on ${shortId(runningOn[0]!)}, which is eligible: placed back there`, deadMachine);
     }
     if (runningOn.length > 0) {
       return cannot(`waiting for ${runningOn.map(shortId).join(', ')} to stop it before it runs elsewhere`);
@@ -210,11 +214,11 @@ class Pass {
     eligible.sort((a, b) => compareMachines(a, b, counts));
     const target = eligible[0]!;
     const what = u.desired === 'launched' ? 'launched' : 'loaded';
-    this.placeOn(u, target.id, `${from}desired ${what}: least loaded of ${eligible.length} eligible machine${eligible.length === 1 ? '' : 's'}`);
+    this.placeOn(u, target.id, `${from}desired ${what}: least loaded of ${eligible.length} eligible machine${eligible.length === 1 ? '' : 's'}`, deadMachine);
   }
 
-  private placeOn(u: SchedulerUnit, machine: string, reason: string): void {
-    this.decisions.push({ kind: 'place', unit: u.name, machine, reason });
+  private placeOn(u: SchedulerUnit, machine: string, reason: string, leaving?: string): void {
+    this.decisions.push(leaving === undefined ? { kind: 'place', unit: u.name, machine, reason } : { kind: 'place', unit: u.name, machine, reason, leaving });
     this.placement.set(u.name, machine);
     this.placedOn.get(machine)!.add(u.name);
     this.placedNow.add(u.name);

@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import t, { type Test } from 'tap';
 import { Client, Compare, toText } from '../../../src/client/index.js';
-import { Engine, type EngineOptions } from '../../../src/fleet/engine/index.js';
+import { Engine, placementGuards, type Decision, type EngineOptions } from '../../../src/fleet/engine/index.js';
 import { Registry, RegistryView, encodeRecord } from '../../../src/fleet/registry/index.js';
 import { KvdCluster } from '../../server/kvd-harness.js';
 import { freePort } from '../../raft/cluster.js';
@@ -110,9 +110,37 @@ t.test('a machine whose lease is gone: its units are placed elsewhere', async (t
   const moved = untilPass(e, (r) => r.decisions.some((d) => d.unit === 'a.service'));
   await m1.die();
   const report = await moved;
-  t.match(report.decisions, [{ kind: 'place', unit: 'a.service', machine: 'm2', outcome: 'applied', reason: /^machine m1 is gone/ }]);
+  t.match(report.decisions, [{ kind: 'place', unit: 'a.service', machine: 'm2', leaving: 'm1', outcome: 'applied', reason: /^machine m1 is gone/ }]);
   const snap = await untilView(view, (s) => s.placements.get('a.service')?.machine === 'm2', 'a moved to m2');
   t.equal(snap.machines.has('m1'), false);
+});
+
+t.test('a move off a gone machine is refused once that machine is back (it fenced and announced again before the write)', async (t) => {
+  // The race, with the engine's steps taken by hand: its view shows m1 gone and it decides to move
+  // a.service to m2; m1's agent (which fenced, got a new lease and announced again) is back before
+  // the write lands. m1's reconciler, caught up with its announcement, still sees a.service placed
+  // on m1 and may start it: the move must not be written.
+  const { prefix, reg, view } = await setup(t);
+  const m1 = await FakeMachine.announce(reg, 'm1');
+  await submit(reg, 'a.service', SERVICE);
+  const e = engine(t, prefix, 'e1');
+  e.start();
+  await untilView(view, (s) => s.placements.get('a.service')?.machine === 'm1', 'a on m1');
+  await e.stop();
+  await FakeMachine.announce(reg, 'm2');
+  await m1.die();
+  const snap = await untilView(view, (s) => !s.machines.has('m1') && s.machines.has('m2'), 'm1 gone, m2 there');
+  const modRevision = snap.modRevisions.get(reg.keys.placement('a.service'))!;
+  const hash = snap.placements.get('a.service')!.hash;
+  const move: Decision = { kind: 'place', unit: 'a.service', machine: 'm2', reason: 'machine m1 is gone', leaving: 'm1' };
+  const record = { machine: 'm2', hash, at: Date.now(), engine: 'e1' };
+  await FakeMachine.announce(reg, 'm1'); // back, under a new lease
+  t.equal(await reg.setPlacement('a.service', record, placementGuards(reg.keys, move, modRevision)), false, 'refused: m1 is back');
+  t.equal((await untilView(view, (s) => s.machines.has('m1'), 'm1 back')).placements.get('a.service')?.machine, 'm1', 'a.service stays on m1');
+  // The placement guard alone would have let it through: the machine's guard is what refused it.
+  const placementOnly: Decision = { kind: 'place', unit: 'a.service', machine: 'm2', reason: 'machine m1 is gone' };
+  t.equal(placementGuards(reg.keys, placementOnly, modRevision).length, 1, 'without leaving: the placement guard only');
+  t.equal(await reg.setPlacement('a.service', record, placementGuards(reg.keys, placementOnly, modRevision)), true, 'which holds: the placement did not change');
 });
 
 t.test('the hold-off: a unit placed moments ago is not moved until it ends (engine clock)', async (t) => {

@@ -436,6 +436,13 @@ t.test('a machine that is gone: its units are placed elsewhere at once when thei
   t.same(placed(r), { 'a.service': 'm2', 'b.service': 'm3' });
   t.match(decisionOf(r, 'a.service')!.reason, /^machine m1 is gone; desired launched: least loaded/);
   t.same(unplaced(r), {}, 'the placement is overwritten, not deleted first');
+  t.same(
+    r.decisions.map((d) => (d.kind === 'place' ? d.leaving : undefined)),
+    ['m1', 'm1'],
+    'each move names the gone machine it leaves (the engine guards its write on that machine staying gone)',
+  );
+  const fresh = new World().machine('m2').unit('c.service').run();
+  t.same(fresh.decisions.map((d) => Object.hasOwn(d, 'leaving')), [false], 'a first placement leaves no machine');
 });
 
 t.test('a machine that is gone, within the hold-off: nothing moves until it ends', async (t) => {
