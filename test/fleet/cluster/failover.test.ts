@@ -236,6 +236,8 @@ t.test('fleet failover on real processes', { timeout: 240_000 }, async (t) => {
     const leader = await kvd.leader();
     t.equal(leader, first, `outage ${round}: the leader is the fleetds' pinned endpoint`);
     const termBefore = Number((await leader.call<{ raftTerm: string }>('/v3/maintenance/status')).body.raftTerm);
+    const kvdLogsBefore = kvd.members.map((m) => m.log.length);
+    const stoppedAt = Date.now();
     leader.child!.kill('SIGSTOP');
     await new Promise((r) => setTimeout(r, 3000));
     leader.child!.kill('SIGCONT');
@@ -249,6 +251,18 @@ t.test('fleet failover on real processes', { timeout: 240_000 }, async (t) => {
     // each split vote by one more (each costs another randomized election timeout).
     const termAfter = Number((await (await kvd.leader()).call<{ raftTerm: string }>('/v3/maintenance/status')).body.raftTerm);
     t.comment(`outage ${round}: raft term ${termBefore} before the stop, ${termAfter} after`);
+    if (termAfter - termBefore > 1) {
+      // More than one election: each member's view of the leader since the stop says why (a split
+      // vote, a new leader that stepped down, the resumed member).
+      for (const [i, m] of kvd.members.entries()) {
+        for (const line of m.log.slice(kvdLogsBefore[i]).join('').split('\n')) {
+          const rec = /"time":(\d+).*"msg":"(raft: (?:leader changed|lost the connection)[^"]*)"/.exec(line);
+          const term = /"term":(\d+)/.exec(line)?.[1];
+          const lead = /"leader":"?(\w+)/.exec(line)?.[1];
+          if (rec) t.comment(`outage ${round}: ${m.spec.name} +${Number(rec[1]) - stoppedAt} ms: ${rec[2]}${term ? ` (term ${term}, leader ${lead})` : ''}`);
+        }
+      }
+    }
     // What is checked is that nothing happens, so there is no event to await: give a machine whose
     // lease was lost the time to vanish (a TTL), then look.
     await new Promise((r) => setTimeout(r, TTL * 1000 + 1000));
