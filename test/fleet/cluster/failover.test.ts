@@ -9,7 +9,8 @@
 //
 // FLEET_FAILOVER_ROUNDS=5 repeats the kill (the measured median is in docs/fleet.md);
 // FLEET_OUTAGE_ROUNDS=N repeats the store outage;
-// FLEET_AGENT_TTL sets the agent TTL (default 5 s, fleetd's default).
+// FLEET_AGENT_TTL sets the agent TTL (default 5 s, fleetd's default);
+// KVD_TEST_LOG_LEVEL=info lets an outage that took more than one election print the members' leader changes.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
