@@ -98,13 +98,19 @@ t.test('two engines: only the leader places; a revoked session hands over; the n
   t.equal(leader.isLeader, true);
 });
 
-t.test('a machine whose lease is gone: its units are placed elsewhere', async (t) => {
+/** A running engine that has placed a.service on machine m1 (the only machine). */
+async function unitOnM1(t: Test) {
   const { prefix, reg, view } = await setup(t);
   const m1 = await FakeMachine.announce(reg, 'm1');
   await submit(reg, 'a.service', SERVICE);
   const e = engine(t, prefix, 'e1');
   e.start();
   await untilView(view, (s) => s.placements.get('a.service')?.machine === 'm1', 'a on m1');
+  return { reg, view, m1, e };
+}
+
+t.test('a machine whose lease is gone: its units are placed elsewhere', async (t) => {
+  const { reg, view, m1, e } = await unitOnM1(t);
   await FakeMachine.announce(reg, 'm2');
   await m1.report('a.service', 'active');
   const moved = untilPass(e, (r) => r.decisions.some((d) => d.unit === 'a.service'));
@@ -120,12 +126,7 @@ t.test('a move off a gone machine is refused once that machine is back (it fence
   // a.service to m2; m1's agent (which fenced, got a new lease and announced again) is back before
   // the write lands. m1's reconciler, caught up with its announcement, still sees a.service placed
   // on m1 and may start it: the move must not be written.
-  const { prefix, reg, view } = await setup(t);
-  const m1 = await FakeMachine.announce(reg, 'm1');
-  await submit(reg, 'a.service', SERVICE);
-  const e = engine(t, prefix, 'e1');
-  e.start();
-  await untilView(view, (s) => s.placements.get('a.service')?.machine === 'm1', 'a on m1');
+  const { reg, view, m1, e } = await unitOnM1(t);
   await e.stop();
   await FakeMachine.announce(reg, 'm2');
   await m1.die();
