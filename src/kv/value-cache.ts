@@ -5,9 +5,9 @@
 // is served from memory as before.
 //
 // Eviction is CLOCK (second chance): cached keys in a ring in the order they were cached; a read
-// or a new value (a put of a key already cached) marks a key, and the hand gives a marked key one more turn instead of evicting it. It costs one
-// ring slot per cached key and a small field on each KeyIndex, where an LRU list would add two
-// links per key.
+// or a new value (a put of a key already cached) marks a key, and the hand gives a marked key one
+// more turn instead of evicting it. It costs one ring slot per cached key and a small field on each
+// KeyIndex, where an LRU list would add two links per key.
 //
 // The cache never evicts by itself: the store calls evict() where nothing can be relying on a
 // value it checked before (after an apply batch, after a read, after loading), so an apply that
