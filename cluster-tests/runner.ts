@@ -99,7 +99,7 @@ export async function runScenario(sc: Scenario, o: RunOptions): Promise<RunResul
     snapshotCount: o.snapshotCount,
     snapshotCatchUpEntries: o.snapshotCatchUpEntries,
     logLevel: o.logLevel,
-    keepData: !!o.outDir,
+    dataDir: o.outDir ? join(o.outDir, `${sc.name}-${o.seed}`, 'data') : undefined,
     flags: o.unsafeLocalReads ? ['--test-only-unsafe-local-reads'] : [],
   });
   } catch (err) {

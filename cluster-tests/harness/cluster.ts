@@ -5,7 +5,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -258,8 +258,11 @@ export interface ClusterOptions {
   logLevel?: string;
   /** More kvd flags for every member. */
   flags?: string[];
-  /** Keep the data directories (for a post-mortem). */
-  keepData?: boolean;
+  /**
+   * Where the members' data directories go, kept after close (for a post-mortem). Default: a fresh
+   * temporary directory, removed at close.
+   */
+  dataDir?: string;
 }
 
 export class Cluster {
@@ -275,8 +278,13 @@ export class Cluster {
   static async start(opts: ClusterOptions): Promise<Cluster> {
     installCleanup();
     const c = new Cluster(opts);
-    c.baseDir = await mkdtemp(join(tmpdir(), 'flotilla-ct-'));
-    if (!opts.keepData) liveDirs.add(c.baseDir);
+    if (opts.dataDir !== undefined) {
+      await mkdir(opts.dataDir, { recursive: true });
+      c.baseDir = opts.dataDir;
+    } else {
+      c.baseDir = await mkdtemp(join(tmpdir(), 'flotilla-ct-'));
+      liveDirs.add(c.baseDir);
+    }
     try {
       const specs = [];
       for (let i = 0; i < opts.members; i++) specs.push(await c.prepare());
@@ -459,14 +467,14 @@ export class Cluster {
     await m.proxy.close();
   }
 
-  /** Kills every process, closes the proxies, removes the data (unless keepData). */
+  /** Kills every process, closes the proxies, removes the data (unless it was given a dataDir to keep). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.network.heal();
     await Promise.all(this.members.map((m) => m.kill().catch(() => undefined)));
     for (const m of this.members) await m.proxy.close().catch(() => undefined);
-    if (!this.opts.keepData && this.baseDir) {
+    if (this.opts.dataDir === undefined && this.baseDir) {
       await rm(this.baseDir, { recursive: true, force: true });
       liveDirs.delete(this.baseDir);
     }
