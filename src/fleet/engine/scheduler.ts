@@ -51,7 +51,7 @@ export interface SchedulerInput {
 export type Decision =
   /**
    * `leaving`: the machine, gone, that the unit was placed on. The move is right only while that
-   * machine stays gone: the engine's write is guarded by its absence (see Engine.write).
+   * machine stays gone: the engine's write is guarded by its absence (see placementGuards).
    */
   | { kind: 'place'; unit: string; machine: string; reason: string; leaving?: string }
   | { kind: 'unplace'; unit: string; from: string; reason: string };
@@ -218,7 +218,7 @@ class Pass {
   }
 
   private placeOn(u: SchedulerUnit, machine: string, reason: string, leaving?: string): void {
-    this.decisions.push(leaving === undefined ? { kind: 'place', unit: u.name, machine, reason } : { kind: 'place', unit: u.name, machine, reason, leaving });
+    this.decisions.push({ kind: 'place', unit: u.name, machine, reason, ...(leaving !== undefined && { leaving }) });
     this.placement.set(u.name, machine);
     this.placedOn.get(machine)!.add(u.name);
     this.placedNow.add(u.name);
