@@ -8,8 +8,9 @@
 //
 // The agent never writes to the pipe. However the agent ends (exit, crash, SIGKILL, OOM kill), the
 // kernel closes its end of the pipe, `read` returns at end of file and the shell kills the whole
-// group, then every process that left the group but carries the command's mark in its environment
-// (marked-processes.ts: a setsid() or a daemon's double fork). No timer, no polling, no cooperation
+// group, the command's cgroup where it has one (command-cgroup.ts), then every process that left
+// the group but carries the command's mark in its environment (marked-processes.ts: a setsid() or
+// a daemon's double fork). No timer, no polling, no cooperation
 // from the dying agent. When the group has ended normally the agent releases the fence with
 // SIGKILL (which the watchdog cannot trap), so the watchdog never fires at a group id that the
 // kernel may since have given to someone else.
@@ -26,24 +27,33 @@ import { FENCE_ID_VARIABLE } from './marked-processes.js';
 // after the signal is read as a process group by every POSIX shell's kill.
 // The marked processes are found with GNU grep's -z (NUL-separated entries, as /proc/<pid>/environ
 // holds them); `-x` matches the whole entry.
+// The command's cgroup, when it has one ($3, command-cgroup.ts), is killed with cgroup.kill (or
+// process by process on a kernel without it) and then removed once its processes are gone; the
+// kernel refuses rmdir until then, so it is retried for up to five seconds.
 const WATCHDOG = [
   'trap "" HUP INT QUIT TERM TSTP',
   'read _',
   'kill -KILL -"$1"',
+  '[ -z "$3" ] || echo 1 2>/dev/null > "$3/cgroup.kill" || for p in $(cat "$3/cgroup.procs" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done',
   `for f in /proc/[0-9]*/environ; do if grep -qsxzF "${FENCE_ID_VARIABLE}=$2" "$f"; then p=\${f%/environ}; kill -KILL "\${p#/proc/}" 2>/dev/null; fi; done`,
+  '[ -z "$3" ] || { i=0; while [ $i -lt 50 ] && ! rmdir "$3" 2>/dev/null; do i=$((i+1)); sleep 0.1; done; }',
 ].join('; ');
 
 export class Fence {
   private readonly watchdog: ChildProcess;
   private released = false;
 
-  /** Starts the watchdog for group `pgid` and the processes marked `fenceId`. `onLost` is told if it dies while not released. */
+  /**
+   * Starts the watchdog for group `pgid`, the processes marked `fenceId` and the cgroup in
+   * directory `cgroupDir` (if any). `onLost` is told if it dies while not released.
+   */
   constructor(
     readonly pgid: number,
     readonly fenceId: string,
     onLost: (reason: string) => void = () => {},
+    readonly cgroupDir = '',
   ) {
-    this.watchdog = spawn('/bin/sh', ['-c', WATCHDOG, 'fence', String(pgid), fenceId], {
+    this.watchdog = spawn('/bin/sh', ['-c', WATCHDOG, 'fence', String(pgid), fenceId, cgroupDir], {
       stdio: ['pipe', 'ignore', 'ignore'],
       detached: true,
     });

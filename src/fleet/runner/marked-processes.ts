@@ -2,9 +2,9 @@
 // signal reaches everything it started, but a process can leave the group (setsid(), setpgid(),
 // a daemon's double fork). Every command is therefore started with a mark in its environment,
 // FLOTILLA_FENCE_ID=<random id>, which its descendants inherit wherever they go: the processes
-// carrying it are found in /proc/<pid>/environ (the environment a process was started with). What
-// systemd does with the unit's cgroup, within the limit of a process that drops its environment
-// (`env -i`) on exec. Reading another user's environ needs root, as fleetd running units as
+// carrying it are found in /proc/<pid>/environ (the environment a process was started with). A
+// process that drops its environment (`env -i`) on exec loses the mark: only the command's cgroup,
+// where the agent can make one (command-cgroup.ts), still holds it. Reading another user's environ needs root, as fleetd running units as
 // other users is; processes that cannot be read are not this command's anyway unless they run
 // as another user, which only root can start.
 import { randomUUID } from 'node:crypto';

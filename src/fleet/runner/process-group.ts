@@ -1,7 +1,7 @@
 // Process groups: every command a unit runs is started in its own session and process group, so
-// that one signal to the group reaches everything the command started (what systemd does with the
-// unit's cgroup; we have no cgroups). A process that calls setsid()/setpgid() itself leaves the
-// group; those are found by the mark in their environment instead (marked-processes.ts).
+// that one signal to the group reaches everything the command started. A process that calls
+// setsid()/setpgid() itself leaves the group; those are found by the command's cgroup where there
+// is one (command-cgroup.ts) and by the mark in their environment (marked-processes.ts).
 //
 // There is no event for "the group is now empty", so the runner polls while it waits for a unit to
 // stop. Zombies count as gone: an orphan reparented to an init that reaps slowly (as in some

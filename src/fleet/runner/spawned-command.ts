@@ -1,10 +1,12 @@
-// One command of a unit, running: in its own session and process group (the group id is its pid),
-// with a mark in its environment that follows the processes that leave the group
-// (marked-processes.ts), its stdout and stderr journaled line by line, and a fence that kills the
-// group and the marked processes if the agent dies (fence.ts). A command that cannot be executed
+// One command of a unit, running: in its own session and process group (the group id is its pid)
+// and, where the agent may make one, its own cgroup (command-cgroup.ts), with a mark in its
+// environment that follows the processes that leave the group (marked-processes.ts), its stdout and
+// stderr journaled line by line, and a fence that kills the group, the cgroup and the marked
+// processes if the agent dies (fence.ts). A command that cannot be executed
 // (ENOENT, EACCES, ...) does not throw: it "exits" with status 203, systemd's EXEC failure, and
 // `execError` says why.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { CommandCgroup } from './command-cgroup.js';
 import { EXIT_EXEC, errnoText, type CommandExit } from './exit-status.js';
 import { Fence } from './fence.js';
 import type { Journal } from './journal.js';
@@ -43,6 +45,8 @@ export class SpawnedCommand {
   private leaderGone = false;
   private readonly fence: Fence | undefined;
   private readonly fenceId = newFenceId();
+  /** The command's cgroup; undefined where none could be made. */
+  readonly cgroup: CommandCgroup | undefined;
 
   constructor(req: SpawnRequest) {
     this.argv = req.argv;
@@ -50,18 +54,23 @@ export class SpawnedCommand {
     if (req.notExecutable !== undefined) {
       this.execError = req.notExecutable;
     } else {
-      try {
-        child = spawn(req.argv[0]!, req.argv.slice(1), {
-          env: { ...req.env, [FENCE_ID_VARIABLE]: this.fenceId },
-          cwd: req.cwd,
-          uid: req.uid,
-          gid: req.gid,
-          detached: true,
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
-      } catch (err) {
-        this.execError = errnoText(err);
-      }
+      const started = CommandCgroup.spawnInto(`flotilla-${this.fenceId}`, () => {
+        try {
+          return spawn(req.argv[0]!, req.argv.slice(1), {
+            env: { ...req.env, [FENCE_ID_VARIABLE]: this.fenceId },
+            cwd: req.cwd,
+            uid: req.uid,
+            gid: req.gid,
+            detached: true,
+            stdio: ['ignore', 'pipe', 'pipe'],
+          });
+        } catch (err) {
+          this.execError = errnoText(err);
+          return undefined;
+        }
+      });
+      child = started.child;
+      this.cgroup = started.cgroup;
     }
     this.pid = child?.pid;
     if (child === undefined || this.pid === undefined) {
@@ -69,7 +78,7 @@ export class SpawnedCommand {
       this.exited = this.execFailure(child);
       return;
     }
-    this.fence = new Fence(this.pid, this.fenceId, req.onFenceLost);
+    this.fence = new Fence(this.pid, this.fenceId, req.onFenceLost, this.cgroup?.dir);
     void req.journal.capture(child.stdout!, 'stdout', this.pid);
     void req.journal.capture(child.stderr!, 'stderr', this.pid);
     this.exited = this.waitExit(child);
@@ -81,38 +90,48 @@ export class SpawnedCommand {
   }
 
   /**
-   * Whether anything of this command may still run: the leader, any process left in its group, or
-   * one that left the group but carries the command's mark.
+   * Whether anything of this command may still run: the leader, any process left in its group or
+   * its cgroup, or one that left the group but carries the command's mark.
    */
   alive(): boolean {
     if (!this.leaderGone) return true;
     if (this.pid === undefined) return false;
-    return groupAlive(this.pid) || markedPids(this.fenceId).length > 0;
+    return groupAlive(this.pid) || this.cgroup?.populated() === true || markedPids(this.fenceId).length > 0;
   }
 
-  /** Sends each signal, in order, to every process of the command's group, and to those that left it (one /proc scan). */
+  /**
+   * Sends each signal, in order, to every process of the command's group, of its cgroup, and to
+   * those that left the group carrying its mark (one /proc scan).
+   */
   signal(...signals: NodeJS.Signals[]): void {
     if (this.pid === undefined) return;
-    for (const s of signals) signalGroup(this.pid, s);
+    for (const s of signals) {
+      signalGroup(this.pid, s);
+      this.cgroup?.signal(s);
+    }
     signalMarked(this.fenceId, ...signals);
   }
 
-  /** The group has ended: release its fence. */
+  /** The command has ended: release its fence and remove its cgroup. */
   release(): void {
     this.fence?.release();
+    this.cgroup?.remove();
   }
 
   private execFailure(child: ChildProcess | undefined): Promise<CommandExit> {
     const failed: CommandExit = { code: EXIT_EXEC, signal: null };
     if (child === undefined) {
       this.leaderGone = true;
+      this.cgroup?.remove();
       return Promise.resolve(failed);
     }
-    // Node reports a failed exec with an 'error' event on the next tick.
+    // Node reports a failed exec with an 'error' event on the next tick; the forked process that
+    // failed to exec has exited by then, so its cgroup is empty.
     return new Promise((resolve) => {
       child.once('error', (err) => {
         this.execError = errnoText(err);
         this.leaderGone = true;
+        this.cgroup?.remove();
         resolve(failed);
       });
     });

@@ -1,0 +1,154 @@
+// A cgroup (version 2) per command, where the agent may make one: what systemd does for a unit.
+// A process cannot leave its cgroup by itself (only a writer of cgroup.procs moves it), whatever it
+// does to its session, its process group or its environment, so the cgroup finds the processes the
+// environment mark (marked-processes.ts) misses: one that starts a program with an empty
+// environment (`env -i`). The cgroup is used for membership only; no controller is enabled.
+//
+// The command is born in the cgroup, with no window in which it could fork outside: the agent moves
+// itself into the new cgroup, spawns the command (a child starts in its parent's cgroup) and moves
+// itself back, all in one synchronous step. Node's spawn() offers no way to start a child in another
+// cgroup (clone3's CLONE_INTO_CGROUP), and a wrapper that moves itself before exec would turn a
+// failed exec into a shell's exit status.
+//
+// Where cgroup2 is not mounted, or the agent may not write to its own cgroup (not root, a
+// read-only /sys/fs/cgroup, a systemd service without Delegate=yes), commands run without one and
+// the environment mark is all there is. FLOTILLA_UNIT_CGROUPS=0 turns cgroups off.
+import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+
+/** The directory this process's own cgroup has in the cgroup2 hierarchy; undefined when there is none. */
+export function ownCgroupDir(): string | undefined {
+  let mount: string | undefined;
+  try {
+    for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+      // "<id> <parent> <dev> <root> <mount point> <options> [optional...] - <fstype> <source> <super options>"
+      const dash = line.indexOf(' - ');
+      if (dash < 0 || !line.startsWith('cgroup2 ', dash + 3)) continue;
+      const fields = line.slice(0, dash).split(' ');
+      if (fields[3] !== '/') continue; // a bind mount of a subtree: paths in /proc/self/cgroup are not relative to it
+      mount = unescapeMountPath(fields[4]!);
+      break;
+    }
+    if (mount === undefined) return undefined;
+    const own = readFileSync('/proc/self/cgroup', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('0::'));
+    if (own === undefined) return undefined;
+    const path = own.slice(3);
+    return path === '/' ? mount : mount + path;
+  } catch {
+    return undefined;
+  }
+}
+
+/** mountinfo writes space, tab, newline and backslash in paths as octal escapes. */
+function unescapeMountPath(p: string): string {
+  return p.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+function cgroupsWanted(): boolean {
+  return process.env.FLOTILLA_UNIT_CGROUPS !== '0';
+}
+
+export class CommandCgroup {
+  private removed = false;
+
+  private constructor(
+    /** The cgroup's directory. */
+    readonly dir: string,
+  ) {}
+
+  /**
+   * Runs `spawn` with this process inside a new cgroup named `name` under its own, so that the
+   * child it starts is born there, and moves this process back before returning. Returns the
+   * child with its cgroup, or with none when no cgroup could be made (then nothing was moved).
+   */
+  static spawnInto<T>(name: string, spawn: () => T): { child: T; cgroup: CommandCgroup | undefined } {
+    const parent = cgroupsWanted() ? ownCgroupDir() : undefined;
+    if (parent === undefined) return { child: spawn(), cgroup: undefined };
+    const dir = `${parent}/${name}`;
+    try {
+      mkdirSync(dir);
+    } catch {
+      return { child: spawn(), cgroup: undefined };
+    }
+    try {
+      writeFileSync(`${dir}/cgroup.procs`, String(process.pid));
+    } catch {
+      tryRemove(dir);
+      return { child: spawn(), cgroup: undefined };
+    }
+    let child: T;
+    try {
+      child = spawn();
+    } finally {
+      // Moving back into the cgroup we came from cannot fail for lack of rights: we just wrote to
+      // a descendant of it, and the kernel checks the common ancestor. If it did fail, the agent
+      // would stay in the command's cgroup and be killed with it, so that is fatal.
+      writeFileSync(`${parent}/cgroup.procs`, String(process.pid));
+    }
+    return { child, cgroup: new CommandCgroup(dir) };
+  }
+
+  /** The pids in the cgroup (processes that have exited, zombies included, are not). */
+  pids(): number[] {
+    let text: string;
+    try {
+      text = readFileSync(`${this.dir}/cgroup.procs`, 'latin1');
+    } catch {
+      return [];
+    }
+    const out: number[] = [];
+    for (const line of text.split('\n')) if (line !== '') out.push(Number(line));
+    return out;
+  }
+
+  /** Whether any process of the cgroup, or of a cgroup below it, is running. */
+  populated(): boolean {
+    try {
+      return /(^|\n)populated 1/.test(readFileSync(`${this.dir}/cgroup.events`, 'latin1'));
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Sends `signal` to every process in the cgroup. SIGKILL goes through cgroup.kill where the
+   * kernel has it (5.14), which also reaches a process forked while the signals are being sent.
+   */
+  signal(signal: NodeJS.Signals): number {
+    if (signal === 'SIGKILL') {
+      try {
+        writeFileSync(`${this.dir}/cgroup.kill`, '1');
+        return this.pids().length;
+      } catch {
+        // an older kernel: one by one
+      }
+    }
+    let n = 0;
+    for (const pid of this.pids()) {
+      try {
+        process.kill(pid, signal);
+        n++;
+      } catch {
+        // exited meanwhile
+      }
+    }
+    return n;
+  }
+
+  /** Removes the cgroup once it is empty; false (and it stays) while something still runs in it. */
+  remove(): boolean {
+    if (this.removed) return true;
+    this.removed = tryRemove(this.dir);
+    return this.removed;
+  }
+}
+
+function tryRemove(dir: string): boolean {
+  try {
+    rmdirSync(dir);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}

@@ -1,0 +1,182 @@
+// A cgroup per command: it holds the processes that drop the environment mark (`env -i`) after
+// leaving the process group, which the mark alone cannot find; it is removed when the command ends.
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { CommandCgroup, ownCgroupDir } from '../../../src/fleet/runner/command-cgroup.js';
+import { Journal } from '../../../src/fleet/runner/journal.js';
+import { FENCE_ID_VARIABLE } from '../../../src/fleet/runner/marked-processes.js';
+import { SpawnedCommand } from '../../../src/fleet/runner/spawned-command.js';
+import { UnitProcess } from '../../../src/fleet/runner/unit-process.js';
+import { baseEnv, makeSpec, pollUntil, processAlive, waitForLine } from './helpers.js';
+
+/** Whether this process may make cgroups below its own (root, a writable cgroup2 hierarchy). */
+function cgroupsUsable(): boolean {
+  const dir = ownCgroupDir();
+  if (dir === undefined) return false;
+  try {
+    mkdirSync(`${dir}/flotilla-test-probe-${process.pid}`);
+    rmdirSync(`${dir}/flotilla-test-probe-${process.pid}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const usable = cgroupsUsable();
+const noCgroups = usable ? false : 'cgroup2 is not mounted here, or not writable by this user';
+
+function ownCgroupLine(): string {
+  return readFileSync('/proc/self/cgroup', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('0::'))!;
+}
+
+// The shell leaves a process that is in no group of the command's and has an empty environment:
+// `setsid` makes it a session leader, `env -i` drops every variable, the mark with them.
+const ESCAPE = 'setsid env -i /bin/sleep 1000 & echo esc=$!; exec sleep 1000';
+
+/** `$!` is the forked shell at first: its environment is dropped only once `env -i` has run sleep. */
+function execedSleep(pid: number): Promise<void> {
+  return pollUntil(() => readFileSync(`/proc/${pid}/cmdline`, 'latin1').startsWith('/bin/sleep'), `process ${pid} to exec /bin/sleep`);
+}
+
+t.test('ownCgroupDir: the cgroup2 directory of this process', async (t) => {
+  const dir = ownCgroupDir();
+  if (dir === undefined) {
+    t.notOk(readFileSync('/proc/self/mountinfo', 'utf8').includes(' - cgroup2 '), 'undefined only without a cgroup2 mount');
+    return;
+  }
+  t.ok(existsSync(`${dir}/cgroup.procs`), `${dir} is a cgroup directory`);
+  t.ok(readFileSync(`${dir}/cgroup.procs`, 'latin1').split('\n').includes(String(process.pid)), 'and this process is in it');
+});
+
+t.test('a command is born in a cgroup of its own, and the spawner moves back', { skip: noCgroups }, async (t) => {
+  const before = ownCgroupLine();
+  const journal = new Journal('c.service');
+  const cmd = new SpawnedCommand({ argv: ['/bin/sh', '-c', 'env -i /bin/sleep 1000 & echo bg=$!; exec sleep 1000'], env: baseEnv, cwd: '/', journal });
+  t.teardown(() => cmd.signal('SIGKILL'));
+  t.equal(ownCgroupLine(), before, 'the spawner is back in its own cgroup');
+  const cg = cmd.cgroup!;
+  t.ok(cg, 'the command has a cgroup');
+  t.match(cg.dir, /\/flotilla-[0-9a-f-]{36}$/);
+  const bg = Number((await waitForLine(journal, /^bg=/)).text.slice(3));
+  await execedSleep(bg);
+  t.notMatch(readFileSync(`/proc/${bg}/environ`, 'latin1'), FENCE_ID_VARIABLE, 'the background process carries no mark');
+  t.same(cg.pids().sort(), [cmd.pid!, bg].sort(), 'both processes are in the cgroup, the unmarked one too');
+  t.ok(cg.populated());
+
+  cmd.signal('SIGTERM');
+  await cmd.exited;
+  await pollUntil(() => !cmd.alive(), 'the command and its child to end');
+  t.notOk(processAlive(bg), 'the unmarked child got the signal through the cgroup');
+  t.ok(existsSync(cg.dir), 'the cgroup stays until the command is released');
+  cmd.release();
+  t.notOk(existsSync(cg.dir), 'release removes the cgroup');
+  t.ok(cg.remove(), 'removing twice is fine');
+});
+
+t.test('alive() counts what only the cgroup holds; SIGKILL goes through cgroup.kill', { skip: noCgroups }, async (t) => {
+  const journal = new Journal('c.service');
+  const cmd = new SpawnedCommand({ argv: ['/bin/sh', '-c', ESCAPE], env: baseEnv, cwd: '/', journal });
+  t.teardown(() => cmd.signal('SIGKILL'));
+  const esc = Number((await waitForLine(journal, /^esc=/)).text.slice(4));
+  await execedSleep(esc);
+  process.kill(cmd.pid!, 'SIGKILL');
+  await cmd.exited;
+  t.ok(processAlive(esc), 'the escaped process runs on after the main one');
+  t.ok(cmd.alive(), 'and keeps the command alive');
+  cmd.signal('SIGKILL');
+  await pollUntil(() => !processAlive(esc), 'the escaped process to die');
+  t.notOk(cmd.alive());
+  cmd.release();
+  t.notOk(existsSync(cmd.cgroup!.dir));
+});
+
+t.test('a command that cannot be executed leaves no cgroup behind', { skip: noCgroups }, async (t) => {
+  const parent = ownCgroupDir()!;
+  const before = new Set(commandCgroups(parent));
+  const cmd = new SpawnedCommand({ argv: ['/nonexistent/program'], env: baseEnv, cwd: '/', journal: new Journal('x.service') });
+  t.same(await cmd.exited, { code: 203, signal: null });
+  t.match(cmd.execError, /No such file or directory/);
+  t.same(
+    commandCgroups(parent).filter((d) => !before.has(d)),
+    [],
+    'no new cgroup',
+  );
+});
+
+function commandCgroups(dir: string): string[] {
+  return readdirSync(dir).filter((n) => n.startsWith('flotilla-'));
+}
+
+t.test('a unit stop reaches the process that dropped the mark; without cgroups it escapes', { skip: noCgroups }, async (t) => {
+  const journal = new Journal('escape.service');
+  const unit = new UnitProcess('escape.service', makeSpec({ start: `/bin/sh -c '${ESCAPE}'` }), { journal, baseEnv });
+  t.teardown(() => unit.kill());
+  await unit.start();
+  const esc = Number((await waitForLine(journal, /^esc=/)).text.slice(4));
+  await unit.stop();
+  t.notOk(processAlive(esc), 'stopped with the unit');
+  t.match(unit.status(), { sub: 'dead', result: 'success' });
+
+  // The same unit with cgroups turned off: the environment mark is all there is, and it is gone.
+  process.env.FLOTILLA_UNIT_CGROUPS = '0';
+  t.teardown(() => delete process.env.FLOTILLA_UNIT_CGROUPS);
+  const j2 = new Journal('escape2.service');
+  const u2 = new UnitProcess('escape2.service', makeSpec({ start: `/bin/sh -c '${ESCAPE}'` }), { journal: j2, baseEnv });
+  t.teardown(() => u2.kill());
+  await u2.start();
+  const esc2 = Number((await waitForLine(j2, /^esc=/)).text.slice(4));
+  t.teardown(() => {
+    if (processAlive(esc2)) process.kill(esc2, 'SIGKILL');
+  });
+  await execedSleep(esc2);
+  await u2.stop();
+  t.ok(processAlive(esc2), 'without a cgroup the process that dropped its mark outlives the unit (the documented limit)');
+});
+
+t.test('FLOTILLA_UNIT_CGROUPS=0: no cgroup, nothing moved', async (t) => {
+  process.env.FLOTILLA_UNIT_CGROUPS = '0';
+  t.teardown(() => delete process.env.FLOTILLA_UNIT_CGROUPS);
+  const before = ownCgroupLine();
+  let ran = false;
+  const r = CommandCgroup.spawnInto('flotilla-unused', () => {
+    ran = true;
+    t.equal(ownCgroupLine(), before, 'the spawner stays where it is');
+    return 7;
+  });
+  t.ok(ran);
+  t.same(r, { child: 7, cgroup: undefined });
+});
+
+t.test('kill -9 of the agent: the fence kills the cgroup and removes it', { skip: noCgroups }, async (t) => {
+  const fixture = new URL('./fixtures/cgroup-agent.ts', import.meta.url).pathname;
+  const agent = spawn(process.execPath, [...process.execArgv, fixture], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => {
+    if (agent.exitCode === null && agent.signalCode === null) agent.kill('SIGKILL');
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    let buf = '';
+    agent.stdout.setEncoding('utf8');
+    agent.stdout.on('data', (d: string) => {
+      buf += d;
+      if (buf.includes('\n')) resolve(buf.slice(0, buf.indexOf('\n')));
+    });
+    agent.once('exit', (code, signal) => reject(new Error(`fixture exited early (${code ?? signal}): ${buf}`)));
+  });
+  const { mainPid, esc, cgroup } = JSON.parse(line) as { mainPid: number; esc: number; cgroup: string };
+  t.teardown(() => {
+    for (const pid of [mainPid, esc]) if (processAlive(pid)) process.kill(pid, 'SIGKILL');
+  });
+  t.ok(existsSync(cgroup), 'the command has a cgroup');
+  await execedSleep(esc);
+  t.notMatch(readFileSync(`/proc/${esc}/environ`, 'latin1'), FENCE_ID_VARIABLE, 'the escaped process carries no mark');
+
+  const exited = new Promise((resolve) => agent.once('exit', (_code, signal) => resolve(signal)));
+  process.kill(agent.pid!, 'SIGKILL');
+  t.equal(await exited, 'SIGKILL');
+  await pollUntil(() => !processAlive(esc) && !processAlive(mainPid), 'the command and the escaped process to die', 5_000);
+  await pollUntil(() => !existsSync(cgroup), 'the watchdog to remove the cgroup', 5_000);
+  t.pass('the cgroup is gone');
+});
