@@ -10,7 +10,8 @@
 // FLEET_FAILOVER_ROUNDS=5 repeats the kill (the measured median is in docs/fleet.md);
 // FLEET_OUTAGE_ROUNDS=N repeats the store outage;
 // FLEET_AGENT_TTL sets the agent TTL (default 5 s, fleetd's default);
-// KVD_TEST_LOG_LEVEL=info lets an outage that took more than one election print the members' leader changes.
+// KVD_TEST_LOG_LEVEL=info lets an outage that took more than one election print the members' leader changes;
+// FLEETD_TEST_LOG_LEVEL=info puts the engine's decisions in the fleetd log lines a timeout prints.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -47,7 +48,7 @@ class Fleetd {
       process.execPath,
       [fleetdScript, '--endpoints', this.endpoints, '--machine-id', this.machineId, '--state-dir', this.stateDir, '--metadata', this.metadata,
         '--agent-ttl', String(TTL), '--http-addr', `127.0.0.1:${this.httpPort}`, '--dns-addr', `127.0.0.1:${this.dnsPort}`, '--engine-hold-off', '0'],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FLEETD_LOG_LEVEL: 'warn' } },
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FLEETD_LOG_LEVEL: process.env.FLEETD_TEST_LOG_LEVEL ?? 'warn' } },
     );
     this.child = child;
     child.stdout!.on('data', (d: Buffer) => this.log.push(d.toString()));
@@ -170,7 +171,9 @@ t.test('fleet failover on real processes', { timeout: 240_000 }, async (t) => {
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
+        // What the view held then, and the fleetds' last log lines: a timeout must say why.
+        for (const f of machines) for (const line of f.log.join('').split('\n').filter(Boolean).slice(-30)) t.comment(`${f.name}: ${line}`);
+        reject(new Error(`timed out after ${ms} ms waiting for ${what}; the registry then: ${describeView()}`));
       }, ms);
       const cleanup = () => {
         clearTimeout(timer);
@@ -185,6 +188,17 @@ t.test('fleet failover on real processes', { timeout: 240_000 }, async (t) => {
   const allRunning = () =>
     nonGlobal.every((u) => activeOn(u).length === 1 && liveIds().includes(activeOn(u)[0]!)) &&
     liveIds().every((m) => activeOn('global.service').includes(m));
+  const short = (id: string | undefined) => (id === undefined ? '-' : (machines.find((m) => m.machineId === id)?.name ?? id.slice(0, 8)));
+  const describeView = (): string => {
+    const v = view.current;
+    const lines = Object.keys(units).map((u) => {
+      const states = [...(v.states.get(u)?.values() ?? [])].map((s) => `${short(s.machine)} ${s.active}/${s.sub}`).join(', ');
+      const p = v.placements.get(u);
+      return `${u} placed on ${p ? `${short(p.machine)} by ${short(p.engine)}` : 'none'} (states: ${states || 'none'})`;
+    });
+    return `revision ${v.revision}; machines ${[...v.machines.keys()].map(short).join(', ')}; ${lines.join('; ')}`;
+  };
+  const raftTerm = async (): Promise<number> => Number((await (await kvd.leader()).call<{ raftTerm: string }>('/v3/maintenance/status')).body.raftTerm);
   const metadataOf = (id: string) => specs.find((s) => s.id === id)!.md;
   const checkConstraints = (t: Test, when: string) => {
     const where = (u: string) => activeOn(u)[0];
@@ -203,13 +217,20 @@ t.test('fleet failover on real processes', { timeout: 240_000 }, async (t) => {
     const victim = machines.filter((m) => liveIds().includes(m.machineId)).sort((a, b) => load(b.machineId) - load(a.machineId))[0]!;
     const moved = nonGlobal.filter((u) => activeOn(u)[0] === victim.machineId);
     t.ok(moved.length > 0, `round ${round}: ${victim.name} runs ${moved.join(', ')}`);
+    // A kvd leader change meanwhile gives every lease a whole TTL again (as etcd does), so the
+    // victim's machine stays listed longer: the term says whether that happened.
+    const termAtKill = await raftTerm();
     const killedAt = performance.now();
     await victim.kill9();
-    await until(
-      `round ${round}: ${moved.join(', ')} active elsewhere`,
-      () => moved.every((u) => activeOn(u).length === 1 && activeOn(u)[0] !== victim.machineId) && !liveIds().includes(victim.machineId),
-      (TTL + 10) * 1000,
-    );
+    try {
+      await until(
+        `round ${round}: ${moved.join(', ')} active elsewhere`,
+        () => moved.every((u) => activeOn(u).length === 1 && activeOn(u)[0] !== victim.machineId) && !liveIds().includes(victim.machineId),
+        (TTL + 10) * 1000,
+      );
+    } finally {
+      t.comment(`round ${round}: kvd raft term ${termAtKill} at the kill, ${await raftTerm().catch((e: Error) => e.message)} after`);
+    }
     const ms = performance.now() - killedAt;
     reschedule.push(ms);
     t.ok(ms <= (TTL + 3) * 1000, `round ${round}: rescheduled in ${ms.toFixed(0)} ms (limit ${(TTL + 3) * 1000} ms)`);
