@@ -1,14 +1,13 @@
 // A cgroup per command: it holds the processes that drop the environment mark (`env -i`) after
 // leaving the process group, which the mark alone cannot find; it is removed when the command ends.
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { CommandCgroup, ownCgroupDir } from '../../../src/fleet/runner/command-cgroup.js';
 import { Journal } from '../../../src/fleet/runner/journal.js';
 import { FENCE_ID_VARIABLE } from '../../../src/fleet/runner/marked-processes.js';
 import { SpawnedCommand } from '../../../src/fleet/runner/spawned-command.js';
 import { UnitProcess } from '../../../src/fleet/runner/unit-process.js';
-import { baseEnv, makeSpec, pollUntil, processAlive, waitForLine } from './helpers.js';
+import { baseEnv, makeSpec, pollUntil, processAlive, startFixtureAgent, waitForLine } from './helpers.js';
 
 /** Whether this process may make cgroups below its own (root, a writable cgroup2 hierarchy). */
 function cgroupsUsable(): boolean {
@@ -152,19 +151,7 @@ t.test('FLOTILLA_UNIT_CGROUPS=0: no cgroup, nothing moved', async (t) => {
 
 t.test('kill -9 of the agent: the fence kills the cgroup and removes it', { skip: noCgroups }, async (t) => {
   const fixture = new URL('./fixtures/cgroup-agent.ts', import.meta.url).pathname;
-  const agent = spawn(process.execPath, [...process.execArgv, fixture], { stdio: ['ignore', 'pipe', 'inherit'] });
-  t.teardown(() => {
-    if (agent.exitCode === null && agent.signalCode === null) agent.kill('SIGKILL');
-  });
-  const line = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    agent.stdout.setEncoding('utf8');
-    agent.stdout.on('data', (d: string) => {
-      buf += d;
-      if (buf.includes('\n')) resolve(buf.slice(0, buf.indexOf('\n')));
-    });
-    agent.once('exit', (code, signal) => reject(new Error(`fixture exited early (${code ?? signal}): ${buf}`)));
-  });
+  const { agent, line } = await startFixtureAgent(t, fixture);
   const { mainPid, esc, cgroup } = JSON.parse(line) as { mainPid: number; esc: number; cgroup: string };
   t.teardown(() => {
     for (const pid of [mainPid, esc]) if (processAlive(pid)) process.kill(pid, 'SIGKILL');

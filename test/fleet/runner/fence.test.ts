@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Fence } from '../../../src/fleet/runner/fence.js';
 import { groupAlive } from '../../../src/fleet/runner/process-group.js';
-import { liveGroupMembers, pollUntil, processAlive } from './helpers.js';
+import { liveGroupMembers, pollUntil, processAlive, startFixtureAgent } from './helpers.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/fenced-agent.ts', import.meta.url));
 
@@ -16,22 +16,7 @@ function pgrpOf(pid: number): number {
 
 t.test('kill -9 of the agent: every process group of its unit dies', async (t) => {
   // The fixture runs under the same TypeScript loader as this test.
-  const agent = spawn(process.execPath, [...process.execArgv, fixture], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, FLOTILLA_LOG_LEVEL: 'silent' },
-  });
-  t.teardown(() => {
-    if (agent.exitCode === null && agent.signalCode === null) agent.kill('SIGKILL');
-  });
-  const line = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    agent.stdout.setEncoding('utf8');
-    agent.stdout.on('data', (d: string) => {
-      buf += d;
-      if (buf.includes('\n')) resolve(buf.slice(0, buf.indexOf('\n')));
-    });
-    agent.once('exit', (code, signal) => reject(new Error(`fixture exited early (${code ?? signal}): ${buf}`)));
-  });
+  const { agent, line } = await startFixtureAgent(t, fixture, { ...process.env, FLOTILLA_LOG_LEVEL: 'silent' });
   const { mainPid, sub, prebg, bg, esc } = JSON.parse(line) as { mainPid: number; sub: string; prebg: number; bg: number; esc: number };
   t.equal(sub, 'running');
   const mainGroup = mainPid; // each command leads its own group

@@ -1,12 +1,14 @@
 // Helpers for the runner tests: specs built directly (no unit-file parser), waiting for a unit's
 // status or journal line by event (with a deadline so that a bug fails instead of hanging), and
 // scratch directories.
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecCommand, ServiceSpec } from '../../../src/fleet/types.js';
 import type { Journal, JournalEntry } from '../../../src/fleet/runner/journal.js';
 import type { RunnableSpec, UnitProcess, UnitStatus } from '../../../src/fleet/runner/unit-process.js';
+import type { Readable } from 'node:stream';
 
 /** The environment units get: PATH only (tap's NODE_OPTIONS must not reach `node` units). */
 export const baseEnv: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
@@ -180,4 +182,30 @@ export function liveGroupMembers(pgid: number): number[] {
     if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') members.push(Number(name));
   }
   return members;
+}
+
+/**
+ * Starts a fixture that stands in for the agent (a script under fixtures/, run with this test's
+ * TypeScript loader) and resolves with the process and the first line it prints; the process is
+ * killed at the test's end if still running.
+ */
+export async function startFixtureAgent(
+  t: { teardown(fn: () => void): void },
+  fixture: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ agent: ChildProcessByStdio<null, Readable, null>; line: string }> {
+  const agent = spawn(process.execPath, [...process.execArgv, fixture], { stdio: ['ignore', 'pipe', 'inherit'], env });
+  t.teardown(() => {
+    if (agent.exitCode === null && agent.signalCode === null) agent.kill('SIGKILL');
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    let buf = '';
+    agent.stdout.setEncoding('utf8');
+    agent.stdout.on('data', (d: string) => {
+      buf += d;
+      if (buf.includes('\n')) resolve(buf.slice(0, buf.indexOf('\n')));
+    });
+    agent.once('exit', (code, signal) => reject(new Error(`fixture exited early (${code ?? signal}): ${buf}`)));
+  });
+  return { agent, line };
 }
