@@ -10,8 +10,8 @@
 // kernel closes its end of the pipe, `read` returns at end of file and the shell kills the whole
 // group, the command's cgroup where it has one (command-cgroup.ts), then every process that left
 // the group but carries the command's mark in its environment (marked-processes.ts: a setsid() or
-// a daemon's double fork). No timer, no polling, no cooperation
-// from the dying agent. When the group has ended normally the agent releases the fence with
+// a daemon's double fork). Nothing polls for the agent's death and nothing needs the dying agent's
+// cooperation. When the group has ended normally the agent releases the fence with
 // SIGKILL (which the watchdog cannot trap), so the watchdog never fires at a group id that the
 // kernel may since have given to someone else.
 //
