@@ -27,5 +27,7 @@ function flush(   i, summary) {
 inblock {
   if ($0 != "" && indent($0) < blockIndent) { inblock = 0; flush(); next }
   if (lines++ < 40) block = block "    " substr($0, blockIndent + 1) "\n"
+  # A diagnostic block ends with "...": what follows is not part of it.
+  if ($0 ~ /^ *\.\.\.$/) { inblock = 0; flush() }
 }
 END { flush() }
