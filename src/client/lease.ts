@@ -142,6 +142,10 @@ export class KeepAlive extends EventEmitter {
     this.ttl = r.TTL;
     this.expiresAt = sentAt + r.TTL * 1000;
     this.emit('renewed', r.TTL);
-    this.schedule(Math.min(this.intervalMs ?? Infinity, (r.TTL * 1000) / 3));
+    // The pace counts from this renewal's send, as etcd's client sends on a fixed beat: counted
+    // from the answer, every renewal came late by its round trip, which under load (a slow leader,
+    // a starved process) left the lease a good part of a second older than the pace promised.
+    const pace = Math.min(this.intervalMs ?? Infinity, (r.TTL * 1000) / 3);
+    this.schedule(sentAt + pace - Date.now());
   }
 }
