@@ -15,9 +15,10 @@
 // the environment mark is all there is. FLOTILLA_UNIT_CGROUPS=0 turns cgroups off.
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 
-/** The directory this process's own cgroup has in the cgroup2 hierarchy; undefined when there is none. */
-export function ownCgroupDir(): string | undefined {
-  let mount: string | undefined;
+/** Where cgroup2 is mounted (read once: mounts do not move under a running agent); null when nowhere. */
+let cgroup2Mount: string | null | undefined;
+
+function findCgroup2Mount(): string | null {
   try {
     for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
       // "<id> <parent> <dev> <root> <mount point> <options> [optional...] - <fstype> <source> <super options>"
@@ -25,10 +26,23 @@ export function ownCgroupDir(): string | undefined {
       if (dash < 0 || !line.startsWith('cgroup2 ', dash + 3)) continue;
       const fields = line.slice(0, dash).split(' ');
       if (fields[3] !== '/') continue; // a bind mount of a subtree: paths in /proc/self/cgroup are not relative to it
-      mount = unescapeMountPath(fields[4]!);
-      break;
+      return unescapeMountPath(fields[4]!);
     }
-    if (mount === undefined) return undefined;
+  } catch {
+    // no /proc: no cgroups either
+  }
+  return null;
+}
+
+/**
+ * The directory this process's own cgroup has in the cgroup2 hierarchy; undefined when there is
+ * none. The cgroup itself is read each time: a supervisor may move the agent.
+ */
+export function ownCgroupDir(): string | undefined {
+  if (cgroup2Mount === undefined) cgroup2Mount = findCgroup2Mount();
+  const mount = cgroup2Mount;
+  if (mount === null) return undefined;
+  try {
     const own = readFileSync('/proc/self/cgroup', 'utf8')
       .split('\n')
       .find((l) => l.startsWith('0::'));
@@ -115,25 +129,22 @@ export class CommandCgroup {
    * Sends `signal` to every process in the cgroup. SIGKILL goes through cgroup.kill where the
    * kernel has it (5.14), which also reaches a process forked while the signals are being sent.
    */
-  signal(signal: NodeJS.Signals): number {
+  signal(signal: NodeJS.Signals): void {
     if (signal === 'SIGKILL') {
       try {
         writeFileSync(`${this.dir}/cgroup.kill`, '1');
-        return this.pids().length;
+        return;
       } catch {
         // an older kernel: one by one
       }
     }
-    let n = 0;
     for (const pid of this.pids()) {
       try {
         process.kill(pid, signal);
-        n++;
       } catch {
         // exited meanwhile
       }
     }
-    return n;
   }
 
   /** Removes the cgroup once it is empty; false (and it stays) while something still runs in it. */
