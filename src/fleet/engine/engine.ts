@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { Compare, Election, Session, type TxnCompare } from '../../client/index.js';
 import { componentLogger, type Logger } from '../../util/log.js';
-import type { Registry, RegistrySnapshot } from '../registry/index.js';
+import type { PlacementChange, Registry, RegistrySnapshot } from '../registry/index.js';
 import { RegistryView } from '../registry/index.js';
 import type { FleetOptions } from '../types.js';
 import { fleetOptions, parseUnitFile } from '../unit/index.js';
@@ -308,17 +308,22 @@ export class Engine extends EventEmitter<EngineEvents> {
       holdOffMs: this.holdOffMs,
     });
 
+    // A pass's decisions are one joint plan (a unit moved off a machine makes room for another), so
+    // they are written together, in one transaction where the txn limits allow: a stale guard
+    // refuses the whole plan and the next pass decides again from a fresh view. One round trip
+    // also moves every unit of a failed machine at once, where one write per unit took a round trip
+    // each (110-280 ms apart on a loaded machine). A plan too big for one transaction goes in
+    // several, in order; a refused or failed one leaves the rest to the next pass (the change that
+    // refused it triggers one; so does the timer).
     const applied: AppliedDecision[] = [];
     let stop = false;
-    for (const d of result.decisions) {
+    for (const chunk of planChunks(result.decisions)) {
       if (stop || term.ended) {
-        applied.push({ ...d, outcome: 'skipped' });
+        for (const d of chunk) applied.push({ ...d, outcome: 'skipped' });
         continue;
       }
-      const outcome = await this.write(term, d, units.get(d.unit)?.hash ?? '', placementRevisions.get(d.unit) ?? 0, started);
-      applied.push(outcome);
-      // A refused or failed write means the picture is stale or the store is away: the rest waits
-      // for the next pass (the change that refused it will trigger one; so does the timer).
+      const outcome = await this.write(term, chunk, units, placementRevisions, started);
+      for (const d of chunk) applied.push({ ...d, ...outcome });
       if (outcome.outcome !== 'applied') stop = true;
     }
     const collected = stop || term.ended ? [] : await this.collectContents(term, snap, started);
@@ -334,20 +339,33 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.emit('pass', report);
   }
 
-  private async write(term: Term, d: Decision, hash: string, modRevision: number, now: number): Promise<AppliedDecision> {
-    const record = d.kind === 'place' ? { machine: d.machine, hash, at: now, engine: this.machineId } : undefined;
+  /** Writes a chunk of the plan in one transaction; the outcome is the whole chunk's. */
+  private async write(
+    term: Term,
+    chunk: readonly Decision[],
+    units: ReadonlyMap<string, { hash: string }>,
+    placementRevisions: ReadonlyMap<string, number>,
+    now: number,
+  ): Promise<Pick<AppliedDecision, 'outcome' | 'error'>> {
+    const changes: PlacementChange[] = chunk.map((d) => ({
+      name: d.unit,
+      placement: d.kind === 'place' ? { machine: d.machine, hash: units.get(d.unit)?.hash ?? '', at: now, engine: this.machineId } : undefined,
+      guards: placementGuards(this.registry.keys, d, placementRevisions.get(d.unit) ?? 0),
+    }));
+    const names = chunk.map((d) => d.unit);
     try {
-      const ok = await this.registry.setPlacement(d.unit, record, [term.guard, ...placementGuards(this.registry.keys, d, modRevision)]);
-      if (ok) {
-        this.log.info({ unit: d.unit, decision: d.kind, machine: d.kind === 'place' ? d.machine : d.from, reason: d.reason }, `engine: ${d.kind} ${d.unit}`);
-        return { ...d, outcome: 'applied' };
+      if (await this.registry.setPlacements(changes, [term.guard])) {
+        for (const d of chunk) {
+          this.log.info({ unit: d.unit, decision: d.kind, machine: d.kind === 'place' ? d.machine : d.from, reason: d.reason }, `engine: ${d.kind} ${d.unit}`);
+        }
+        return { outcome: 'applied' };
       }
       await this.confirmLeadership(term);
-      this.log.info({ unit: d.unit, decision: d.kind, leading: !term.ended }, 'engine: write refused by its guard');
-      return { ...d, outcome: 'refused' };
+      this.log.info({ units: names, leading: !term.ended }, 'engine: write refused by its guards');
+      return { outcome: 'refused' };
     } catch (e) {
-      this.log.warn({ err: e, unit: d.unit, decision: d.kind }, 'engine: write failed');
-      return { ...d, outcome: 'failed', error: (e as Error).message };
+      this.log.warn({ err: e, units: names }, 'engine: write failed');
+      return { outcome: 'failed', error: (e as Error).message };
     }
   }
 
@@ -463,4 +481,33 @@ export function placementGuards(keys: Pick<Registry['keys'], 'placement' | 'mach
   const guards = [modRevision > 0 ? Compare.modRevision(key, '=', modRevision) : Compare.createRevision(key, '=', 0)];
   if (d.kind === 'place' && d.leaving !== undefined) guards.push(Compare.createRevision(keys.machine(d.leaving), '=', 0));
   return guards;
+}
+
+/** Compares and operations one transaction may hold (kvd's and etcd's default --max-txn-ops). */
+export const TXN_LIMIT = 128;
+
+/**
+ * Splits a pass's decisions into transactions: in order, each within the txn limits (the engine's
+ * election guard plus each decision's own guards; one operation each), and a unit decided twice
+ * (which one transaction cannot hold: a txn names each key once) starting a new one.
+ */
+export function planChunks(decisions: readonly Decision[], limit = TXN_LIMIT): Decision[][] {
+  const chunks: Decision[][] = [];
+  let chunk: Decision[] = [];
+  let compares = 1;
+  let units = new Set<string>();
+  for (const d of decisions) {
+    const guards = d.kind === 'place' && d.leaving !== undefined ? 2 : 1;
+    if (chunk.length > 0 && (compares + guards > limit || chunk.length + 1 > limit || units.has(d.unit))) {
+      chunks.push(chunk);
+      chunk = [];
+      compares = 1;
+      units = new Set();
+    }
+    chunk.push(d);
+    compares += guards;
+    units.add(d.unit);
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
 }

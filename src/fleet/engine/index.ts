@@ -15,6 +15,8 @@ export {
 export {
   Engine,
   placementGuards,
+  planChunks,
+  TXN_LIMIT,
   DEFAULT_ENGINE_TTL_SECONDS,
   DEFAULT_HOLD_OFF_MS,
   DEFAULT_RECONCILE_INTERVAL_MS,

@@ -44,6 +44,13 @@ export interface RegistrySnapshot {
 
 export type SubmitResult = 'created' | 'unchanged' | 'replaced';
 
+/** One unit's new placement (undefined: unplaced), written only if `guards` hold. */
+export interface PlacementChange {
+  name: string;
+  placement: PlacementRecord | undefined;
+  guards: readonly TxnCompare[];
+}
+
 /** How many times a read-modify-write is retried when another writer got there first. */
 const CAS_ATTEMPTS = 20;
 
@@ -143,9 +150,21 @@ export class Registry {
    * hold (the engine's own leadership key, the placement as the engine last saw it).
    */
   async setPlacement(name: string, placement: PlacementRecord | undefined, guards: TxnCompare[]): Promise<boolean> {
-    const key = this.keys.placement(name);
-    const op = placement ? Op.put(key, encodeRecord(placement)) : Op.delete(key);
-    const r = await this.client.txn().if(...guards).then(op).commit();
+    return this.setPlacements([{ name, placement, guards }]);
+  }
+
+  /**
+   * Several placement changes in one transaction: all are written, or none (when one guard of any
+   * of them fails). Each unit at most once, and at most 128 compares and 128 operations in all
+   * (kvd's and etcd's default --max-txn-ops); the engine's passes stay within both.
+   */
+  async setPlacements(changes: readonly PlacementChange[], shared: readonly TxnCompare[] = []): Promise<boolean> {
+    const guards = [...shared, ...changes.flatMap((c) => c.guards)];
+    const ops = changes.map(({ name, placement }) => {
+      const key = this.keys.placement(name);
+      return placement ? Op.put(key, encodeRecord(placement)) : Op.delete(key);
+    });
+    const r = await this.client.txn().if(...guards).then(...ops).commit();
     return r.succeeded;
   }
 

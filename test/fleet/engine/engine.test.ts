@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import t, { type Test } from 'tap';
 import { Client, Compare, toText } from '../../../src/client/index.js';
-import { Engine, placementGuards, type Decision, type EngineOptions } from '../../../src/fleet/engine/index.js';
+import { Engine, TXN_LIMIT, placementGuards, planChunks, type Decision, type EngineOptions } from '../../../src/fleet/engine/index.js';
 import { Registry, RegistryView, encodeRecord } from '../../../src/fleet/registry/index.js';
 import { KvdCluster } from '../../server/kvd-harness.js';
 import { freePort } from '../../raft/cluster.js';
@@ -121,6 +121,47 @@ t.test('a machine whose lease is gone: its units are placed elsewhere', async (t
   t.equal(snap.machines.has('m1'), false);
 });
 
+t.test('the units of a gone machine move in one transaction', async (t) => {
+  const { prefix, reg, view } = await setup(t);
+  const m1 = await FakeMachine.announce(reg, 'm1');
+  for (const n of ['a', 'b', 'c']) await submit(reg, `${n}.service`, SERVICE);
+  const writes: string[][] = [];
+  class Recording extends Registry {
+    override async setPlacements(...args: Parameters<Registry['setPlacements']>): Promise<boolean> {
+      writes.push(args[0].map((c) => `${c.name}->${c.placement?.machine ?? '-'}`));
+      return super.setPlacements(...args);
+    }
+  }
+  const e = new Engine({ registry: new Recording(newClient(), prefix), machineId: 'e1', holdOffMs: 0, logger: quiet });
+  t.teardown(() => e.stop());
+  e.start();
+  await untilView(view, (s) => s.placements.size === 3, 'three on m1');
+  t.same(writes, [['a.service->m1', 'b.service->m1', 'c.service->m1']], 'the first pass placed all three with one write');
+  await FakeMachine.announce(reg, 'm2');
+  const moved = untilPass(e, (r) => r.decisions.length === 3);
+  await m1.die();
+  const report = await moved;
+  t.same(report.decisions.map((d) => [d.unit, d.outcome]), [['a.service', 'applied'], ['b.service', 'applied'], ['c.service', 'applied']]);
+  t.same(writes.slice(1), [['a.service->m2', 'b.service->m2', 'c.service->m2']], 'the three moves went in one write');
+  await untilView(view, (s) => [...s.placements.values()].every((p) => p.machine === 'm2'), 'all on m2');
+});
+
+t.test('planChunks: a plan split only where a transaction could not hold it', async (t) => {
+  const place = (unit: string, leaving?: string): Decision => ({ kind: 'place', unit, machine: 'm2', reason: 'r', ...(leaving && { leaving }) });
+  const unplace = (unit: string): Decision => ({ kind: 'unplace', unit, from: 'm1', reason: 'r' });
+  t.same(planChunks([]), []);
+  const three = [place('a'), unplace('b'), place('c', 'm9')];
+  t.same(planChunks(three), [three], 'small plans are one transaction');
+  t.same(planChunks([unplace('a'), place('b'), place('a')]).map((c) => c.map((d) => d.unit)), [['a', 'b'], ['a']], 'a unit decided twice starts a new transaction, in order');
+  // 1 election guard + 127 single-guard decisions = 128 compares: the limit; one more splits.
+  const many = Array.from({ length: 128 }, (_, i) => place(`u${i}`));
+  t.same(planChunks(many).map((c) => c.length), [127, 1], 'at most 128 compares with the election guard');
+  const moves = Array.from({ length: 100 }, (_, i) => place(`u${i}`, 'm1'));
+  t.same(planChunks(moves).map((c) => c.length), [63, 37], 'a move off a gone machine has two guards');
+  t.same(planChunks(many, 4).map((c) => c.length).slice(0, 2), [3, 3], 'the limit is a parameter');
+  for (const c of planChunks(moves)) t.ok(1 + c.reduce((n, d) => n + (d.kind === 'place' && d.leaving ? 2 : 1), 0) <= TXN_LIMIT);
+});
+
 t.test('a move off a gone machine is refused once that machine is back (it fenced and announced again before the write)', async (t) => {
   // The race, with the engine's steps taken by hand: its view shows m1 gone and it decides to move
   // a.service to m2; m1's agent (which fenced, got a new lease and announced again) is back before
@@ -213,12 +254,12 @@ t.test('a placement written by an engine whose election key is gone is refused b
   // its lease had expired while it was deciding.
   let sabotage = true;
   class Stale extends Registry {
-    override async setPlacement(...args: Parameters<Registry['setPlacement']>): Promise<boolean> {
+    override async setPlacements(...args: Parameters<Registry['setPlacements']>): Promise<boolean> {
       if (sabotage) {
         sabotage = false;
         await this.client.delete(`${prefix}engine/`, { prefix: true });
       }
-      return super.setPlacement(...args);
+      return super.setPlacements(...args);
     }
   }
   const e = new Engine({ registry: new Stale(newClient(), prefix), machineId: 'stale', holdOffMs: 0, logger: quiet });
@@ -257,13 +298,13 @@ t.test('a placement changed behind the engine\'s back: its write is refused, the
   await FakeMachine.announce(reg, 'm2');
   let interfere = true;
   class Racing extends Registry {
-    override async setPlacement(...args: Parameters<Registry['setPlacement']>): Promise<boolean> {
+    override async setPlacements(...args: Parameters<Registry['setPlacements']>): Promise<boolean> {
       if (interfere) {
         interfere = false;
         // Someone (an operator with kvctl) writes the placement first.
-        await this.client.put(this.keys.placement(args[0]), encodeRecord({ machine: 'm2', hash: 'x', at: 0, engine: 'operator' }));
+        await this.client.put(this.keys.placement(args[0][0]!.name), encodeRecord({ machine: 'm2', hash: 'x', at: 0, engine: 'operator' }));
       }
-      return super.setPlacement(...args);
+      return super.setPlacements(...args);
     }
   }
   const e = new Engine({ registry: new Racing(newClient(), prefix), machineId: 'e1', holdOffMs: 0, logger: quiet });
@@ -275,8 +316,9 @@ t.test('a placement changed behind the engine\'s back: its write is refused, the
   const report = await refused;
   t.match(report.decisions, [
     { unit: 'a.service', outcome: 'refused' },
-    { unit: 'b.service', outcome: 'skipped' },
-  ], 'the rest of a stale pass is not written');
+    { unit: 'b.service', outcome: 'refused' },
+  ], 'a pass is written as one transaction: one stale guard refuses it all');
+  t.notOk(placementOf(view, 'b.service'), 'b was not placed by the refused pass');
   t.equal(e.isLeader, true, 'still the leader: only the placement had changed');
   const snap = await untilView(view, (s) => s.placements.has('a.service') && s.placements.has('b.service'), 'both placed');
   t.equal(snap.placements.get('a.service')!.engine, 'operator', 'the other write is kept (it was valid)');
@@ -290,12 +332,12 @@ t.test('a write that fails (store away): the rest of the pass waits; a later pas
   await submit(reg, 'b.service', SERVICE);
   let fail = true;
   class Flaky extends Registry {
-    override async setPlacement(...args: Parameters<Registry['setPlacement']>): Promise<boolean> {
+    override async setPlacements(...args: Parameters<Registry['setPlacements']>): Promise<boolean> {
       if (fail) {
         fail = false;
         throw new Error('connection refused');
       }
-      return super.setPlacement(...args);
+      return super.setPlacements(...args);
     }
   }
   const clock = new FakeClock();
@@ -305,8 +347,9 @@ t.test('a write that fails (store away): the rest of the pass waits; a later pas
   e.start();
   t.match((await failed).decisions, [
     { unit: 'a.service', outcome: 'failed', error: 'connection refused' },
-    { unit: 'b.service', outcome: 'skipped' },
+    { unit: 'b.service', outcome: 'failed', error: 'connection refused' },
   ]);
+  t.equal(view.current.placements.size, 0, 'nothing placed by the failed write');
   // The next periodic pass writes both.
   const placed = untilView(view, (s) => s.placements.size === 2, 'both placed');
   clock.advance(2000);
@@ -411,11 +454,11 @@ t.test('passes are coalesced: never two at once, and none lost', async (t) => {
   let inFlight = 0;
   let most = 0;
   class Counting extends Registry {
-    override async setPlacement(...args: Parameters<Registry['setPlacement']>): Promise<boolean> {
+    override async setPlacements(...args: Parameters<Registry['setPlacements']>): Promise<boolean> {
       inFlight++;
       most = Math.max(most, inFlight);
       try {
-        return await super.setPlacement(...args);
+        return await super.setPlacements(...args);
       } finally {
         inFlight--;
       }
