@@ -1,8 +1,11 @@
 // Fleet on real processes: a 3-member kvd and 3 fleetd machines on loopback, six units (one Global,
 // two that conflict, one with MachineMetadata, one MachineOf its base). A `kill -9` of the fleetd
-// running the most units must see each of its non-global units active elsewhere within the agent
-// TTL + 3 s, constraints still met; its return must start nothing twice; a store outage shorter
-// than the TTL (the kvd leader stopped with SIGSTOP) must move nothing.
+// running the most units must see each of its non-global units moved only once the machine has left
+// the registry (its lease expired), all in one transaction, and active elsewhere, constraints still
+// met; its return must start nothing twice; a store outage shorter than the TTL (the kvd leader
+// stopped with SIGSTOP) must move nothing. How long the move took is reported, not asserted (a
+// loaded machine stretches it; docs/fleet.md has the measured figures); the deadlines below only
+// stop a hung round.
 //
 // Every unit appends `<time> <machine> <pid>` to its own file every 50 ms: the files are the proof
 // that no unit ran on two machines at once (the intervals of its runs never overlap).
@@ -220,6 +223,16 @@ t.test('fleet failover on real processes', { timeout: 240_000 }, async (t) => {
     // A kvd leader change meanwhile gives every lease a whole TTL again (as etcd does), so the
     // victim's machine stays listed longer: the term says whether that happened.
     const termAtKill = await raftTerm();
+    // A unit must not be placed elsewhere while its machine is still listed (the lease still held).
+    const early: string[] = [];
+    const watchEarly = () => {
+      if (!liveIds().includes(victim.machineId)) return;
+      for (const u of moved) {
+        const p = view.current.placements.get(u);
+        if (p !== undefined && p.machine !== victim.machineId) early.push(`${u} on ${short(p.machine)} at revision ${view.current.revision}`);
+      }
+    };
+    view.on('change', watchEarly);
     const killedAt = performance.now();
     await victim.kill9();
     // When the machine left the registry (its lease expired) splits the time in two: the store's
@@ -233,12 +246,16 @@ t.test('fleet failover on real processes', { timeout: 240_000 }, async (t) => {
         (TTL + 10) * 1000,
       );
     } finally {
+      view.off('change', watchEarly);
       t.comment(`round ${round}: kvd raft term ${termAtKill} at the kill, ${await raftTerm().catch((e: Error) => e.message)} after`);
     }
+    t.same(early, [], `round ${round}: no unit was placed elsewhere before ${victim.name} left the registry`);
+    // The engine writes a pass's plan in one transaction: every unit of the machine moves at once.
+    const placedAt = moved.map((u) => view.current.modRevisions.get(registry.keys.placement(u)));
+    t.equal(new Set(placedAt).size, 1, `round ${round}: ${moved.join(', ')} were placed in one transaction (revisions ${placedAt.join(', ')})`);
     const ms = performance.now() - killedAt;
     t.comment(`round ${round}: ${victim.name} left the registry ${(await gone).toFixed(0)} ms after the kill, its units were active elsewhere ${ms.toFixed(0)} ms after the kill`);
     reschedule.push(ms);
-    t.ok(ms <= (TTL + 3) * 1000, `round ${round}: rescheduled in ${ms.toFixed(0)} ms (limit ${(TTL + 3) * 1000} ms)`);
     checkConstraints(t, `round ${round} after the kill`);
 
     await victim.start();
