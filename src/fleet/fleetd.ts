@@ -16,7 +16,7 @@ import { MachineInfo, type FactsReader } from './agent/machine-info.js';
 import { FLEETD_VERSION, type FleetdConfig, type HostPort } from './config.js';
 import { Engine } from './engine/index.js';
 import { Registry, RegistryView } from './registry/index.js';
-import { Runner } from './runner/index.js';
+import { Runner, sweepEmptyCommandCgroups } from './runner/index.js';
 
 export interface FleetdDeps {
   clock?: Clock;
@@ -80,6 +80,9 @@ export async function startFleetd(config: FleetdConfig, deps: FleetdDeps = {}): 
   const view = new RegistryView(registry);
   // Units learn which machine runs them (systemd's %m, which our specifiers do not resolve).
   const runner = new Runner({ stateDir: config.stateDir, baseEnv: { ...(deps.baseEnv ?? baseEnvironment()), FLOTILLA_MACHINE_ID: machineId } });
+  // Command cgroups an earlier run's watchdogs could not remove would otherwise pile up.
+  const swept = sweepEmptyCommandCgroups();
+  if (swept.length > 0) log.info({ cgroups: swept.length }, 'fleetd: removed empty command cgroups left by an earlier run');
 
   const catalog = new ServiceCatalog(client, { logger: componentLogger('discovery', { machine: machineId.slice(0, 8) }) });
 

@@ -13,7 +13,7 @@
 // Where cgroup2 is not mounted, or the agent may not write to its own cgroup (not root, a
 // read-only /sys/fs/cgroup, a systemd service without Delegate=yes), commands run without one and
 // the environment mark is all there is. FLOTILLA_UNIT_CGROUPS=0 turns cgroups off.
-import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 
 /** Where cgroup2 is mounted (read once: mounts do not move under a running agent); null when nowhere. */
 let cgroup2Mount: string | null | undefined;
@@ -80,17 +80,7 @@ export class CommandCgroup {
     const parent = cgroupsWanted() ? ownCgroupDir() : undefined;
     if (parent === undefined) return { child: spawn(), cgroup: undefined };
     const dir = `${parent}/${name}`;
-    try {
-      mkdirSync(dir);
-    } catch {
-      return { child: spawn(), cgroup: undefined };
-    }
-    try {
-      writeFileSync(`${dir}/cgroup.procs`, String(process.pid));
-    } catch {
-      tryRemove(dir);
-      return { child: spawn(), cgroup: undefined };
-    }
+    if (!enterNew(dir)) return { child: spawn(), cgroup: undefined };
     let child: T;
     try {
       child = spawn();
@@ -153,6 +143,60 @@ export class CommandCgroup {
     this.removed = tryRemove(this.dir);
     return this.removed;
   }
+}
+
+/** The prefix of every command cgroup's name (spawned-command.ts adds the fence id). */
+export const COMMAND_CGROUP_PREFIX = 'flotilla-';
+
+/**
+ * Makes cgroup `dir` and moves this process into it; false (and nothing moved) when either fails.
+ * Another agent sharing the parent cgroup may sweep the new cgroup away while it is still empty,
+ * between the two steps: then it is made once more.
+ */
+function enterNew(dir: string): boolean {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      mkdirSync(dir);
+    } catch {
+      return false;
+    }
+    try {
+      writeFileSync(`${dir}/cgroup.procs`, String(process.pid));
+      return true;
+    } catch (err) {
+      tryRemove(dir);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return false;
+    }
+  }
+  return false;
+}
+
+/**
+ * Removes the command cgroups below this process's own cgroup that nothing runs in, and returns
+ * their names. They are left behind when a command's watchdog could not remove its cgroup: the
+ * watchdog itself killed (a whole process tree killed at once), or a process that took longer than
+ * the watchdog's five seconds to die. The kernel refuses to remove a cgroup with a process in it
+ * (EBUSY), so another agent's running commands in the same parent keep theirs.
+ */
+export function sweepEmptyCommandCgroups(): string[] {
+  const parent = cgroupsWanted() ? ownCgroupDir() : undefined;
+  if (parent === undefined) return [];
+  let names: string[];
+  try {
+    names = readdirSync(parent).filter((n) => n.startsWith(COMMAND_CGROUP_PREFIX));
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    try {
+      rmdirSync(`${parent}/${name}`);
+      removed.push(name);
+    } catch {
+      // populated (EBUSY), gone meanwhile (ENOENT), or not ours to remove (EACCES): left as it is
+    }
+  }
+  return removed;
 }
 
 function tryRemove(dir: string): boolean {

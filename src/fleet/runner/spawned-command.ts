@@ -6,7 +6,7 @@
 // (ENOENT, EACCES, ...) does not throw: it "exits" with status 203, systemd's EXEC failure, and
 // `execError` says why.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { CommandCgroup } from './command-cgroup.js';
+import { COMMAND_CGROUP_PREFIX, CommandCgroup } from './command-cgroup.js';
 import { EXIT_EXEC, errnoText, type CommandExit } from './exit-status.js';
 import { Fence } from './fence.js';
 import type { Journal } from './journal.js';
@@ -54,7 +54,7 @@ export class SpawnedCommand {
     if (req.notExecutable !== undefined) {
       this.execError = req.notExecutable;
     } else {
-      const started = CommandCgroup.spawnInto(`flotilla-${this.fenceId}`, () => {
+      const started = CommandCgroup.spawnInto(`${COMMAND_CGROUP_PREFIX}${this.fenceId}`, () => {
         try {
           return spawn(req.argv[0]!, req.argv.slice(1), {
             env: { ...req.env, [FENCE_ID_VARIABLE]: this.fenceId },

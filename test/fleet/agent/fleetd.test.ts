@@ -3,12 +3,13 @@
 // for bad flags, SIGTERM, the persisted machine id, the embedded default `flotilla`).
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, rmdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Client } from '../../../src/client/index.js';
 import { parseFleetdArgs, type FleetdConfig } from '../../../src/fleet/config.js';
 import { baseEnvironment, runUntilSignal, startFleetd } from '../../../src/fleet/fleetd.js';
 import { Registry, RegistryView, type RegistrySnapshot } from '../../../src/fleet/registry/index.js';
+import { ownCgroupDir } from '../../../src/fleet/runner/command-cgroup.js';
 import { parseUnitFile } from '../../../src/fleet/unit/index.js';
 import { plainNode } from '../../plain-node.js';
 import { freePort } from '../../raft/cluster.js';
@@ -70,11 +71,24 @@ t.test('with a kvd', async (t) => {
   t.test('in process: the engine places, the agent runs, HTTP shows, stop revokes', async (t) => {
     const dir = await tempDir();
     t.teardown(dir.remove);
+    // An empty command cgroup an earlier run left behind (where this process may make cgroups).
+    const stale = ownCgroupDir() === undefined ? undefined : `${ownCgroupDir()}/flotilla-stale-fleetd-${process.pid}`;
+    let staleMade = false;
+    try {
+      if (stale !== undefined) mkdirSync(stale);
+      staleMade = stale !== undefined;
+    } catch {
+      // not root, or cgroup2 read-only here: nothing to sweep
+    }
+    t.teardown(() => {
+      if (staleMade && existsSync(stale!)) rmdirSync(stale!);
+    });
     const fleetd = await startFleetd(
       config(['--endpoints', url, '--state-dir', dir.path, '--http-addr', '127.0.0.1:0', '--dns-addr', '127.0.0.1:0', '--agent-ttl', '2', '--metadata', 'role=inproc', '--log-level', 'silent']),
       { readFacts: async () => ({ cpus: 2, memTotal: 2e9, memFree: 1e9, load: 0 }) },
     );
     await fleetd.ready();
+    if (staleMade) t.notOk(existsSync(stale!), 'the empty cgroup left by an earlier run was removed at start');
     t.match(fleetd.agentUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
     const id = fleetd.machineId;
     let s = await untilView(view, (s) => s.machines.has(id), 'machine announced');

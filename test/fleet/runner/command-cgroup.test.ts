@@ -2,7 +2,7 @@
 // leaving the process group, which the mark alone cannot find; it is removed when the command ends.
 import t from 'tap';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
-import { CommandCgroup, ownCgroupDir } from '../../../src/fleet/runner/command-cgroup.js';
+import { CommandCgroup, ownCgroupDir, sweepEmptyCommandCgroups } from '../../../src/fleet/runner/command-cgroup.js';
 import { Journal } from '../../../src/fleet/runner/journal.js';
 import { FENCE_ID_VARIABLE } from '../../../src/fleet/runner/marked-processes.js';
 import { SpawnedCommand } from '../../../src/fleet/runner/spawned-command.js';
@@ -133,6 +133,44 @@ t.test('a unit stop reaches the process that dropped the mark; without cgroups i
   await execedSleep(esc2);
   await u2.stop();
   t.ok(processAlive(esc2), 'without a cgroup the process that dropped its mark outlives the unit (the documented limit)');
+});
+
+t.test('the sweep removes empty command cgroups and leaves populated and foreign ones', { skip: noCgroups }, async (t) => {
+  const parent = ownCgroupDir()!;
+  const stale = [`flotilla-stale-a-${process.pid}`, `flotilla-stale-b-${process.pid}`];
+  const foreign = `not-flotilla-${process.pid}`;
+  for (const n of [...stale, foreign]) mkdirSync(`${parent}/${n}`);
+  t.teardown(() => {
+    for (const n of [...stale, foreign]) if (existsSync(`${parent}/${n}`)) rmdirSync(`${parent}/${n}`);
+  });
+  const journal = new Journal('s.service');
+  const running = new SpawnedCommand({ argv: ['/bin/sleep', '1000'], env: baseEnv, cwd: '/', journal });
+  t.teardown(() => running.signal('SIGKILL'));
+  const busy = running.cgroup!;
+  t.ok(busy.populated(), 'a running command populates its cgroup');
+
+  const removed = sweepEmptyCommandCgroups();
+  for (const n of stale) {
+    t.ok(removed.includes(n), `${n} is reported removed`);
+    t.notOk(existsSync(`${parent}/${n}`), `${n} is gone`);
+  }
+  t.ok(existsSync(busy.dir), "the running command's cgroup stays");
+  t.notOk(removed.some((n) => busy.dir.endsWith(`/${n}`)), 'and is not reported');
+  t.ok(existsSync(`${parent}/${foreign}`), 'a cgroup not named flotilla-* stays');
+  t.ok(busy.pids().length > 0, 'the command still runs in it');
+});
+
+t.test('FLOTILLA_UNIT_CGROUPS=0: no sweep either', { skip: noCgroups }, async (t) => {
+  const parent = ownCgroupDir()!;
+  const stale = `flotilla-stale-off-${process.pid}`;
+  mkdirSync(`${parent}/${stale}`);
+  t.teardown(() => {
+    if (existsSync(`${parent}/${stale}`)) rmdirSync(`${parent}/${stale}`);
+  });
+  process.env.FLOTILLA_UNIT_CGROUPS = '0';
+  t.teardown(() => delete process.env.FLOTILLA_UNIT_CGROUPS);
+  t.same(sweepEmptyCommandCgroups(), [], 'nothing removed');
+  t.ok(existsSync(`${parent}/${stale}`), 'the empty cgroup stays');
 });
 
 t.test('FLOTILLA_UNIT_CGROUPS=0: no cgroup, nothing moved', async (t) => {
