@@ -18,7 +18,8 @@ import { watchFigure } from './watch.mjs';
 const HELP = `usage: npm run bench -- [options]
   --vs-etcd              also measure a throwaway etcd cluster (installs etcd-server if missing)
   --runs N               runs per figure and system (default 3 with --vs-etcd, else 1)
-  --figures LIST         load figures to run (default all): ${'put1,put16,put64,put256,range64,rangeser64,put64single'}
+  --figures LIST         load figures to run (default all): ${'put1,put16,put64,put256,range64,rangeser64,put64single'};
+                         also put1single (1 client, 1 member: the client path without replication)
   --no-load              skip the load figures
   --no-watch             skip the watch figure
   --no-failover          skip the failover figure
@@ -61,6 +62,9 @@ const FIGURES = [
   { id: 'range64', label: 'range linearizable, 64 clients', op: 'range', clients: 64, total: 20000, size: 3 },
   { id: 'rangeser64', label: 'range serializable, 64 clients', op: 'range-serializable', clients: 64, total: 20000, size: 3 },
   { id: 'put64single', label: 'put, 64 clients, 1 member', op: 'put', clients: 64, total: 20000, size: 1 },
+  // Not in the default set: with put1 it splits a put's latency at 1 client into the client path
+  // (one member) and what replication adds (three).
+  { id: 'put1single', label: 'put, 1 client, 1 member', op: 'put', clients: 1, total: 10000, size: 1, optional: true },
 ];
 
 const systems = args['vs-etcd'] ? ['kvd', 'etcd'] : ['kvd'];
@@ -69,7 +73,7 @@ const figures = args['no-load'] ? [] : args.figures ? args.figures.split(',').ma
   const f = FIGURES.find((x) => x.id === id);
   if (!f) throw new Error(`unknown figure ${id}`);
   return f;
-}) : FIGURES;
+}) : FIGURES.filter((f) => !f.optional);
 const quietMax = Number(args['quiet-max']);
 const log = (...a) => console.error(...a);
 const kvload = sharedTool('kvload.mjs');
