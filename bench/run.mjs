@@ -71,7 +71,10 @@ const systems = args['vs-etcd'] ? ['kvd', 'etcd'] : ['kvd'];
 const runs = Number(args.runs ?? (args['vs-etcd'] ? 3 : 1));
 const figures = args['no-load'] ? [] : args.figures ? args.figures.split(',').map((id) => {
   const f = FIGURES.find((x) => x.id === id);
-  if (!f) throw new Error(`unknown figure ${id}`);
+  if (!f) {
+    console.error(`bench: unknown figure "${id}" in --figures; known: ${FIGURES.map((x) => x.id).join(', ')}`);
+    process.exit(2);
+  }
   return f;
 }) : FIGURES.filter((f) => !f.optional);
 const quietMax = Number(args['quiet-max']);
