@@ -6,7 +6,7 @@
 import type { Event, KeyValue } from '../kv/api.js';
 
 export type { Event, KeyValue, LeaseId } from '../kv/api.js';
-export { CompareResult, CompareTarget, EventType, SortOrder, SortTarget, WatchFilterType } from '../kv/api.js';
+export { CompareResult, CompareTarget, EventType, MAX_TXN_OPS, SortOrder, SortTarget, WatchFilterType } from '../kv/api.js';
 
 export interface ResponseHeader {
   cluster_id?: bigint;

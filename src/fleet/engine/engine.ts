@@ -5,7 +5,7 @@
 // decision in a txn guarded by its election key and by the placement's mod revision as it saw it:
 // an engine that lost the election, or decided from a stale view, has its writes refused by the store.
 import { EventEmitter } from 'node:events';
-import { Compare, Election, Session, type TxnCompare } from '../../client/index.js';
+import { Compare, Election, MAX_TXN_OPS, Session, type TxnCompare } from '../../client/index.js';
 import { componentLogger, type Logger } from '../../util/log.js';
 import type { PlacementChange, Registry, RegistrySnapshot } from '../registry/index.js';
 import { RegistryView } from '../registry/index.js';
@@ -484,7 +484,7 @@ export function placementGuards(keys: Pick<Registry['keys'], 'placement' | 'mach
 }
 
 /** Compares and operations one transaction may hold (kvd's and etcd's default --max-txn-ops). */
-export const TXN_LIMIT = 128;
+export const TXN_LIMIT = MAX_TXN_OPS;
 
 /**
  * Splits a pass's decisions into transactions: in order, each within the txn limits (the engine's

@@ -59,8 +59,9 @@ function unescapeMountPath(p: string): string {
   return p.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
 
-function cgroupsWanted(): boolean {
-  return process.env.FLOTILLA_UNIT_CGROUPS !== '0';
+/** The cgroup the command cgroups go below (this process's own); undefined when they are off or impossible. */
+function commandCgroupParent(): string | undefined {
+  return process.env.FLOTILLA_UNIT_CGROUPS === '0' ? undefined : ownCgroupDir();
 }
 
 export class CommandCgroup {
@@ -77,7 +78,7 @@ export class CommandCgroup {
    * child with its cgroup, or with none when no cgroup could be made (then nothing was moved).
    */
   static spawnInto<T>(name: string, spawn: () => T): { child: T; cgroup: CommandCgroup | undefined } {
-    const parent = cgroupsWanted() ? ownCgroupDir() : undefined;
+    const parent = commandCgroupParent();
     if (parent === undefined) return { child: spawn(), cgroup: undefined };
     const dir = `${parent}/${name}`;
     if (!enterNew(dir)) return { child: spawn(), cgroup: undefined };
@@ -179,7 +180,7 @@ function enterNew(dir: string): boolean {
  * (EBUSY), so another agent's running commands in the same parent keep theirs.
  */
 export function sweepEmptyCommandCgroups(): string[] {
-  const parent = cgroupsWanted() ? ownCgroupDir() : undefined;
+  const parent = commandCgroupParent();
   if (parent === undefined) return [];
   let names: string[];
   try {
