@@ -199,6 +199,33 @@ t.test('three transports exchange messages: exact bytes and numbers, one frame p
   t.equal(A.stat(B.id).framesSent - after.ab.framesSent, 1);
 });
 
+t.test('a send that may wait leaves at the end of the turn; a send meanwhile takes it along, in order', async (t) => {
+  const A = new Member(1);
+  const B = new Member(2);
+  t.teardown(() => Promise.all([A.tr.stop(), B.tr.stop()]));
+  await startAll([A, B]);
+  await warmUp([A, B]);
+  const frames = () => A.stat(B.id).framesSent;
+  const start = frames();
+
+  A.tr.send([app(A.id, B.id, 1, [])], false);
+  for (let i = 0; i < 5; i++) await Promise.resolve();
+  t.equal(frames(), start, 'not sent while the microtasks of this turn run');
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  t.equal(frames(), start + 1, 'sent at the end of the turn');
+  await B.until(() => B.inbox.length === 1);
+  t.equal(B.inbox[0]!.commit, 1);
+
+  A.tr.send([app(A.id, B.id, 2, [])], false);
+  A.tr.send([app(A.id, B.id, 3, [])]);
+  await Promise.resolve();
+  t.equal(frames(), start + 2, 'a send that may not wait flushes both at once, as one frame');
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  t.equal(frames(), start + 2, 'and nothing is left for the end of the turn');
+  await B.until(() => B.inbox.length === 3);
+  t.strictSame(B.inbox.map((m) => m.commit), [1, 2, 3], 'in the order they were sent');
+});
+
 t.test('round trips: each open connection is pinged and the answer measured, per peer', async (t) => {
   const trips: Array<[NodeId, NodeId, number]> = [];
   const tripsOf = (from: NodeId, to: NodeId) => trips.filter(([f, tt]) => f === from && tt === to);

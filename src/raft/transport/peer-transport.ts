@@ -85,6 +85,8 @@ export class PeerTransport {
   private readonly dirty = new Set<Peer>();
   /** A flush is queued (as a microtask: see send()). */
   private flushQueued = false;
+  /** A flush is queued for the end of this turn of the event loop (send() with `soon` false). */
+  private turnFlushQueued = false;
   private state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
   private stopping: Promise<void> | undefined;
 
@@ -148,8 +150,13 @@ export class PeerTransport {
    * run (several Readies' worth, say) goes out as one frame per peer, flushed as a microtask: at
    * the end of the current callback rather than a turn of the event loop later, which would add
    * a wait behind every pending I/O callback to each hop of a commit.
+   *
+   * With `soon` false the flush waits for the end of this turn of the event loop instead, after
+   * the work the current callback's microtasks do: for messages that may leave after it (see
+   * RaftNode.handleReady). Each peer's queue keeps its order either way; an earlier flush takes
+   * them along.
    */
-  send(messages: Message[]): void {
+  send(messages: Message[], soon = true): void {
     if (this.state === 'stopped') return;
     const unreachable = new Set<NodeId>();
     try {
@@ -165,8 +172,16 @@ export class PeerTransport {
         this.dirty.add(p);
       }
       if (this.dirty.size > 0 && !this.flushQueued) {
-        this.flushQueued = true;
-        queueMicrotask(() => this.flushDirty());
+        if (soon) {
+          this.flushQueued = true;
+          queueMicrotask(() => this.flushDirty());
+        } else if (!this.turnFlushQueued) {
+          this.turnFlushQueued = true;
+          setImmediate(() => {
+            this.turnFlushQueued = false;
+            if (!this.flushQueued) this.flushDirty();
+          });
+        }
       }
     } catch (err) {
       this.log.error({ err }, 'send failed');
