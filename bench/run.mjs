@@ -15,11 +15,26 @@ import { KvdCluster } from './kvd-cluster.mjs';
 import { b64, cpuMsOf, findLeader, fmt, median, nowMs, peakRssMiB, postJson, range, REPO_DIR, rssMiB, runFile, sharedTool, sleep, status, waitQuiet, warmupFor } from './lib.mjs';
 import { watchFigure } from './watch.mjs';
 
+const FIGURES = [
+  // 10,000 at 1 client as in etcd's op guide (benchmark --conns=1 --clients=1 put --total=10000).
+  { id: 'put1', label: 'put, 1 client', op: 'put', clients: 1, total: 10000, size: 3 },
+  { id: 'put16', label: 'put, 16 clients', op: 'put', clients: 16, total: 10000, size: 3 },
+  { id: 'put64', label: 'put, 64 clients', op: 'put', clients: 64, total: 20000, size: 3 },
+  { id: 'put256', label: 'put, 256 clients', op: 'put', clients: 256, total: 20000, size: 3 },
+  { id: 'range64', label: 'range linearizable, 64 clients', op: 'range', clients: 64, total: 20000, size: 3 },
+  { id: 'rangeser64', label: 'range serializable, 64 clients', op: 'range-serializable', clients: 64, total: 20000, size: 3 },
+  { id: 'put64single', label: 'put, 64 clients, 1 member', op: 'put', clients: 64, total: 20000, size: 1 },
+  // Not in the default set: with put1 it splits a put's latency at 1 client into the client path
+  // (one member) and what replication adds (three).
+  { id: 'put1single', label: 'put, 1 client, 1 member', op: 'put', clients: 1, total: 10000, size: 1, optional: true },
+];
+const DEFAULT_FIGURES = FIGURES.filter((f) => !f.optional);
+
 const HELP = `usage: npm run bench -- [options]
   --vs-etcd              also measure a throwaway etcd cluster (installs etcd-server if missing)
   --runs N               runs per figure and system (default 3 with --vs-etcd, else 1)
-  --figures LIST         load figures to run (default all): ${'put1,put16,put64,put256,range64,rangeser64,put64single'};
-                         also put1single (1 client, 1 member: the client path without replication)
+  --figures LIST         load figures to run (default all): ${DEFAULT_FIGURES.map((f) => f.id).join(',')};
+                         also ${FIGURES.filter((f) => f.optional).map((f) => `${f.id} (${f.label})`).join(', ')}
   --no-load              skip the load figures
   --no-watch             skip the watch figure
   --no-failover          skip the failover figure
@@ -53,19 +68,6 @@ if (args.help) {
   process.exit(0);
 }
 
-const FIGURES = [
-  // 10,000 at 1 client as in etcd's op guide (benchmark --conns=1 --clients=1 put --total=10000).
-  { id: 'put1', label: 'put, 1 client', op: 'put', clients: 1, total: 10000, size: 3 },
-  { id: 'put16', label: 'put, 16 clients', op: 'put', clients: 16, total: 10000, size: 3 },
-  { id: 'put64', label: 'put, 64 clients', op: 'put', clients: 64, total: 20000, size: 3 },
-  { id: 'put256', label: 'put, 256 clients', op: 'put', clients: 256, total: 20000, size: 3 },
-  { id: 'range64', label: 'range linearizable, 64 clients', op: 'range', clients: 64, total: 20000, size: 3 },
-  { id: 'rangeser64', label: 'range serializable, 64 clients', op: 'range-serializable', clients: 64, total: 20000, size: 3 },
-  { id: 'put64single', label: 'put, 64 clients, 1 member', op: 'put', clients: 64, total: 20000, size: 1 },
-  // Not in the default set: with put1 it splits a put's latency at 1 client into the client path
-  // (one member) and what replication adds (three).
-  { id: 'put1single', label: 'put, 1 client, 1 member', op: 'put', clients: 1, total: 10000, size: 1, optional: true },
-];
 
 const systems = args['vs-etcd'] ? ['kvd', 'etcd'] : ['kvd'];
 const runs = Number(args.runs ?? (args['vs-etcd'] ? 3 : 1));
@@ -76,7 +78,7 @@ const figures = args['no-load'] ? [] : args.figures ? args.figures.split(',').ma
     process.exit(2);
   }
   return f;
-}) : FIGURES.filter((f) => !f.optional);
+}) : DEFAULT_FIGURES;
 const quietMax = Number(args['quiet-max']);
 const log = (...a) => console.error(...a);
 const kvload = sharedTool('kvload.mjs');
