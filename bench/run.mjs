@@ -17,9 +17,10 @@ import { watchFigure } from './watch.mjs';
 
 const FIGURES = [
   // 10,000 at 1 client as in etcd's op guide (benchmark --conns=1 --clients=1 put --total=10000).
-  // More runs there by default: a 1-client run's rate is the disk's flush time on the shared host,
-  // which varies 2-2.5x from run to run (7 runs of one build: 377-919 req/s), and the median of 3
-  // moved the ratio by a third from one run of the benchmark to the next (docs/benchmarks.md).
+  // More runs there by default: a 1-client put waits mostly for the disk's flushes and the vCPUs'
+  // wake-ups on the shared host, so one build's runs vary 2-2.5x (7 runs: 377-919 req/s), and the
+  // median of 3 moved the ratio by a third from one run of the benchmark to the next
+  // (docs/benchmarks.md, "What is measured").
   { id: 'put1', label: 'put, 1 client', op: 'put', clients: 1, total: 10000, size: 3, vsEtcdRuns: 7 },
   { id: 'put16', label: 'put, 16 clients', op: 'put', clients: 16, total: 10000, size: 3 },
   { id: 'put64', label: 'put, 64 clients', op: 'put', clients: 64, total: 20000, size: 3 },
