@@ -330,10 +330,11 @@ mkdirSync(join(jsonFile, '..'), { recursive: true });
 const save = () => writeFileSync(jsonFile, JSON.stringify(out, null, 1));
 
 for (const fig of figures) {
-  for (let r = 0; r < runsOf(fig); r++) {
+  const n = runsOf(fig);
+  for (let r = 0; r < n; r++) {
     const order = r % 2 === 0 ? systems : [...systems].reverse();
     for (const kind of order) {
-      log(`[${Math.round((Date.now() - started) / 1000)}s] ${fig.label}: ${kind}, run ${r + 1}/${runsOf(fig)}`);
+      log(`[${Math.round((Date.now() - started) / 1000)}s] ${fig.label}: ${kind}, run ${r + 1}/${n}`);
       try {
         const res = await measureLoad(kind, fig);
         log(`  ${res.rps} req/s, p50 ${res.p50} ms, p99 ${res.p99} ms, ${fmt(res.cpuUsPerReq)} µs CPU/req, errors ${res.errors}${res.errors ? ' ' + JSON.stringify(res.errorKinds) : ''}`);
