@@ -1,6 +1,7 @@
 // The agent's HTTP API (fleetd --http-addr, published as the machine's `agentUrl`): what fleetctl
 // asks a machine directly, without SSH: a unit's journal (`?lines=N`, `&follow=true` streams new
-// lines until the client hangs up), its status, and the machine's record. Other handlers (the
+// lines until the client hangs up), its status, its running processes (systemctl status's CGroup
+// lines), and the machine's record. Other handlers (the
 // discovery helper's Consul-style API) are mounted on the same server.
 import http from 'node:http';
 import type { MachineRecord } from '../registry/index.js';
@@ -23,7 +24,7 @@ export type MountedHandler = (req: http.IncomingMessage, res: http.ServerRespons
 export const DEFAULT_JOURNAL_LINES = 10;
 const MAX_JOURNAL_LINES = 1_000_000;
 
-const UNIT_PATH = /^\/fleet\/v1\/units\/([^/]+)\/(journal|status)$/;
+const UNIT_PATH = /^\/fleet\/v1\/units\/([^/]+)\/(journal|status|processes)$/;
 
 class HttpError extends Error {
   constructor(
@@ -103,6 +104,7 @@ export class AgentHttpApi {
     const unit = this.source.unit(name);
     if (!unit) throw new HttpError(404, `unit ${name} is not on this machine`);
     if (m[2] === 'status') return sendJson(res, 200, this.statusOf(unit));
+    if (m[2] === 'processes') return sendJson(res, 200, this.processesOf(unit));
     await this.journal(req, res, unit, url.searchParams);
   }
 
@@ -119,6 +121,11 @@ export class AgentHttpApi {
     };
     if (u.loadError !== undefined) out.loadError = u.loadError;
     return out;
+  }
+
+  private processesOf(u: LocalUnit): Record<string, unknown> {
+    const p = u.load === 'loaded' ? this.source.runner.processes(u.name) : undefined;
+    return { name: u.name, machine: this.source.machine().id, cgroup: p?.cgroup ?? null, processes: p?.processes ?? [] };
   }
 
   private async journal(req: http.IncomingMessage, res: http.ServerResponse, unit: LocalUnit, q: URLSearchParams): Promise<void> {

@@ -2,6 +2,7 @@
 // may drive the reconciler with a fake behind the same shape.
 import type { ActiveState, ServiceSpec } from '../types.js';
 import type { JournalEntry } from '../runner/journal.js';
+import type { UnitProcesses } from '../runner/process-list.js';
 
 export interface UnitStatus {
   active: ActiveState;
@@ -30,8 +31,10 @@ export interface AgentRunner {
   stopAll(): Promise<unknown>;
   status(name: string): UnitStatus | undefined;
   journal(name: string): UnitJournal | undefined;
+  /** A loaded unit's running processes, for `fleetctl status`. */
+  processes(name: string): UnitProcesses | undefined;
   on(event: 'status', fn: (name: string, status: UnitStatus) => void): unknown;
   off(event: 'status', fn: (name: string, status: UnitStatus) => void): unknown;
 }
 
-export type { JournalEntry };
+export type { JournalEntry, UnitProcesses };

@@ -94,6 +94,12 @@ export class CommandCgroup {
     return { child, cgroup: new CommandCgroup(dir) };
   }
 
+  /** The cgroup's path in the cgroup2 hierarchy, as /proc/<pid>/cgroup and systemctl status show it. */
+  get path(): string {
+    const mount = cgroup2Mount ?? '';
+    return this.dir.startsWith(`${mount}/`) ? this.dir.slice(mount.length) : this.dir;
+  }
+
   /** The pids in the cgroup (processes that have exited, zombies included, are not). */
   pids(): number[] {
     let text: string;

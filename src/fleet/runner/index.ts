@@ -32,4 +32,5 @@ export { parseEnvironmentFile, readEnvironmentFile, type EnvironmentFileContent 
 export { describeExit, resultOf, type UnitResult, type CommandExit } from './exit-status.js';
 export { systemClock, type Clock } from './clock.js';
 export { groupAlive } from './process-group.js';
+export { describeProcesses, type ProcessInfo, type UnitProcesses } from './process-list.js';
 export { sweepEmptyCommandCgroups } from './command-cgroup.js';

@@ -36,13 +36,18 @@ export function groupAlive(pgid: number): boolean {
  * (then the caller can only trust kill(2), which counts zombies).
  */
 export function groupMembers(pgid: number): number {
+  return groupPids(pgid)?.length ?? -1;
+}
+
+/** The non-zombie processes of group `pgid`, read from /proc; undefined when /proc cannot be read. */
+export function groupPids(pgid: number): number[] | undefined {
   let pids: string[];
   try {
     pids = readdirSync('/proc');
   } catch {
-    return -1;
+    return undefined;
   }
-  let count = 0;
+  const out: number[] = [];
   for (const pid of pids) {
     if (pid.charCodeAt(0) < 48 || pid.charCodeAt(0) > 57) continue;
     let stat: string;
@@ -53,9 +58,9 @@ export function groupMembers(pgid: number): number {
     }
     // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so cut at the last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(fields[2]) === pgid && fields[0] !== 'Z' && fields[0] !== 'X') count++;
+    if (Number(fields[2]) === pgid && fields[0] !== 'Z' && fields[0] !== 'X') out.push(Number(pid));
   }
-  return count;
+  return out;
 }
 
 /** Resolves after `ms` real milliseconds (polling only; never a policy delay). */

@@ -4,6 +4,7 @@
 import { EventEmitter } from 'node:events';
 import type { Clock } from './clock.js';
 import { assertUnitName, Journal } from './journal.js';
+import type { UnitProcesses } from './process-list.js';
 import {
   UnitProcess,
   type RunnableSpec,
@@ -114,6 +115,11 @@ export class Runner extends EventEmitter<RunnerEvents> {
 
   status(name: string): UnitStatus | undefined {
     return this.units.get(name)?.unit.status();
+  }
+
+  /** The running processes of a loaded unit (`fleetctl status`'s CGroup lines). */
+  processes(name: string): UnitProcesses | undefined {
+    return this.units.get(name)?.unit.processes();
   }
 
   /** The loaded spec of a unit. */

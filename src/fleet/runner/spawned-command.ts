@@ -11,7 +11,7 @@ import { EXIT_EXEC, errnoText, type CommandExit } from './exit-status.js';
 import { Fence } from './fence.js';
 import type { Journal } from './journal.js';
 import { FENCE_ID_VARIABLE, markedPids, newFenceId, signalMarked } from './marked-processes.js';
-import { groupAlive, signalGroup } from './process-group.js';
+import { groupAlive, groupPids, signalGroup } from './process-group.js';
 
 export interface SpawnRequest {
   /** argv[0] is the program's absolute path. */
@@ -97,6 +97,15 @@ export class SpawnedCommand {
     if (!this.leaderGone) return true;
     if (this.pid === undefined) return false;
     return groupAlive(this.pid) || this.cgroup?.populated() === true || markedPids(this.fenceId).length > 0;
+  }
+
+  /** Every running process of the command: its group's, its cgroup's and the marked ones, by pid. */
+  pids(): number[] {
+    if (this.pid === undefined) return [];
+    const all = new Set<number>(groupPids(this.pid));
+    for (const pid of this.cgroup?.pids() ?? []) all.add(pid);
+    for (const pid of markedPids(this.fenceId)) all.add(pid);
+    return [...all].sort((a, b) => a - b);
   }
 
   /**

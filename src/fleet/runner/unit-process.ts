@@ -44,6 +44,7 @@ import {
 import type { Journal } from './journal.js';
 import { lookupUser, DEFAULT_PASSWD_PATH } from './passwd.js';
 import { pollDelay } from './process-group.js';
+import { describeProcesses, type UnitProcesses } from './process-list.js';
 import { SpawnedCommand } from './spawned-command.js';
 
 export type { UnitResult } from './exit-status.js';
@@ -657,6 +658,17 @@ export class UnitProcess extends EventEmitter<UnitProcessEvents> {
 
   private signalAll(...signals: NodeJS.Signals[]): void {
     for (const cmd of this.groups) cmd.signal(...signals);
+  }
+
+  /** What `systemctl status` shows under CGroup: every running process of the unit, and its main command's cgroup. */
+  processes(): UnitProcesses {
+    const pids = new Set<number>();
+    for (const cmd of this.groups) for (const pid of cmd.pids()) pids.add(pid);
+    const main = this.main !== undefined && this.groups.has(this.main) ? this.main : undefined;
+    const cgroup = main?.cgroup ?? [...this.groups].find((c) => c.cgroup !== undefined)?.cgroup;
+    const out: UnitProcesses = { processes: describeProcesses([...pids].sort((a, b) => a - b)) };
+    if (cgroup !== undefined) out.cgroup = cgroup.path;
+    return out;
   }
 
   /** Forgets the commands with nothing left running, releasing their fences. */

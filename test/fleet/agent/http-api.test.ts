@@ -1,12 +1,14 @@
 // The agent's HTTP API over a real Runner running real processes: journal (lines, follow), status,
-// the machine record, errors, and mounted handlers.
+// processes, the machine record, errors, and mounted handlers.
 import t from 'tap';
 import http from 'node:http';
+import { existsSync } from 'node:fs';
 import { AgentHttpApi, DEFAULT_JOURNAL_LINES, type AgentApiSource } from '../../../src/fleet/agent/http-api.js';
 import { journalLine, journalTime } from '../../../src/fleet/agent/journal-lines.js';
 import type { LocalUnit } from '../../../src/fleet/agent/reconciler.js';
 import type { MachineRecord } from '../../../src/fleet/registry/index.js';
 import { Runner } from '../../../src/fleet/runner/index.js';
+import { ownCgroupDir } from '../../../src/fleet/runner/command-cgroup.js';
 import { parseUnitFile, serviceSpec } from '../../../src/fleet/unit/index.js';
 import { tempDir, until } from './helpers.js';
 
@@ -119,6 +121,34 @@ t.test('the API', async (t) => {
     t.same(list.units.map((u) => u.name).sort(), ['broken.service', 'talk.service']);
   });
 
+  t.test('processes: every process of the unit, with its command line, and its cgroup', async (t) => {
+    // One process stays in the command's group (the shell exec'ed into sleep), one leaves it (setsid).
+    await add('tree.service', "[Service]\nExecStart=/bin/sh -c 'setsid sleep 1001 & exec sleep 1002'\n");
+    await runner.start('tree.service');
+    type Listing = { name: string; machine: string; cgroup: string | null; processes: { pid: number; command: string }[] };
+    const read = async (unit: string) => (await (await fetch(`${base}/fleet/v1/units/${unit}/processes`)).json()) as Listing;
+    await until(async () => (await read('tree.service')).processes.length === 2, 'both sleeps running');
+    const body = await read('tree.service');
+    const main = runner.status('tree.service')!.mainPid!;
+    t.same(
+      body.processes.map((p) => p.command).sort(),
+      ['sleep 1001', 'sleep 1002'],
+    );
+    t.ok(body.processes.some((p) => p.pid === main && p.command === 'sleep 1002'), 'the main process, by its pid');
+    t.same(body.processes.map((p) => p.pid), [...body.processes.map((p) => p.pid)].sort((a, b) => a - b), 'ordered by pid');
+    t.match(body, { name: 'tree.service', machine: ME });
+    const cgroupDir = ownCgroupDir();
+    if (cgroupDir !== undefined && process.env.FLOTILLA_UNIT_CGROUPS !== '0') {
+      t.match(body.cgroup, /^\/(.*\/)?flotilla-[0-9a-f-]{36}$/, 'the command cgroup, as a path in the hierarchy');
+      t.ok(existsSync(`${cgroupDir}/${body.cgroup!.split('/').pop()}`), 'a cgroup that exists');
+    } else {
+      t.equal(body.cgroup, null, 'no cgroups here');
+    }
+    await runner.stop('tree.service');
+    t.same(await read('tree.service'), { name: 'tree.service', machine: ME, cgroup: null, processes: [] }, 'nothing runs once stopped');
+    t.same(await read('broken.service'), { name: 'broken.service', machine: ME, cgroup: null, processes: [] }, 'a unit that did not load');
+  });
+
   t.test('machine', async (t) => {
     const r = await fetch(`${base}/fleet/v1/machine`);
     t.same(await r.json(), machine);
@@ -128,6 +158,7 @@ t.test('the API', async (t) => {
     const cases: [string, RequestInit, number, RegExp][] = [
       ['/fleet/v1/units/nope.service/status', {}, 404, /unit nope\.service is not on this machine/],
       ['/fleet/v1/units/nope.service/journal', {}, 404, /not on this machine/],
+      ['/fleet/v1/units/nope.service/processes', {}, 404, /not on this machine/],
       ['/fleet/v1/units/talk.service/other', {}, 404, /no such endpoint/],
       ['/fleet/v2/x', {}, 404, /no such endpoint: \/fleet\/v2\/x/],
       ['/elsewhere', {}, 404, /no such endpoint: \/elsewhere/],

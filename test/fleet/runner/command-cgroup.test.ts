@@ -113,10 +113,21 @@ t.test('a unit stop reaches the process that dropped the mark; without cgroups i
   const journal = new Journal('escape.service');
   const unit = new UnitProcess('escape.service', makeSpec({ start: `/bin/sh -c '${ESCAPE}'` }), { journal, baseEnv });
   t.teardown(() => unit.kill());
-  await unit.start();
+  const mainPid = (await unit.start()).mainPid!;
   const esc = Number((await waitForLine(journal, /^esc=/)).text.slice(4));
+  await execedSleep(esc);
+  const listed = unit.processes();
+  t.same(
+    listed.processes.map((p) => p.pid),
+    [mainPid, esc].sort((a, b) => a - b),
+    'processes() lists the one only the cgroup holds',
+  );
+  t.equal(listed.processes.find((p) => p.pid === esc)?.command, '/bin/sleep 1000');
+  t.match(listed.cgroup, /^\/(.*\/)?flotilla-[0-9a-f-]{36}$/, "the main command's cgroup, as a path in the hierarchy");
+  t.ok(existsSync(`${ownCgroupDir()}/${listed.cgroup!.split('/').pop()}`));
   await unit.stop();
   t.notOk(processAlive(esc), 'stopped with the unit');
+  t.same(unit.processes(), { processes: [] }, 'nothing listed once stopped');
   t.match(unit.status(), { sub: 'dead', result: 'success' });
 
   // The same unit with cgroups turned off: the environment mark is all there is, and it is gone.
@@ -131,6 +142,9 @@ t.test('a unit stop reaches the process that dropped the mark; without cgroups i
     if (processAlive(esc2)) process.kill(esc2, 'SIGKILL');
   });
   await execedSleep(esc2);
+  const listed2 = u2.processes();
+  t.equal(listed2.cgroup, undefined, 'no cgroup to name');
+  t.same(listed2.processes.map((p) => p.pid), [u2.status().mainPid], 'what only a cgroup would hold is not listed either');
   await u2.stop();
   t.ok(processAlive(esc2), 'without a cgroup the process that dropped its mark outlives the unit (the documented limit)');
 });

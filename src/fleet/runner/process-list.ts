@@ -1,0 +1,57 @@
+// The processes of a unit as `systemctl status` lists them under CGroup: each pid with its command
+// line, read from /proc. Only for showing: the runner's own bookkeeping (signals, the wait for a
+// unit to stop) counts processes without reading their command lines.
+import { readFileSync } from 'node:fs';
+
+export interface ProcessInfo {
+  pid: number;
+  /** The command line, arguments separated by spaces; `[name]` when the process has none left to show. */
+  command: string;
+}
+
+export interface UnitProcesses {
+  /** The cgroup of the unit's main command (its path in the cgroup2 hierarchy), when it has one. */
+  cgroup?: string;
+  /** Every running process of the unit's commands, by pid. */
+  processes: ProcessInfo[];
+}
+
+/** Longest command line shown; systemd cuts long ones as well (at the terminal's width). */
+const MAX_COMMAND_CHARS = 4096;
+
+/**
+ * The command line of each of `pids` that still runs, in the order given. A process that exits
+ * while it is read is left out.
+ */
+export function describeProcesses(pids: readonly number[]): ProcessInfo[] {
+  const out: ProcessInfo[] = [];
+  for (const pid of pids) {
+    const command = commandOf(pid);
+    if (command !== undefined) out.push({ pid, command });
+  }
+  return out;
+}
+
+function commandOf(pid: number): string | undefined {
+  let raw: Buffer;
+  try {
+    raw = readFileSync(`/proc/${pid}/cmdline`);
+  } catch {
+    return undefined;
+  }
+  // NUL-separated arguments, with a NUL after the last; a process may rewrite its own (setproctitle).
+  const args = raw.toString('utf8').split('\0');
+  while (args.length > 0 && args[args.length - 1] === '') args.pop();
+  let command = args.join(' ');
+  if (command === '') {
+    // A zombie or a kernel thread: ps and systemd show the name in brackets.
+    try {
+      command = `[${readFileSync(`/proc/${pid}/comm`, 'utf8').trim()}]`;
+    } catch {
+      return undefined;
+    }
+  }
+  // Control characters (a newline in an argument) would break the listing's lines.
+  command = command.replace(/[\x00-\x1f\x7f]/g, ' ');
+  return command.length > MAX_COMMAND_CHARS ? `${command.slice(0, MAX_COMMAND_CHARS - 3)}...` : command;
+}
