@@ -1,5 +1,6 @@
-// The agent's HTTP API, where fleetctl reads a unit's journal instead of fleet's SSH to the machine:
-// GET <agentUrl>/fleet/v1/units/<name>/journal?lines=N[&follow=true] (text/plain, journalctl lines).
+// The agent's HTTP API, where fleetctl reads what fleet read over SSH on the unit's machine:
+// GET <agentUrl>/fleet/v1/units/<name>/journal?lines=N[&follow=true] (text/plain, journalctl lines)
+// and GET <agentUrl>/fleet/v1/units/<name>/processes (JSON: the unit's cgroup and processes).
 import type { MachineRecord } from '../fleet/registry/index.js';
 import { FleetctlError } from './errors.js';
 import { linkedAbort } from '../util/abort.js';
@@ -7,6 +8,17 @@ import { linkedAbort } from '../util/abort.js';
 export function journalUrl(machine: MachineRecord, unit: string, lines: number, follow: boolean): string {
   const base = machine.agentUrl.replace(/\/+$/, '');
   return `${base}/fleet/v1/units/${encodeURIComponent(unit)}/journal?lines=${lines}${follow ? '&follow=true' : ''}`;
+}
+
+export function processesUrl(machine: MachineRecord, unit: string): string {
+  return `${machine.agentUrl.replace(/\/+$/, '')}/fleet/v1/units/${encodeURIComponent(unit)}/processes`;
+}
+
+/** A unit's running processes as its agent lists them. */
+export interface AgentProcesses {
+  /** The cgroup of the unit's main command; null where the agent makes none. */
+  cgroup: string | null;
+  processes: { pid: number; command: string }[];
 }
 
 /** The agent's error text: its JSON `{"error": ...}` (or `message`), else the body as it is. */
@@ -64,6 +76,50 @@ export async function readJournal(
     if (rest) opts.write(rest);
     return false;
   } finally {
+    request.dispose();
+  }
+}
+
+function isProcesses(v: unknown): v is AgentProcesses {
+  if (typeof v !== 'object' || v === null) return false;
+  const o = v as Record<string, unknown>;
+  return (
+    (o.cgroup === null || typeof o.cgroup === 'string') &&
+    Array.isArray(o.processes) &&
+    o.processes.every((p: unknown) => {
+      const q = p as Record<string, unknown> | null;
+      return typeof q === 'object' && q !== null && Number.isSafeInteger(q.pid) && (q.pid as number) > 0 && typeof q.command === 'string';
+    })
+  );
+}
+
+/** Reads a unit's processes from its agent; `timeoutMs` bounds the whole request. */
+export async function readProcesses(url: string, unit: string, opts: { timeoutMs: number; signal: AbortSignal }): Promise<AgentProcesses> {
+  const request = linkedAbort(opts.signal);
+  const ac = request.controller;
+  const timer = setTimeout(() => ac.abort(new Error(`no answer within ${opts.timeoutMs} ms`)), opts.timeoutMs);
+  const failed = (reason: string) => new FleetctlError(`Error reading the processes of ${unit} from ${url}: ${reason}`);
+  try {
+    let res: Response;
+    let text: string;
+    try {
+      res = await fetch(url, { signal: ac.signal });
+      text = await res.text();
+    } catch (e) {
+      const cause = (e as Error).cause;
+      throw failed(ac.signal.reason instanceof Error ? ac.signal.reason.message : cause instanceof Error ? cause.message : (e as Error).message);
+    }
+    if (!res.ok) throw failed(`${res.status} ${errorBody(text)}`);
+    let v: unknown;
+    try {
+      v = JSON.parse(text);
+    } catch {
+      throw failed('the answer is not JSON');
+    }
+    if (!isProcesses(v)) throw failed('the answer is not a process list');
+    return v;
+  } finally {
+    clearTimeout(timer);
     request.dispose();
   }
 }

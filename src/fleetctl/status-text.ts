@@ -1,6 +1,7 @@
 // `fleetctl status`: what `systemctl status -l <unit>` shows on the unit's machine, built from the
 // state that machine reports in the registry (fleet ran systemctl over SSH; we have no SSH).
 import type { MachineRecord, UnitRecord, UnitStateRecord } from '../fleet/registry/index.js';
+import type { AgentProcesses } from './agent-api.js';
 import { machineLegend } from './units.js';
 
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
@@ -38,13 +39,25 @@ function pidLine(st: UnitStateRecord): string | undefined {
   return ` Main PID: ${st.mainPid ?? '-'}${how ? ` (${how})` : ''}`;
 }
 
-/** The status block of one unit, each line ending in a newline. */
+/**
+ * systemd's CGroup block: the cgroup's path, then each process as a branch of a tree. Where the
+ * agent makes no cgroups the path is `(none)`; the processes are then those of the unit's process
+ * groups and those carrying its mark.
+ */
+function cgroupLines(p: AgentProcesses): string[] {
+  const lines = [`   CGroup: ${p.cgroup ?? '(none)'}`];
+  p.processes.forEach((proc, i) => lines.push(`           ${i === p.processes.length - 1 ? '└─' : '├─'}${proc.pid} ${proc.command}`));
+  return lines;
+}
+
+/** The status block of one unit, each line ending in a newline. `processes`: what its agent lists, when it could be read. */
 export function statusText(
   unit: UnitRecord,
   description: string | undefined,
   st: UnitStateRecord,
   machine: MachineRecord | undefined,
   now: number,
+  processes?: AgentProcesses,
 ): string {
   const lines = [
     `● ${unit.name} - ${description ?? unit.name}`,
@@ -55,5 +68,7 @@ export function statusText(
   if (pid) lines.push(pid);
   if (st.restarts) lines.push(` Restarts: ${st.restarts}`);
   lines.push(`  Machine: ${machineLegend(st.machine, machine, true)}`);
+  // Like systemd, nothing when nothing runs.
+  if (processes && processes.processes.length > 0) lines.push(...cgroupLines(processes));
   return lines.map((l) => `${l}\n`).join('');
 }

@@ -156,6 +156,11 @@ t.test('list-units, list-unit-files, list-machines: fleet\'s tables', async (t) 
 
 t.test('status and journal, through the agent API', async (t) => {
   agent.journals.set('hello.service', Array.from({ length: 12 }, (_, i) => `Nov 14 22:13:${String(20 + i)} 01234567 hello.service[4242]: hi ${i + 1}`));
+  const procs = [
+    { pid: 4242, command: '/bin/sh -c while :; do echo hi; sleep 1; done' },
+    { pid: 4250, command: 'sleep 1' },
+  ];
+  agent.processes.set('hello.service', { name: 'hello.service', machine: M1, cgroup: '/flotilla-1b2c', processes: procs });
   const st = await ctl(['status', 'hello.service']);
   t.equal(st.code, 0);
   t.equal(st.stderr, '');
@@ -166,15 +171,40 @@ t.test('status and journal, through the agent API', async (t) => {
       '   Active: active (running) since Tue 2023-11-14 22:13:20 UTC; 2min 3s ago\n' +
       ' Main PID: 4242\n' +
       `  Machine: ${M1}/10.0.0.1\n` +
+      '   CGroup: /flotilla-1b2c\n' +
+      '           ├─4242 /bin/sh -c while :; do echo hi; sleep 1; done\n' +
+      '           └─4250 sleep 1\n' +
       '\n' +
       agent.journals.get('hello.service')!.slice(2).map((l) => `${l}\n`).join(''),
   );
   t.ok(agent.requests.includes('/fleet/v1/units/hello.service/journal?lines=10'), 'the last 10 lines, as systemctl status shows');
+  t.ok(agent.requests.includes('/fleet/v1/units/hello.service/processes'));
+
+  // Where the agent makes no cgroups, the processes are listed all the same.
+  agent.processes.set('hello.service', { cgroup: null, processes: procs.slice(0, 1) });
+  t.match((await ctl(['status', 'hello.service'])).stdout, /\n {2}Machine: \S+\n {3}CGroup: \(none\)\n {11}└─4242 \/bin\/sh -c while :; do echo hi; sleep 1; done\n\nNov 14/);
+  // Nothing running: no CGroup block, as systemctl status shows none.
+  agent.processes.set('hello.service', { cgroup: null, processes: [] });
+  const idle = await ctl(['status', 'hello.service']);
+  t.match(idle.stdout, /\n {2}Machine: \S+\n\nNov 14/);
+  t.equal(idle.stderr, '');
+  // An answer that is not a process list: a warning, and the rest as usual.
+  for (const [answer, why] of [['{"processes": [{"pid": -1, "command": "x"}], "cgroup": null}', 'the answer is not a process list'], ['<html>', 'the answer is not JSON']]) {
+    agent.processes.set('hello.service', answer);
+    const bad = await ctl(['status', 'hello.service']);
+    t.equal(bad.code, 0);
+    t.equal(bad.stderr, `WARNING: Error reading the processes of hello.service from ${agent.url}/fleet/v1/units/hello.service/processes: ${why}\n`);
+    t.match(bad.stdout, /\n {2}Machine: \S+\n\nNov 14/);
+  }
+  agent.processes.set('hello.service', { cgroup: '/flotilla-1b2c', processes: procs });
 
   const two = await ctl(['status', 'hello.service', 'fresh.service']);
   t.equal(two.code, 0);
   t.match(two.stdout, /hi 12\n\n● fresh\.service - Fresh\n/, 'a blank line between units');
-  t.match(two.stderr, /^WARNING: Error reading the journal of fresh\.service from http:\/\/127\.0\.0\.1:\d+\/fleet\/v1\/units\/fresh\.service\/journal\?lines=10: 404 unit fresh\.service is not known here\n$/);
+  t.match(
+    two.stderr,
+    /^WARNING: Error reading the processes of fresh\.service from http:\/\/127\.0\.0\.1:\d+\/fleet\/v1\/units\/fresh\.service\/processes: 404 no such endpoint\nWARNING: Error reading the journal of fresh\.service from http:\/\/127\.0\.0\.1:\d+\/fleet\/v1\/units\/fresh\.service\/journal\?lines=10: 404 unit fresh\.service is not known here\n$/,
+  );
 
   t.same(await ctl(['journal', 'hello.service']), { code: 0, stdout: agent.journals.get('hello.service')!.slice(2).map((l) => `${l}\n`).join(''), stderr: '' });
   t.equal((await ctl(['journal', '--lines', '2', 'hello'])).stdout, 'Nov 14 22:13:30 01234567 hello.service[4242]: hi 11\nNov 14 22:13:31 01234567 hello.service[4242]: hi 12\n');
@@ -222,7 +252,7 @@ t.test('a machine without an agent API, an agent that does not answer', async (t
   const st = await ctl(['status', 'onm2.service']);
   t.equal(st.code, 0);
   t.match(st.stdout, /^● onm2\.service - On M2\n/);
-  t.equal(st.stderr, `WARNING: Unable to read the journal of onm2.service: machine ${M2}/10.0.0.2 publishes no agent API\n`);
+  t.equal(st.stderr, `WARNING: Unable to read the processes and journal of onm2.service: machine ${M2}/10.0.0.2 publishes no agent API\n`);
   // An agent URL where nothing listens.
   const nobody = `http://127.0.0.1:${await freePort()}`;
   await fleet.putMachine(machine(M2, '10.0.0.2', { agentUrl: nobody }));

@@ -184,10 +184,12 @@ export class FakeFleet {
   }
 }
 
-/** An agent's HTTP API that serves fixed journals (and a follow stream the test feeds). */
+/** An agent's HTTP API that serves fixed journals (and a follow stream the test feeds) and process lists. */
 export class FakeAgent {
   readonly requests: string[] = [];
   readonly journals = new Map<string, string[]>();
+  /** The answer to a unit's processes request (a string is sent as it is); none: 404. */
+  readonly processes = new Map<string, unknown>();
   private readonly followers = new Set<ServerResponse>();
   private followWaiters: (() => void)[] = [];
   /** Follow requests received so far. */
@@ -204,6 +206,13 @@ export class FakeAgent {
   private handle(req: IncomingMessage, res: ServerResponse): void {
     this.requests.push(req.url ?? '');
     const u = new URL(req.url ?? '/', 'http://agent');
+    const p = /^\/fleet\/v1\/units\/([^/]+)\/processes$/.exec(u.pathname);
+    if (p) {
+      const answer = this.processes.get(decodeURIComponent(p[1]!));
+      res.writeHead(answer === undefined ? 404 : 200, { 'content-type': 'application/json' });
+      res.end(answer === undefined ? JSON.stringify({ error: 'no such endpoint' }) : typeof answer === 'string' ? answer : JSON.stringify(answer));
+      return;
+    }
     const m = /^\/fleet\/v1\/units\/([^/]+)\/journal$/.exec(u.pathname);
     const lines = m ? this.journals.get(decodeURIComponent(m[1]!)) : undefined;
     if (!lines) {

@@ -1,7 +1,7 @@
 // status and journal: a unit's state as its machine reports it, and its output, read from the
 // agent's HTTP API (fleet ran systemctl and journalctl over SSH on the machine).
 import { RegistryError, type MachineRecord, type RegistrySnapshot, type UnitRecord } from '../../fleet/registry/index.js';
-import { journalUrl, readJournal } from '../agent-api.js';
+import { journalUrl, processesUrl, readJournal, readProcesses } from '../agent-api.js';
 import type { Ctx } from '../context.js';
 import { Exit, FleetctlError } from '../errors.js';
 import { unitNameOf } from '../names.js';
@@ -25,10 +25,10 @@ function runningUnit(snap: RegistrySnapshot, contents: UnitContents, arg: string
   return { unit, machine: snap.placements.get(name)!.machine };
 }
 
-function agentOf(snap: RegistrySnapshot, unit: string, machine: string): MachineRecord {
+function agentOf(snap: RegistrySnapshot, unit: string, machine: string, what: string): MachineRecord {
   const rec = snap.machines.get(machine);
   if (!rec || !rec.agentUrl) {
-    throw new FleetctlError(`Unable to read the journal of ${unit}: machine ${machineLegend(machine, rec, true)} publishes no agent API`);
+    throw new FleetctlError(`Unable to read the ${what} of ${unit}: machine ${machineLegend(machine, rec, true)} publishes no agent API`);
   }
   return rec;
 }
@@ -41,15 +41,24 @@ export async function status(ctx: Ctx): Promise<number> {
     // The blank line between units, as systemctl status prints it.
     if (i > 0) ctx.io.stdout('\n');
     const st = placedState(snap, unit.name)!;
-    ctx.io.stdout(statusText(unit, contents.description(unit), st, snap.machines.get(machine), ctx.now()));
-    let journal = '';
-    try {
-      const url = journalUrl(agentOf(snap, unit.name, machine), unit.name, STATUS_JOURNAL_LINES, false);
-      await readJournal(url, unit.name, { timeoutMs: ctx.global.requestTimeoutMs, signal: ctx.io.interrupt, write: (t) => (journal += t) });
-    } catch (e) {
-      // The state above is still right: say why the output is missing, and go on.
+    // What cannot be read from the agent is left out with a warning: the state is still right.
+    const warn = (e: unknown): undefined => {
       if (!(e instanceof FleetctlError)) throw e;
       ctx.err(`WARNING: ${e.message}`);
+      return undefined;
+    };
+    const opts = { timeoutMs: ctx.global.requestTimeoutMs, signal: ctx.io.interrupt };
+    let agent: MachineRecord | undefined;
+    try {
+      agent = agentOf(snap, unit.name, machine, 'processes and journal');
+    } catch (e) {
+      warn(e);
+    }
+    const processes = agent ? await readProcesses(processesUrl(agent, unit.name), unit.name, opts).catch(warn) : undefined;
+    ctx.io.stdout(statusText(unit, contents.description(unit), st, snap.machines.get(machine), ctx.now(), processes));
+    let journal = '';
+    if (agent) {
+      await readJournal(journalUrl(agent, unit.name, STATUS_JOURNAL_LINES, false), unit.name, { ...opts, write: (t) => (journal += t) }).catch(warn);
     }
     if (journal !== '') ctx.io.stdout(`\n${journal.endsWith('\n') ? journal : `${journal}\n`}`);
   }
@@ -62,7 +71,7 @@ export async function journal(ctx: Ctx): Promise<number> {
   if (lines < 0) throw new FleetctlError(`--lines must be 0 or more, not ${lines}`);
   const snap = await ctx.snapshot();
   const { unit, machine } = runningUnit(snap, new UnitContents(snap), ctx.args[0]!, 'journal');
-  const url = journalUrl(agentOf(snap, unit.name, machine), unit.name, lines, ctx.flags.bool('follow'));
+  const url = journalUrl(agentOf(snap, unit.name, machine, 'journal'), unit.name, lines, ctx.flags.bool('follow'));
   const interrupted = await readJournal(url, unit.name, {
     timeoutMs: ctx.global.requestTimeoutMs,
     signal: ctx.io.interrupt,
