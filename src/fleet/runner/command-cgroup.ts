@@ -155,23 +155,36 @@ export class CommandCgroup {
 /** The prefix of every command cgroup's name (spawned-command.ts adds the fence id). */
 export const COMMAND_CGROUP_PREFIX = 'flotilla-';
 
+/** The file system calls enterNew makes: a seam, so that a test can drive its race with another agent's sweep. */
+export interface CgroupFs {
+  mkdirSync(dir: string): void;
+  writeFileSync(path: string, data: string): void;
+  rmdirSync(dir: string): void;
+}
+
+const realFs: CgroupFs = {
+  mkdirSync: (dir) => void mkdirSync(dir),
+  writeFileSync: (path, data) => writeFileSync(path, data),
+  rmdirSync: (dir) => rmdirSync(dir),
+};
+
 /**
  * Makes cgroup `dir` and moves this process into it; false (and nothing moved) when either fails.
  * Another agent sharing the parent cgroup may sweep the new cgroup away while it is still empty,
  * between the two steps: then it is made once more.
  */
-function enterNew(dir: string): boolean {
+export function enterNew(dir: string, fs: CgroupFs = realFs): boolean {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      mkdirSync(dir);
+      fs.mkdirSync(dir);
     } catch {
       return false;
     }
     try {
-      writeFileSync(`${dir}/cgroup.procs`, String(process.pid));
+      fs.writeFileSync(`${dir}/cgroup.procs`, String(process.pid));
       return true;
     } catch (err) {
-      tryRemove(dir);
+      tryRemove(dir, fs);
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return false;
     }
   }
@@ -206,9 +219,9 @@ export function sweepEmptyCommandCgroups(): string[] {
   return removed;
 }
 
-function tryRemove(dir: string): boolean {
+function tryRemove(dir: string, fs: CgroupFs = realFs): boolean {
   try {
-    rmdirSync(dir);
+    fs.rmdirSync(dir);
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'ENOENT';

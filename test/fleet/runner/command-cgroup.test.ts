@@ -2,7 +2,7 @@
 // leaving the process group, which the mark alone cannot find; it is removed when the command ends.
 import t from 'tap';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
-import { CommandCgroup, ownCgroupDir, sweepEmptyCommandCgroups } from '../../../src/fleet/runner/command-cgroup.js';
+import { CommandCgroup, enterNew, ownCgroupDir, sweepEmptyCommandCgroups, type CgroupFs } from '../../../src/fleet/runner/command-cgroup.js';
 import { Journal } from '../../../src/fleet/runner/journal.js';
 import { FENCE_ID_VARIABLE } from '../../../src/fleet/runner/marked-processes.js';
 import { SpawnedCommand } from '../../../src/fleet/runner/spawned-command.js';
@@ -218,4 +218,49 @@ t.test('kill -9 of the agent: the fence kills the cgroup and removes it', { skip
   await pollUntil(() => !processAlive(esc) && !processAlive(mainPid), 'the command and the escaped process to die', 5_000);
   await pollUntil(() => !existsSync(cgroup), 'the watchdog to remove the cgroup', 5_000);
   t.pass('the cgroup is gone');
+});
+
+/** A file system whose cgroup.procs writes fail with the given codes, in turn, then succeed; it records every call. */
+function scriptedFs(writeFailures: string[], mkdirFailure?: string): { fs: CgroupFs; calls: string[] } {
+  const calls: string[] = [];
+  const fail = (code: string): never => {
+    throw Object.assign(new Error(code), { code });
+  };
+  const fs: CgroupFs = {
+    mkdirSync: (dir) => {
+      calls.push(`mkdir ${dir}`);
+      if (mkdirFailure) fail(mkdirFailure);
+    },
+    writeFileSync: (path, data) => {
+      calls.push(`write ${path} ${data}`);
+      const code = writeFailures.shift();
+      if (code) fail(code);
+    },
+    rmdirSync: (dir) => {
+      calls.push(`rmdir ${dir}`);
+      // The sweep got there first: already gone.
+      fail('ENOENT');
+    },
+  };
+  return { fs, calls };
+}
+
+t.test('enterNew: a cgroup swept away by another agent before this one entered it is made once more', async (t) => {
+  const me = String(process.pid);
+  const once = scriptedFs(['ENOENT']);
+  t.equal(enterNew('/cg/flotilla-x', once.fs), true, 'entered at the second try');
+  t.same(once.calls, ['mkdir /cg/flotilla-x', `write /cg/flotilla-x/cgroup.procs ${me}`, 'rmdir /cg/flotilla-x', 'mkdir /cg/flotilla-x', `write /cg/flotilla-x/cgroup.procs ${me}`]);
+
+  const twice = scriptedFs(['ENOENT', 'ENOENT']);
+  t.equal(enterNew('/cg/flotilla-y', twice.fs), false, 'swept twice: no cgroup (the command runs without one)');
+  t.equal(twice.calls.filter((c) => c.startsWith('mkdir')).length, 2, 'two tries, no more');
+  t.equal(twice.calls.at(-1), 'rmdir /cg/flotilla-y', 'and nothing left behind');
+
+  const denied = scriptedFs(['EACCES']);
+  t.equal(enterNew('/cg/flotilla-z', denied.fs), false, 'not allowed to enter: no retry');
+  t.same(denied.calls, ['mkdir /cg/flotilla-z', `write /cg/flotilla-z/cgroup.procs ${me}`, 'rmdir /cg/flotilla-z']);
+
+  const noMkdir = scriptedFs([], 'EACCES');
+  t.equal(enterNew('/cg/flotilla-w', noMkdir.fs), false, 'not allowed to make it: nothing moved');
+  t.same(noMkdir.calls, ['mkdir /cg/flotilla-w']);
 });
