@@ -152,7 +152,7 @@ export class CommandCgroup {
   }
 }
 
-/** The prefix of every command cgroup's name (spawned-command.ts adds the fence id). */
+/** The prefix of every command cgroup's name (spawned-command.ts adds the unit's name and the start of the fence id). */
 export const COMMAND_CGROUP_PREFIX = 'flotilla-';
 
 /** The file system calls enterNew makes: a seam, so that a test can drive its race with another agent's sweep. */

@@ -34,6 +34,15 @@ export interface SpawnRequest {
  */
 const STDIO_DRAIN_MS = 50;
 
+/**
+ * The command's cgroup's name: the unit's name, as systemd names a unit's cgroup, and the start of
+ * the command's mark, unique among the commands that run at once (a clash would only cost the
+ * command its cgroup). Cut to stay within a file name's 255 bytes.
+ */
+function commandCgroupName(unit: string, fenceId: string): string {
+  return `${COMMAND_CGROUP_PREFIX}${unit.slice(0, 200)}-${fenceId.slice(0, 8)}`;
+}
+
 export class SpawnedCommand {
   readonly argv: string[];
   /** The leader's pid, which is also the process group id; undefined when exec failed. */
@@ -54,7 +63,7 @@ export class SpawnedCommand {
     if (req.notExecutable !== undefined) {
       this.execError = req.notExecutable;
     } else {
-      const started = CommandCgroup.spawnInto(`${COMMAND_CGROUP_PREFIX}${this.fenceId}`, () => {
+      const started = CommandCgroup.spawnInto(commandCgroupName(req.journal.unit, this.fenceId), () => {
         try {
           return spawn(req.argv[0]!, req.argv.slice(1), {
             env: { ...req.env, [FENCE_ID_VARIABLE]: this.fenceId },

@@ -139,7 +139,7 @@ t.test('the API', async (t) => {
     t.match(body, { name: 'tree.service', machine: ME });
     const cgroupDir = ownCgroupDir();
     if (cgroupDir !== undefined && process.env.FLOTILLA_UNIT_CGROUPS !== '0') {
-      t.match(body.cgroup, /^\/(.*\/)?flotilla-[0-9a-f-]{36}$/, 'the command cgroup, as a path in the hierarchy');
+      t.match(body.cgroup, /^\/(.*\/)?flotilla-tree\.service-[0-9a-f]{8}$/, 'the command cgroup, as a path in the hierarchy');
       t.ok(existsSync(`${cgroupDir}/${body.cgroup!.split('/').pop()}`), 'a cgroup that exists');
     } else {
       t.equal(body.cgroup, null, 'no cgroups here');

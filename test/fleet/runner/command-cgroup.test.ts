@@ -58,7 +58,7 @@ t.test('a command is born in a cgroup of its own, and the spawner moves back', {
   t.equal(ownCgroupLine(), before, 'the spawner is back in its own cgroup');
   const cg = cmd.cgroup!;
   t.ok(cg, 'the command has a cgroup');
-  t.match(cg.dir, /\/flotilla-[0-9a-f-]{36}$/);
+  t.match(cg.dir, /\/flotilla-c\.service-[0-9a-f]{8}$/, "named after the unit, as systemd's cgroups are");
   const bg = Number((await waitForLine(journal, /^bg=/)).text.slice(3));
   await execedSleep(bg);
   t.notMatch(readFileSync(`/proc/${bg}/environ`, 'latin1'), FENCE_ID_VARIABLE, 'the background process carries no mark');
@@ -73,6 +73,20 @@ t.test('a command is born in a cgroup of its own, and the spawner moves back', {
   cmd.release();
   t.notOk(existsSync(cg.dir), 'release removes the cgroup');
   t.ok(cg.remove(), 'removing twice is fine');
+});
+
+t.test('the longest unit name still gets a cgroup: the name is cut to fit a file name', { skip: noCgroups }, async (t) => {
+  const unit = `${'a'.repeat(247)}.service`;
+  const cmd = new SpawnedCommand({ argv: ['/bin/sleep', '1000'], env: baseEnv, cwd: '/', journal: new Journal(unit) });
+  t.teardown(async () => {
+    cmd.signal('SIGKILL');
+    await cmd.exited;
+    await pollUntil(() => !cmd.alive(), 'the command to end');
+    cmd.release();
+  });
+  const name = cmd.cgroup!.dir.split('/').pop()!;
+  t.equal(name.length, 'flotilla-'.length + 200 + 9);
+  t.ok(name.startsWith(`flotilla-${'a'.repeat(200)}-`));
 });
 
 t.test('alive() counts what only the cgroup holds; SIGKILL goes through cgroup.kill', { skip: noCgroups }, async (t) => {
@@ -123,7 +137,7 @@ t.test('a unit stop reaches the process that dropped the mark; without cgroups i
     'processes() lists the one only the cgroup holds',
   );
   t.equal(listed.processes.find((p) => p.pid === esc)?.command, '/bin/sleep 1000');
-  t.match(listed.cgroup, /^\/(.*\/)?flotilla-[0-9a-f-]{36}$/, "the main command's cgroup, as a path in the hierarchy");
+  t.match(listed.cgroup, /^\/(.*\/)?flotilla-escape\.service-[0-9a-f]{8}$/, "the main command's cgroup, as a path in the hierarchy");
   t.ok(existsSync(`${ownCgroupDir()}/${listed.cgroup!.split('/').pop()}`));
   await unit.stop();
   t.notOk(processAlive(esc), 'stopped with the unit');
@@ -159,7 +173,12 @@ t.test('the sweep removes empty command cgroups and leaves populated and foreign
   });
   const journal = new Journal('s.service');
   const running = new SpawnedCommand({ argv: ['/bin/sleep', '1000'], env: baseEnv, cwd: '/', journal });
-  t.teardown(() => running.signal('SIGKILL'));
+  t.teardown(async () => {
+    running.signal('SIGKILL');
+    await running.exited;
+    await pollUntil(() => !running.alive(), 'the command to end');
+    running.release();
+  });
   const busy = running.cgroup!;
   t.ok(busy.populated(), 'a running command populates its cgroup');
 
