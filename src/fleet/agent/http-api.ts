@@ -1,8 +1,8 @@
 // The agent's HTTP API (fleetd --http-addr, published as the machine's `agentUrl`): what fleetctl
 // asks a machine directly, without SSH: a unit's journal (`?lines=N`, `&follow=true` streams new
 // lines until the client hangs up), its status, its running processes (systemctl status's CGroup
-// lines), and the machine's record. Other handlers (the
-// discovery helper's Consul-style API) are mounted on the same server.
+// lines), and the machine's record. Other handlers (the discovery helper's Consul-style API) are
+// mounted on the same server.
 import http from 'node:http';
 import type { MachineRecord } from '../registry/index.js';
 import { journalLine } from './journal-lines.js';
