@@ -9,7 +9,7 @@ import { Client } from '../client/index.js';
 import { catalogView, createHttpHandler, DnsServer, register, ServiceCatalog } from '../discovery/index.js';
 import { componentLogger, rootLogger } from '../util/log.js';
 import { Agent } from './agent/agent.js';
-import { systemClock, type Clock } from './agent/clock.js';
+import { systemClock, type Clock } from '../util/clock.js';
 import { AgentHttpApi } from './agent/http-api.js';
 import { loadMachineId } from './agent/machine-id.js';
 import { MachineInfo, type FactsReader } from './agent/machine-info.js';

@@ -4,7 +4,7 @@
 // its own.
 import type { Logger } from '../../util/log.js';
 import type { Registry, RegistryView } from '../registry/index.js';
-import { systemClock, type Clock } from './clock.js';
+import { systemClock, type Clock } from '../../util/clock.js';
 import type { MachineInfo } from './machine-info.js';
 import { clientPresenceStore, Presence, type PresenceStore } from './presence.js';
 import { machineFacts } from './machine-facts.js';

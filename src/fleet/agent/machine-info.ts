@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import { loadavg } from 'node:os';
 import si from 'systeminformation';
 import type { MachineRecord } from '../registry/index.js';
-import { systemClock, type Clock, type TimerHandle } from './clock.js';
+import { systemClock, type Clock, type TimerHandle } from '../../util/clock.js';
 
 export interface MachineFacts {
   cpus: number;

@@ -13,7 +13,7 @@
 import { EventEmitter } from 'node:events';
 import type { ClientError } from '../../client/index.js';
 import type { MachineRecord, Registry } from '../registry/index.js';
-import { systemClock, type Clock, type TimerHandle } from './clock.js';
+import { systemClock, type Clock, type TimerHandle } from '../../util/clock.js';
 
 /** The keep-alive of one lease, as the client's KeepAlive provides it. */
 export interface LeaseKeepAlive {

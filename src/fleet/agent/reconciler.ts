@@ -16,7 +16,7 @@ import type { FleetOptions, LoadState, ServiceSpec, UnitFile } from '../types.js
 import type { RegistrySnapshot, UnitStateRecord } from '../registry/index.js';
 import { fleetOptions, parseUnitFile, serviceSpec, type MachineFacts } from '../unit/index.js';
 import { machineFacts } from './machine-facts.js';
-import { systemClock, type Clock, type TimerHandle } from './clock.js';
+import { systemClock, type Clock, type TimerHandle } from '../../util/clock.js';
 import type { AgentRunner, UnitStatus } from './runner-port.js';
 import { machineTargets, type TargetUnit, type ThisMachine } from './targets.js';
 

@@ -16,7 +16,7 @@
 import { findServiceSection, serviceFromUnit, ValidationError, type ServiceDefinition } from '../../discovery/index.js';
 import type { LoadState, UnitFile } from '../types.js';
 import { expandSpecifiers, type MachineFacts } from '../unit/index.js';
-import { systemClock, type Clock, type TimerHandle } from './clock.js';
+import { systemClock, type Clock, type TimerHandle } from '../../util/clock.js';
 import type { AgentRunner, UnitStatus } from './runner-port.js';
 
 /** What the agent needs of a discovery Registration (src/discovery's class satisfies it). */

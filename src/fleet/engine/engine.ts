@@ -6,6 +6,7 @@
 // an engine that lost the election, or decided from a stale view, has its writes refused by the store.
 import { EventEmitter } from 'node:events';
 import { Compare, Election, MAX_TXN_OPS, Session, type TxnCompare } from '../../client/index.js';
+import { systemClock, type Clock, type TimerHandle } from '../../util/clock.js';
 import { componentLogger, type Logger } from '../../util/log.js';
 import type { PlacementChange, Registry, RegistrySnapshot } from '../registry/index.js';
 import { RegistryView } from '../registry/index.js';
@@ -17,19 +18,6 @@ import { schedule, shortId, type Decision, type SchedulerUnit, type Unschedulabl
 export const DEFAULT_RECONCILE_INTERVAL_MS = 2000;
 export const DEFAULT_HOLD_OFF_MS = 10_000;
 export const DEFAULT_ENGINE_TTL_SECONDS = 5;
-
-/** Wall-clock time and one-shot timers (the agent's Clock fits). */
-export interface EngineClock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-const systemClock: EngineClock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout | undefined),
-};
 
 export interface EngineOptions {
   registry: Registry;
@@ -43,7 +31,7 @@ export interface EngineOptions {
   holdOffMs?: number;
   /** Pause before campaigning again after the store could not be reached (default 1000 ms). */
   retryMs?: number;
-  clock?: EngineClock;
+  clock?: Clock;
   logger?: Logger;
   /** A view shared with the agent. Without one, the engine runs its own while it leads. */
   view?: RegistryView;
@@ -101,7 +89,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   private readonly intervalMs: number;
   private readonly holdOffMs: number;
   private readonly retryMs: number;
-  private readonly clock: EngineClock;
+  private readonly clock: Clock;
   private readonly log: Logger;
   private stopped = false;
   private readonly stopAc = new AbortController();
@@ -110,8 +98,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   private term: Term | undefined;
   private passing: Promise<void> | undefined;
   private passQueued = false;
-  private intervalTimer: unknown;
-  private retryTimer: unknown;
+  private intervalTimer: TimerHandle | undefined;
+  private retryTimer: TimerHandle | undefined;
   private last: PassReport | undefined;
   private readonly contents: ContentCollector;
   /** `${hash}\0${name}` -> parsed [X-Fleet] (specifiers depend on the name, so the name is part of the key). */

@@ -21,7 +21,6 @@ export {
   DEFAULT_HOLD_OFF_MS,
   DEFAULT_RECONCILE_INTERVAL_MS,
   type AppliedDecision,
-  type EngineClock,
   type EngineEvents,
   type EngineOptions,
   type PassReport,

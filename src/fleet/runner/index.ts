@@ -30,7 +30,7 @@ export {
 } from './command-line.js';
 export { parseEnvironmentFile, readEnvironmentFile, type EnvironmentFileContent } from './environment-file.js';
 export { describeExit, resultOf, type UnitResult, type CommandExit } from './exit-status.js';
-export { systemClock, type Clock } from './clock.js';
+export { systemClock, type Clock } from '../../util/clock.js';
 export { groupAlive } from './process-group.js';
 export { describeProcesses, type ProcessInfo, type UnitProcesses } from './process-list.js';
 export { sweepEmptyCommandCgroups } from './command-cgroup.js';

@@ -2,7 +2,7 @@
 // reports their status from the 'status' event. One UnitProcess per loaded unit, one Journal per
 // unit name (kept across spec replacements, and on disk across unloads and agent restarts).
 import { EventEmitter } from 'node:events';
-import type { Clock } from './clock.js';
+import type { Clock } from '../../util/clock.js';
 import { assertUnitName, Journal } from './journal.js';
 import type { UnitProcesses } from './process-list.js';
 import {

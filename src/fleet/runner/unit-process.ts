@@ -29,7 +29,7 @@ import { statSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
 import { isAbsolute, basename } from 'node:path';
 import type { ActiveState, ExecCommand, ServiceSpec } from '../types.js';
-import { systemClock, type Clock } from './clock.js';
+import { systemClock, type Clock } from '../../util/clock.js';
 import { ExecutableNotFoundError, parseCommandLine, splitCommand } from './command-line.js';
 import { readEnvironmentFile } from './environment-file.js';
 import {
@@ -460,7 +460,7 @@ export class UnitProcess extends EventEmitter<UnitProcessEvents> {
   private armStartTimeout(gen: number): void {
     const ms = this.spec.timeoutStartMs;
     if (!(ms > 0) || !Number.isFinite(ms)) return;
-    this.cancelStartTimeout = this.clock.setTimeout(() => {
+    this.cancelStartTimeout = this.after(() => {
       this.cancelStartTimeout = undefined;
       if (gen !== this.gen) return;
       this.journal.note(`${this.name}: Start operation timed out. Terminating.`);
@@ -638,7 +638,7 @@ export class UnitProcess extends EventEmitter<UnitProcessEvents> {
 
     if (!this.explicitStop && result !== 'start-limit-hit' && restartWanted(this.spec.restart, result)) {
       this.setSub('auto-restart');
-      this.cancelRestart = this.clock.setTimeout(() => {
+      this.cancelRestart = this.after(() => {
         this.cancelRestart = undefined;
         if (gen !== this.gen) return;
         const restarts = this.st.restarts + 1;
@@ -697,12 +697,18 @@ export class UnitProcess extends EventEmitter<UnitProcessEvents> {
     }
   }
 
+  /** Calls `fn` after `ms` on the clock; returns what cancels it. */
+  private after(fn: () => void, ms: number): () => void {
+    const timer = this.clock.setTimeout(fn, ms);
+    return () => this.clock.clearTimeout(timer);
+  }
+
   /** A promise that resolves to TIMED_OUT after `ms` on the clock (never, for 0 or Infinity). */
   private deadline(ms: number): { expired: Promise<typeof TIMED_OUT>; cancel: () => void } {
     if (!(ms > 0) || !Number.isFinite(ms)) return { expired: new Promise(() => {}), cancel: () => {} };
     let cancel = (): void => {};
     const expired = new Promise<typeof TIMED_OUT>((resolve) => {
-      cancel = this.clock.setTimeout(() => resolve(TIMED_OUT), ms);
+      cancel = this.after(() => resolve(TIMED_OUT), ms);
     });
     return { expired, cancel };
   }

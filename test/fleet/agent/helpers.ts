@@ -1,61 +1,9 @@
-// Helpers for the agent's tests: a clock the test drives, waits on a registry view and on events,
+// Helpers for the agent's tests: waits on a registry view and on events,
 // and unit files that run real (short, loopback-free) processes.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Clock, TimerHandle } from '../../../src/fleet/agent/clock.js';
 import type { RegistrySnapshot, RegistryView } from '../../../src/fleet/registry/index.js';
-
-interface FakeTimer {
-  id: number;
-  at: number;
-  fn: () => void;
-}
-
-/** Time moves only when the test says so; timers due by then fire in order. */
-export class FakeClock implements Clock {
-  private timers: FakeTimer[] = [];
-  private nextId = 1;
-
-  constructor(public t = 1_700_000_000_000) {}
-
-  now(): number {
-    return this.t;
-  }
-
-  setTimeout(fn: () => void, ms: number): TimerHandle {
-    const timer = { id: this.nextId++, at: this.t + Math.max(0, ms), fn };
-    this.timers.push(timer);
-    return timer.id as unknown as TimerHandle;
-  }
-
-  clearTimeout(handle: TimerHandle | undefined): void {
-    this.timers = this.timers.filter((x) => x.id !== (handle as unknown as number));
-  }
-
-  /** Timers pending (for checks that nothing is left behind). */
-  get pending(): number {
-    return this.timers.length;
-  }
-
-  /** When the next timer is due, if any. */
-  get nextAt(): number | undefined {
-    return this.timers.reduce<number | undefined>((min, x) => (min === undefined || x.at < min ? x.at : min), undefined);
-  }
-
-  /** Moves time forward by `ms`, firing each timer due on the way (at its own instant). */
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      const due = this.timers.filter((x) => x.at <= end).sort((a, b) => a.at - b.at || a.id - b.id)[0];
-      if (!due) break;
-      this.timers = this.timers.filter((x) => x !== due);
-      this.t = Math.max(this.t, due.at);
-      due.fn();
-    }
-    this.t = end;
-  }
-}
 
 /** Lets pending promise callbacks run (several rounds of the microtask queue and one macrotask). */
 export async function flush(): Promise<void> {

@@ -5,7 +5,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadMachineId, MachineIdError, newMachineId, validateMachineId } from '../../../src/fleet/agent/machine-id.js';
 import { factsChanged, MachineInfo, MetadataError, parseMetadata, systemFacts, type MachineFacts } from '../../../src/fleet/agent/machine-info.js';
-import { FakeClock, flush, tempDir } from './helpers.js';
+import { FakeClock } from '../../support/fake-clock.js';
+import { flush, tempDir } from './helpers.js';
 
 t.test('machine id: generated once, persisted, reused', async (t) => {
   const dir = await tempDir();

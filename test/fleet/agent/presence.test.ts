@@ -5,7 +5,8 @@ import t from 'tap';
 import { EventEmitter } from 'node:events';
 import { fencingMargin, Presence, type LeaseKeepAlive, type PresenceStore } from '../../../src/fleet/agent/presence.js';
 import type { MachineRecord } from '../../../src/fleet/registry/index.js';
-import { FakeClock, flush } from './helpers.js';
+import { FakeClock } from '../../support/fake-clock.js';
+import { flush } from './helpers.js';
 
 class FakeKeepAlive extends EventEmitter implements LeaseKeepAlive {
   closed = false;

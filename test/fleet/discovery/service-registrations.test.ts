@@ -10,7 +10,8 @@ import { ServiceRegistrations, type HeldUnits, type ServiceRegistration } from '
 import type { UnitStatus } from '../../../src/fleet/agent/runner-port.js';
 import type { ActiveState, LoadState, UnitFile } from '../../../src/fleet/types.js';
 import { parseUnitFile } from '../../../src/fleet/unit/index.js';
-import { FakeClock, flush } from '../agent/helpers.js';
+import { FakeClock } from '../../support/fake-clock.js';
+import { flush } from '../agent/helpers.js';
 
 const MACHINE = 'a1b2c3d4'.repeat(4);
 

@@ -10,7 +10,8 @@ import { Engine, TXN_LIMIT, placementGuards, planChunks, type Decision, type Eng
 import { Registry, RegistryView, encodeRecord } from '../../../src/fleet/registry/index.js';
 import { KvdCluster } from '../../server/kvd-harness.js';
 import { freePort } from '../../raft/cluster.js';
-import { FakeClock, FakeMachine, SERVICE, once, submit, untilPass, untilView } from './helpers.js';
+import { FakeClock } from '../../support/fake-clock.js';
+import { FakeMachine, SERVICE, once, submit, untilPass, untilView } from './helpers.js';
 
 const cluster = await KvdCluster.create(1);
 const url = cluster.members[0]!.url;

@@ -1,6 +1,6 @@
 // Helpers for the engine's tests against a real kvd: fake machines (records under a lease, as an
 // agent writes them), a fake clock, and waits on events (a registry view's changes, an engine's passes).
-import type { Engine, EngineClock, PassReport } from '../../../src/fleet/engine/index.js';
+import type { Engine, PassReport } from '../../../src/fleet/engine/index.js';
 import type { MachineRecord, Registry, RegistrySnapshot, RegistryView, UnitStateRecord } from '../../../src/fleet/registry/index.js';
 import type { ActiveState, DesiredState } from '../../../src/fleet/types.js';
 
@@ -108,40 +108,3 @@ export function once<T>(emitter: { once(event: string, fn: (arg: T) => void): un
   });
 }
 
-/** Time that moves only when the test says so. */
-export class FakeClock implements EngineClock {
-  private t = 1_700_000_000_000;
-  private seq = 0;
-  private readonly timers = new Map<number, { at: number; fn: () => void }>();
-
-  now(): number {
-    return this.t;
-  }
-
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = ++this.seq;
-    this.timers.set(id, { at: this.t + ms, fn });
-    return id;
-  }
-
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-
-  /** Moves time forward, running the timers that fall due, in order. */
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      const due = [...this.timers].filter(([, x]) => x.at <= end).sort(([, a], [, b]) => a.at - b.at)[0];
-      if (!due) break;
-      this.timers.delete(due[0]);
-      this.t = Math.max(this.t, due[1].at);
-      due[1].fn();
-    }
-    this.t = end;
-  }
-
-  get pending(): number {
-    return this.timers.size;
-  }
-}

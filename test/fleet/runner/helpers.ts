@@ -127,41 +127,6 @@ export async function pollUntil(check: () => boolean, what: string, ms = 5_000):
   }
 }
 
-/** A clock whose timers fire only when the test advances it. */
-export class FakeClock {
-  private t = 1_700_000_000_000;
-  private timers: { at: number; fn: () => void; seq: number }[] = [];
-  private seq = 0;
-
-  now(): number {
-    return this.t;
-  }
-
-  setTimeout(fn: () => void, ms: number): () => void {
-    const timer = { at: this.t + ms, fn, seq: this.seq++ };
-    this.timers.push(timer);
-    return () => {
-      this.timers = this.timers.filter((x) => x !== timer);
-    };
-  }
-
-  /** Delays (from now) of the timers still pending. */
-  pending(): number[] {
-    return this.timers.map((x) => x.at - this.t).sort((a, b) => a - b);
-  }
-
-  advance(ms: number): void {
-    const until = this.t + ms;
-    for (;;) {
-      const due = this.timers.filter((x) => x.at <= until).sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
-      if (!due) break;
-      this.timers = this.timers.filter((x) => x !== due);
-      this.t = due.at;
-      due.fn();
-    }
-    this.t = until;
-  }
-}
 
 /**
  * The live (non-zombie) processes of process group `pgid`, read from /proc independently of the

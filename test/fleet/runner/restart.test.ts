@@ -5,7 +5,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Journal } from '../../../src/fleet/runner/journal.js';
 import { UnitProcess, type RunnableSpec } from '../../../src/fleet/runner/unit-process.js';
-import { baseEnv, FakeClock, makeSpec, recordStatuses, subs, tempDir, texts, waitForStatus } from './helpers.js';
+import { FakeClock } from '../../support/fake-clock.js';
+import { baseEnv, makeSpec, recordStatuses, subs, tempDir, texts, waitForStatus } from './helpers.js';
 
 function unitOf(t: Test, spec: RunnableSpec, clock: FakeClock, name = 'crash.service') {
   const journal = new Journal(name, { now: () => clock.now() });
@@ -21,7 +22,7 @@ t.test('Restart=on-failure: restarted after RestartSec, counted in restarts', as
   await unit.start();
   const waiting = await waitForStatus(unit, (s) => s.sub === 'auto-restart');
   t.match(waiting, { active: 'activating', result: 'exit-code', exitCode: 1, restarts: 0 });
-  t.same(clock.pending(), [5000], 'the restart waits RestartSec');
+  t.same(clock.pendingDelays(), [5000], 'the restart waits RestartSec');
   clock.advance(4999);
   t.equal(unit.status().sub, 'auto-restart');
   clock.advance(1);
@@ -32,7 +33,7 @@ t.test('Restart=on-failure: restarted after RestartSec, counted in restarts', as
   // stop() during auto-restart cancels the restart.
   await unit.stop();
   t.match(unit.status(), { active: 'failed', sub: 'failed', result: 'exit-code' });
-  t.same(clock.pending(), [], 'no restart is left pending');
+  t.same(clock.pendingDelays(), [], 'no restart is left pending');
 });
 
 t.test('Restart=on-failure does not restart a clean exit; Restart=no never restarts', async (t) => {
@@ -40,12 +41,12 @@ t.test('Restart=on-failure does not restart a clean exit; Restart=no never resta
   const clean = unitOf(t, makeSpec({ start: '/bin/true', restart: 'on-failure' }), clock, 'clean.service');
   await clean.unit.start();
   t.match(await waitForStatus(clean.unit, (s) => s.sub === 'dead'), { result: 'success', restarts: 0 });
-  t.same(clock.pending(), []);
+  t.same(clock.pendingDelays(), []);
 
   const no = unitOf(t, makeSpec({ start: '/bin/false', restart: 'no' }), clock, 'no.service');
   await no.unit.start();
   t.match(await waitForStatus(no.unit, (s) => s.sub === 'failed'), { result: 'exit-code' });
-  t.same(clock.pending(), []);
+  t.same(clock.pendingDelays(), []);
 });
 
 t.test('Restart=always restarts a clean exit too, until stopped; a manual start resets the count', async (t) => {
@@ -63,7 +64,7 @@ t.test('Restart=always restarts a clean exit too, until stopped; a manual start 
   t.equal(readFileSync(runs, 'utf8'), 'run\nrun\nrun\n');
   await unit.stop();
   t.match(unit.status(), { sub: 'dead', result: 'success', restarts: 2 });
-  t.same(clock.pending(), []);
+  t.same(clock.pendingDelays(), []);
   await unit.start();
   t.equal(unit.status().restarts, 0, 'an explicit start begins a new count');
   await unit.stop();
@@ -80,7 +81,7 @@ t.test('start() during auto-restart starts at once', async (t) => {
   const lines = texts(journal);
   t.equal(lines.filter((l) => l === 'Starting crash.service...').length, 2, 'started again without the clock moving');
   t.notOk(lines.some((l) => l.includes('Scheduled restart job')), 'not by the restart timer');
-  t.same(clock.pending().filter((d) => d === 60_000), [60_000], 'one restart pending, for the second failure');
+  t.same(clock.pendingDelays().filter((d) => d === 60_000), [60_000], 'one restart pending, for the second failure');
   await unit.stop();
 });
 
@@ -94,7 +95,7 @@ t.test('the start limit: 5 starts in 10 s, then failed with start-limit-hit', as
   }
   const failed = await waitForStatus(unit, (s) => s.sub === 'failed');
   t.match(failed, { active: 'failed', result: 'start-limit-hit', restarts: 5 });
-  t.same(clock.pending(), [], 'a unit over the limit is not restarted again');
+  t.same(clock.pendingDelays(), [], 'a unit over the limit is not restarted again');
   const lines = texts(journal);
   t.ok(lines.includes('crash.service: Start request repeated too quickly.'));
   t.ok(lines.includes("crash.service: Failed with result 'start-limit-hit'."));
@@ -146,5 +147,5 @@ t.test('kill() during auto-restart cancels the restart', async (t) => {
   await waitForStatus(unit, (s) => s.sub === 'auto-restart');
   await unit.kill();
   t.match(unit.status(), { sub: 'failed', result: 'exit-code' });
-  t.same(clock.pending(), []);
+  t.same(clock.pendingDelays(), []);
 });

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Runner, type RunnerOptions } from '../../../src/fleet/runner/runner.js';
 import type { UnitStatus } from '../../../src/fleet/runner/unit-process.js';
+import { FakeClock } from '../../support/fake-clock.js';
 import { baseEnv, cmd, makeSpec, processAlive, tempDir, texts, waitForLine } from './helpers.js';
 
 function runnerOf(t: Test, opts: RunnerOptions = {}): Runner {
@@ -122,14 +123,14 @@ t.test('journals persist under the state dir, across unload and a new Runner', a
 });
 
 t.test('the runner passes its clock and limits down', async (t) => {
-  let now = 1000;
+  const clock = new FakeClock(1000);
   const runner = runnerOf(t, {
-    clock: { now: () => now, setTimeout: (fn, ms) => { const h = setTimeout(fn, ms); return () => clearTimeout(h); } },
+    clock,
     startLimit: { burst: 1, intervalMs: 60_000 },
   });
   await runner.load('c.service', makeSpec({ type: 'oneshot', start: '/bin/false' }));
   await runner.start('c.service');
-  now += 1;
+  clock.advance(1);
   t.match(await runner.start('c.service'), { result: 'start-limit-hit' });
   t.equal(runner.journal('c.service').tail()[0]!.ts, 1000, 'journal timestamps come from the clock');
 });

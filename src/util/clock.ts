@@ -1,5 +1,7 @@
-// Time as the agent sees it: wall-clock milliseconds and one-shot timers, injected so that tests can
-// drive a lease's deadline (fencing) and the facts refresh without waiting for real time to pass.
+// Wall-clock milliseconds and one-shot timers, injected wherever a policy waits on time, so that a
+// test can drive it without real time passing: the agent's lease deadline (fencing) and facts
+// refresh, the engine's hold-off, the runner's RestartSec=, TimeoutStartSec=, TimeoutStopSec= and
+// start-rate limit. (The Raft node's ticks are another matter: tick-clock.ts.)
 
 export type TimerHandle = { readonly __timer: unique symbol };
 
