@@ -9,7 +9,7 @@ import { componentLogger } from '../util/log.js';
 import { DiscoveryError } from './errors.js';
 import { mirrorPrefix } from './prefix-mirror.js';
 import { DEFAULT_PREFIX, byId, decodeInstance, matchesFilter, normalizePrefix, parseInstanceKey, type InstanceFilter, type ServiceInstance } from './schema.js';
-import { realTimers, type Timers } from './timers.js';
+import { systemClock, type Clock } from '../util/clock.js';
 
 /** An instance with the store's bookkeeping of its record. */
 export interface CatalogEntry {
@@ -22,7 +22,7 @@ export interface CatalogEntry {
 export interface CatalogOptions {
   prefix?: string;
   logger?: Logger;
-  timers?: Timers;
+  timers?: Clock;
 }
 
 export interface ServiceCatalog {
@@ -44,7 +44,7 @@ export class ServiceCatalog extends EventEmitter {
   private rejectReady!: (e: Error) => void;
   private waiters = new Set<{ service: string | undefined; index: number; wake: () => void }>();
   private readonly log: Logger;
-  private readonly timers: Timers;
+  private readonly timers: Clock;
   /** Keys under the prefix that are not instance records, with why. */
   readonly invalid = new Map<string, string>();
 
@@ -55,7 +55,7 @@ export class ServiceCatalog extends EventEmitter {
     super();
     this.prefix = normalizePrefix(opts.prefix ?? DEFAULT_PREFIX);
     this.log = opts.logger ?? componentLogger('discovery-catalog');
-    this.timers = opts.timers ?? realTimers;
+    this.timers = opts.timers ?? systemClock;
     this.readyPromise = new Promise((resolve, reject) => {
       this.resolveReady = resolve;
       this.rejectReady = reject;

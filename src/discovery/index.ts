@@ -11,7 +11,6 @@ export { reportCheck, findTtlCheck, defaultReportsPrefix, type ReportOptions, ty
 export { mirrorPrefix, type MirrorUpdate, type MirrorEvent } from './prefix-mirror.js';
 export { DiscoveryError, ValidationError, type Problem, type DiscoveryErrorCode } from './errors.js';
 export { parseDuration, formatDuration } from './duration.js';
-export { realTimers, type Timers } from './timers.js';
 export {
   DEFAULT_PREFIX,
   DEFAULT_CHECK_INTERVAL,

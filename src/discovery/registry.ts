@@ -19,7 +19,7 @@ import type { CheckResult } from './checks/types.js';
 import { DiscoveryError } from './errors.js';
 import { mirrorPrefix } from './prefix-mirror.js';
 import { DEFAULT_PREFIX, encodeInstance, instanceKey, validateDefinition, worstStatus, type Check, type HealthStatus, type ServiceDefinition, type ServiceInstance } from './schema.js';
-import { realTimers, type Timers } from './timers.js';
+import { systemClock, type Clock } from '../util/clock.js';
 import { decodeReport, defaultReportsPrefix, reportsKeyPrefix } from './ttl-reports.js';
 
 export interface RegisterOptions {
@@ -35,7 +35,7 @@ export interface RegisterOptions {
   reportsPrefix?: string;
   /** The default Node (machine id) of the instance; default the host name. */
   node?: string;
-  timers?: Timers;
+  timers?: Clock;
   logger?: Logger;
   /** First pause between failed writes (ms, doubling up to 5 s); default 250. */
   retryMs?: number;
@@ -84,7 +84,7 @@ export class Registration extends EventEmitter {
   private closed = false;
   private removed = false;
   private wakePause: (() => void) | undefined;
-  private readonly timers: Timers;
+  private readonly timers: Clock;
   private readonly log: Logger;
   private readonly retryMs: number;
   private readonly reportsPrefix: string;
@@ -102,7 +102,7 @@ export class Registration extends EventEmitter {
     this.reportsPrefix = reportsKeyPrefix(opts.reportsPrefix ?? defaultReportsPrefix(prefix), instance.Service, instance.ID);
     this.ownLease = opts.lease === undefined && !opts.permanent;
     this.leaseId = opts.lease ?? 0n;
-    this.timers = opts.timers ?? realTimers;
+    this.timers = opts.timers ?? systemClock;
     this.log = opts.logger ?? componentLogger('discovery', { service: instance.Service, id: instance.ID });
     this.retryMs = opts.retryMs ?? 250;
     this.target = encodeInstance(this.state);

@@ -3,13 +3,13 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
-import type { Timers } from '../../src/discovery/index.js';
+import type { Clock, TimerHandle } from '../../src/util/clock.js';
 
 /** A logger for clients whose reconnect warnings a test provokes on purpose. */
 export const quiet = pino({ level: 'silent' });
 
 /** Timers that fire only when the test advances the clock. */
-export class ManualClock implements Timers {
+export class ManualClock implements Clock {
   private t = 0;
   private seq = 0;
   private readonly pending = new Map<number, { at: number; fn: () => void }>();
@@ -18,14 +18,14 @@ export class ManualClock implements Timers {
     return this.t;
   }
 
-  setTimeout(fn: () => void, ms: number): unknown {
+  setTimeout(fn: () => void, ms: number): TimerHandle {
     const id = ++this.seq;
     this.pending.set(id, { at: this.t + Math.max(0, ms), fn });
-    return id;
+    return id as unknown as TimerHandle;
   }
 
-  clearTimeout(h: unknown): void {
-    this.pending.delete(h as number);
+  clearTimeout(h: TimerHandle | undefined): void {
+    this.pending.delete(h as unknown as number);
   }
 
   get timers(): number {

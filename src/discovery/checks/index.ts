@@ -3,7 +3,7 @@
 import { parseDuration } from '../duration.js';
 import { splitWords } from '../../util/words.js';
 import { parseHostPort, type Check } from '../schema.js';
-import type { Timers } from '../timers.js';
+import type { Clock } from '../../util/clock.js';
 import { execProbe } from './exec.js';
 import { httpProbe } from './http.js';
 import { IntervalCheck } from './interval.js';
@@ -42,7 +42,7 @@ export function probeOf(check: Check): Probe {
   }
 }
 
-export function startCheck(check: Check, timers: Timers, onResult: (r: CheckResult) => void, probe: (c: Check) => Probe = probeOf): RunningCheck {
+export function startCheck(check: Check, timers: Clock, onResult: (r: CheckResult) => void, probe: (c: Check) => Probe = probeOf): RunningCheck {
   if (check.Type === 'ttl') {
     const ttl = new TtlCheck(parseDuration(check.Interval), timers, onResult);
     return { started: Promise.resolve(), report: (s, o) => ttl.report(s, o), stop: () => ttl.stop() };

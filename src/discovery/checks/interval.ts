@@ -1,12 +1,12 @@
 // Runs a probe at once, then every interval (measured from the start of each run), each run
 // given `timeoutMs`: past it the run is aborted and the check is critical. Results go to
 // `onResult` in order, one per run; stop() ends the loop and aborts a run in flight.
-import type { Timers } from '../timers.js';
+import type { Clock, TimerHandle } from '../../util/clock.js';
 import { formatDuration } from '../duration.js';
 import type { CheckResult, Probe } from './types.js';
 
 export class IntervalCheck {
-  private timer: unknown;
+  private timer: TimerHandle | undefined;
   private running: AbortController | undefined;
   private stopped = false;
   /** Resolves after the run in flight (if any) has reported. */
@@ -16,7 +16,7 @@ export class IntervalCheck {
     private readonly probe: Probe,
     private readonly intervalMs: number,
     private readonly timeoutMs: number,
-    private readonly timers: Timers,
+    private readonly timers: Clock,
     private readonly onResult: (r: CheckResult) => void,
   ) {}
 

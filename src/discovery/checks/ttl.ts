@@ -3,17 +3,17 @@
 // as Consul's TTL checks do.
 import type { HealthStatus } from '../schema.js';
 import { formatDuration } from '../duration.js';
-import type { Timers } from '../timers.js';
+import type { Clock, TimerHandle } from '../../util/clock.js';
 import type { CheckResult } from './types.js';
 import { capOutput } from './types.js';
 
 export class TtlCheck {
-  private timer: unknown;
+  private timer: TimerHandle | undefined;
   private stopped = false;
 
   constructor(
     private readonly ttlMs: number,
-    private readonly timers: Timers,
+    private readonly timers: Clock,
     private readonly onResult: (r: CheckResult) => void,
   ) {}
 
