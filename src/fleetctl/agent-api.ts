@@ -33,6 +33,27 @@ function errorBody(text: string): string {
   return text.trim();
 }
 
+/** An abort signal linked to `signal` that also fires after `timeoutMs` (until clearDeadline()). */
+function deadlineAbort(signal: AbortSignal, timeoutMs: number): { signal: AbortSignal; clearDeadline(): void; dispose(): void } {
+  const request = linkedAbort(signal);
+  const ac = request.controller;
+  const timer = setTimeout(() => ac.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+  return {
+    signal: ac.signal,
+    clearDeadline: () => clearTimeout(timer),
+    dispose: () => {
+      clearTimeout(timer);
+      request.dispose();
+    },
+  };
+}
+
+/** Why a fetch failed, in words: the deadline, the connection's own error, or the fetch's. */
+function fetchFailure(e: unknown, signal: AbortSignal): string {
+  const cause = (e as Error).cause;
+  return signal.reason instanceof Error ? signal.reason.message : cause instanceof Error ? cause.message : (e as Error).message;
+}
+
 /**
  * Fetches a journal and hands its text to `write` as it arrives (all of it, or with `follow` until
  * `signal` aborts or the agent ends the stream). `timeoutMs` bounds the wait for the answer's headers.
@@ -43,20 +64,17 @@ export async function readJournal(
   unit: string,
   opts: { timeoutMs: number; signal: AbortSignal; write: (text: string) => void },
 ): Promise<boolean> {
-  const request = linkedAbort(opts.signal);
-  const ac = request.controller;
-  const timer = setTimeout(() => ac.abort(new Error(`no answer within ${opts.timeoutMs} ms`)), opts.timeoutMs);
+  const request = deadlineAbort(opts.signal, opts.timeoutMs);
   const failed = (reason: string) => new FleetctlError(`Error reading the journal of ${unit} from ${url}: ${reason}`);
   try {
     let res: Response;
     try {
-      res = await fetch(url, { signal: ac.signal });
+      res = await fetch(url, { signal: request.signal });
     } catch (e) {
       if (opts.signal.aborted) return true;
-      const cause = (e as Error).cause;
-      throw failed(ac.signal.reason instanceof Error ? ac.signal.reason.message : cause instanceof Error ? cause.message : (e as Error).message);
+      throw failed(fetchFailure(e, request.signal));
     } finally {
-      clearTimeout(timer);
+      request.clearDeadline();
     }
     if (!res.ok) throw failed(`${res.status} ${errorBody(await res.text())}`);
     const decoder = new TextDecoder();
@@ -95,19 +113,16 @@ function isProcesses(v: unknown): v is AgentProcesses {
 
 /** Reads a unit's processes from its agent; `timeoutMs` bounds the whole request. */
 export async function readProcesses(url: string, unit: string, opts: { timeoutMs: number; signal: AbortSignal }): Promise<AgentProcesses> {
-  const request = linkedAbort(opts.signal);
-  const ac = request.controller;
-  const timer = setTimeout(() => ac.abort(new Error(`no answer within ${opts.timeoutMs} ms`)), opts.timeoutMs);
+  const request = deadlineAbort(opts.signal, opts.timeoutMs);
   const failed = (reason: string) => new FleetctlError(`Error reading the processes of ${unit} from ${url}: ${reason}`);
   try {
     let res: Response;
     let text: string;
     try {
-      res = await fetch(url, { signal: ac.signal });
+      res = await fetch(url, { signal: request.signal });
       text = await res.text();
     } catch (e) {
-      const cause = (e as Error).cause;
-      throw failed(ac.signal.reason instanceof Error ? ac.signal.reason.message : cause instanceof Error ? cause.message : (e as Error).message);
+      throw failed(fetchFailure(e, request.signal));
     }
     if (!res.ok) throw failed(`${res.status} ${errorBody(text)}`);
     let v: unknown;
@@ -119,7 +134,6 @@ export async function readProcesses(url: string, unit: string, opts: { timeoutMs
     if (!isProcesses(v)) throw failed('the answer is not a process list');
     return v;
   } finally {
-    clearTimeout(timer);
     request.dispose();
   }
 }
