@@ -14,6 +14,7 @@ import { parseUnitFile } from '../../../src/fleet/unit/index.js';
 import { plainNode } from '../../plain-node.js';
 import { freePort } from '../../raft/cluster.js';
 import { KvdCluster } from '../../server/kvd-harness.js';
+import { fleetctl } from '../../fleetctl/helpers.js';
 import { alive, sleeperUnit, tempDir, untilView } from './helpers.js';
 
 const dist = (name: string) => fileURLToPath(new URL(`../../../dist/bin/${name}.js`, import.meta.url));
@@ -103,6 +104,11 @@ t.test('with a kvd', async (t) => {
     t.match(journal, new RegExp(`${id.slice(0, 8)} inproc\\.service\\[\\d+\\]: hello inproc\\n`));
     const status = (await (await fetch(`${fleetd.agentUrl}/fleet/v1/units/inproc.service/status`)).json()) as Record<string, unknown>;
     t.match(status, { name: 'inproc.service', machine: id, load: 'loaded', active: 'active', sub: 'running', mainPid: pid });
+    // fleetctl status end to end: the state from the registry, the processes and journal from this agent.
+    const ctl = await fleetctl(['status', 'inproc.service', `--endpoint=${url}`, '--request-timeout=30']);
+    t.equal(ctl.stderr, '');
+    t.match(ctl.stdout, new RegExp(`\\n {3}CGroup: \\S+\\n {11}└─${pid} sleep 1000\\n\\n`), 'the CGroup block lists the unit\'s one process');
+    t.match(ctl.stdout, 'hello inproc');
 
     await fleetd.stop();
     await fleetd.stop();
