@@ -1,6 +1,7 @@
 // fleetd as a whole: in-process (the engine places a submitted unit, the agent runs it, its journal
-// and status come over HTTP, a stop revokes the lease), and as real processes from dist/ (exit codes
-// for bad flags, SIGTERM, the persisted machine id, the embedded default `flotilla`).
+// and status come over HTTP and fleetctl status shows them, a stop revokes the lease), and as real
+// processes from dist/ (exit codes for bad flags, SIGTERM, the persisted machine id, the embedded
+// default `flotilla`).
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, rmdirSync } from 'node:fs';
