@@ -8,13 +8,14 @@
 // {"error": {...}} message (grpc-gateway's StreamError), then the end of the response.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type * as api from '../../kv/api.js';
-import { EtcdError, GrpcCode } from '../../util/errors.js';
+import { GrpcCode } from '../../util/errors.js';
 import type { WatchSession } from '../service.js';
 import { BodyTooLarge, JsonStreamDecoder, parseUnaryBody, readBody } from './body.js';
 import { DecodeError, decodeEmpty, decodeLeaseIdRequest, decodeWatchRequest } from './codec/decode.js';
-import { encodeLeaseKeepAliveResponse, encodeSnapshotChunk, encodeStreamError, encodeWatchResponse } from './codec/encode.js';
+import { encodeSnapshotChunk, encodeStreamError, encodeWatchResponse } from './codec/encode.js';
 import type { JsonValue } from './codec/json.js';
 import { errorInfo, tooLargeForGrpc, type Closable, type FrontEndContext } from './context.js';
+import { KeepAliveQueue } from './keep-alive-queue.js';
 import { STREAM_BARE_HEADERS, STREAM_HEADERS, sendDecodeError, sendRpcError } from './responses.js';
 
 /** etcd sends snapshots in 32 KiB pieces. */
@@ -209,13 +210,21 @@ export class HttpWatchStream extends HttpStream {
 }
 
 export class HttpKeepAliveStream extends HttpStream {
-  private readonly queue: bigint[] = [];
-  private busy = false;
   private inputDone = false;
   private pendingId = 0n;
+  private readonly queue: KeepAliveQueue;
 
   constructor(ctx: FrontEndContext, req: IncomingMessage, res: ServerResponse) {
     super(ctx, req, res, 'lease keepalive');
+    this.queue = new KeepAliveQueue(ctx.service, {
+      closed: () => this.closed,
+      write: (json) => this.writeResult(json),
+      fail: (e) => this.fail(e),
+      // The response ends once the request body has ended and every request in it is answered.
+      drained: () => {
+        if (this.inputDone) this.finish();
+      },
+    });
   }
 
   protected check(v: JsonValue): void {
@@ -224,44 +233,15 @@ export class HttpKeepAliveStream extends HttpStream {
 
   protected onMessage(): void {
     this.queue.push(this.pendingId);
-    void this.run();
   }
 
   protected onRequestsDone(): void {
     this.inputDone = true;
-    void this.run();
+    void this.queue.run();
   }
 
   protected onShutdown(): void {
-    this.queue.length = 0;
-  }
-
-  /** Answers the requests one at a time, in order (as etcd's LeaseKeepAlive loop does). */
-  private async run(): Promise<void> {
-    if (this.busy) return;
-    this.busy = true;
-    try {
-      while (this.queue.length > 0 && !this.closed) {
-        const id = this.queue.shift() as bigint;
-        let resp: api.LeaseKeepAliveResponse;
-        try {
-          resp = await this.ctx.service.leaseKeepAlive({ ID: id });
-        } catch (e) {
-          if (e instanceof EtcdError && e.grpcCode === GrpcCode.NotFound) {
-            // etcd answers an unknown lease with a message without TTL, not an error.
-            resp = { header: {}, ID: id, TTL: 0 };
-          } else {
-            this.fail(e);
-            return;
-          }
-        }
-        const wait = this.writeResult(encodeLeaseKeepAliveResponse(resp));
-        if (wait) await wait;
-      }
-    } finally {
-      this.busy = false;
-    }
-    if (this.inputDone && this.queue.length === 0) this.finish();
+    this.queue.clear();
   }
 }
 

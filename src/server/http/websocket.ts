@@ -7,12 +7,13 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type * as api from '../../kv/api.js';
-import { EtcdError, GrpcCode } from '../../util/errors.js';
+import { GrpcCode } from '../../util/errors.js';
 import type { WatchSession } from '../service.js';
 import { BodyTooLarge, JsonStreamDecoder } from './body.js';
 import { DecodeError, decodeLeaseIdRequest, decodeWatchRequest } from './codec/decode.js';
-import { encodeError, encodeLeaseKeepAliveResponse, encodeStreamError, encodeWatchResponse } from './codec/encode.js';
+import { encodeError, encodeStreamError, encodeWatchResponse } from './codec/encode.js';
 import { errorInfo, tooLargeForGrpc, type Closable, type FrontEndContext } from './context.js';
+import { KeepAliveQueue } from './keep-alive-queue.js';
 
 /** Past this many bytes queued on a socket, the producer waits for the queue to drain. */
 const HIGH_WATER = 1024 * 1024;
@@ -141,45 +142,19 @@ class WsWatch extends WsStream {
 }
 
 class WsKeepAlive extends WsStream {
-  private readonly queue: bigint[] = [];
-  private busy = false;
+  private readonly queue: KeepAliveQueue;
 
   constructor(ctx: FrontEndContext, ws: WebSocket) {
     super(ctx, ws, 'lease keepalive');
+    this.queue = new KeepAliveQueue(ctx.service, { closed: () => this.closed, write: (json) => this.send(json), fail: (e) => this.fail(e) });
   }
 
   protected onMessage(v: import('./codec/json.js').JsonValue): void {
     this.queue.push(decodeLeaseIdRequest(v).ID);
-    void this.run();
   }
 
   protected onShutdown(): void {
-    this.queue.length = 0;
-  }
-
-  private async run(): Promise<void> {
-    if (this.busy) return;
-    this.busy = true;
-    try {
-      while (this.queue.length > 0 && !this.closed) {
-        const id = this.queue.shift() as bigint;
-        let resp: api.LeaseKeepAliveResponse;
-        try {
-          resp = await this.ctx.service.leaseKeepAlive({ ID: id });
-        } catch (e) {
-          if (e instanceof EtcdError && e.grpcCode === GrpcCode.NotFound) {
-            resp = { header: {}, ID: id, TTL: 0 };
-          } else {
-            this.fail(e);
-            return;
-          }
-        }
-        const wait = this.send(encodeLeaseKeepAliveResponse(resp));
-        if (wait) await wait;
-      }
-    } finally {
-      this.busy = false;
-    }
+    this.queue.clear();
   }
 }
 
