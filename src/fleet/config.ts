@@ -3,7 +3,7 @@
 // FLEETD_<FLAG> in the environment (FLEETD_AGENT_TTL=10), as kvd reads KVD_<FLAG>. Flags win over
 // the environment; a bad value is an error naming the flag, never a silent default.
 import { isIP } from 'node:net';
-import { parseArgs } from 'node:util';
+import { flagEnvName, flagUsageLines, readDaemonArgs, type DaemonFlag } from '../util/daemon-flags.js';
 import { parseEndpoint } from '../client/index.js';
 import { MachineIdError, validateMachineId } from './agent/machine-id.js';
 import { MetadataError, parseMetadata } from './agent/machine-info.js';
@@ -44,13 +44,6 @@ export class ConfigError extends Error {
   }
 }
 
-interface Flag {
-  help: string;
-  def: string;
-  /** Left out of --help (advanced). */
-  hidden?: boolean;
-}
-
 const FLAGS = {
   endpoints: { help: 'kvd client URLs to connect to, comma-separated', def: 'http://127.0.0.1:2379' },
   'machine-id': { help: "this machine's id (32 lowercase hex digits); default: the one kept in the state directory, generated on first start", def: '' },
@@ -65,7 +58,7 @@ const FLAGS = {
   'dns-domain': { help: 'the domain the DNS server answers for (web.service.<domain>)', def: 'flotilla' },
   'log-level': { help: 'log level: debug, info, warn, error, fatal, silent', def: 'info' },
   prefix: { help: 'key prefix of the fleet registry in the store', def: DEFAULT_PREFIX, hidden: true },
-} as const satisfies Record<string, Flag>;
+} as const satisfies Record<string, DaemonFlag>;
 
 type FlagName = keyof typeof FLAGS;
 
@@ -78,48 +71,20 @@ export function usage(): string {
     'and takes its turn as the scheduler. Each flag may also be set as FLEETD_<FLAG> (e.g. FLEETD_AGENT_TTL).',
     '',
   ];
-  for (const [name, f] of Object.entries(FLAGS) as [string, Flag][]) {
-    if (f.hidden) continue;
-    lines.push(`  --${name}`);
-    lines.push(`      ${f.help} (default ${JSON.stringify(f.def)})`);
-  }
-  lines.push('  --help', '      show this help', '  --version', '      print the version');
-  return lines.join('\n') + '\n';
+  return [...lines, ...flagUsageLines(FLAGS)].join('\n') + '\n';
 }
 
 export function envName(flag: string): string {
-  return `FLEETD_${flag.toUpperCase().replace(/-/g, '_')}`;
+  return flagEnvName('FLEETD', flag);
 }
 
 export type ParseResult = { kind: 'help' } | { kind: 'version' } | { kind: 'config'; config: FleetdConfig };
 
 export function parseFleetdArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ParseResult {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        ...Object.fromEntries(Object.keys(FLAGS).map((k) => [k, { type: 'string' as const }])),
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean' },
-      },
-      strict: true,
-      allowPositionals: false,
-    });
-  } catch (err) {
-    throw new ConfigError((err as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
-  }
-  const v = parsed.values as Record<string, string | boolean | undefined>;
-  if (v.help) return { kind: 'help' };
-  if (v.version) return { kind: 'version' };
-
-  /** The flag's value, else its variable's (an empty variable counts as unset, as in kvd), else the default. */
-  const get = (flag: FlagName): string => {
-    const fromFlag = v[flag];
-    if (typeof fromFlag === 'string') return fromFlag;
-    const fromEnv = env[envName(flag)];
-    return fromEnv !== undefined && fromEnv !== '' ? fromEnv : FLAGS[flag].def;
-  };
+  const args = readDaemonArgs(argv, env, 'FLEETD', FLAGS, (m) => new ConfigError(m));
+  if (args.help) return { kind: 'help' };
+  if (args.version) return { kind: 'version' };
+  const get = (flag: FlagName): string => args.raw(flag) ?? FLAGS[flag].def;
 
   const machineId = get('machine-id');
   const config: FleetdConfig = {

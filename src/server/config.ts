@@ -1,6 +1,6 @@
 // kvd's configuration: etcd's flag names and defaults, each also readable from KVD_<FLAG> in the
 // environment (as etcd reads ETCD_<FLAG>). Flags win over the environment.
-import { parseArgs } from 'node:util';
+import { flagEnvName, flagUsageLines, readDaemonArgs } from '../util/daemon-flags.js';
 
 export interface KvdConfig {
   name: string;
@@ -73,47 +73,21 @@ type FlagName = keyof typeof FLAGS;
 
 export function usage(): string {
   const lines = ['Usage: kvd [flags]', '', 'An etcd v3 compatible key/value member. Each flag may also be set as KVD_<FLAG> (e.g. KVD_DATA_DIR).', ''];
-  for (const [name, f] of Object.entries(FLAGS)) {
-    lines.push(`  --${name}`);
-    lines.push(`      ${f.help} (default ${JSON.stringify(f.def)})`);
-  }
-  lines.push('  --help', '      show this help', '  --version', '      print the version');
-  return lines.join('\n') + '\n';
+  return [...lines, ...flagUsageLines(FLAGS)].join('\n') + '\n';
 }
 
 export function envName(flag: string): string {
-  return `KVD_${flag.toUpperCase().replace(/-/g, '_')}`;
+  return flagEnvName('KVD', flag);
 }
 
 export type ParseResult = { kind: 'help' } | { kind: 'version' } | { kind: 'config'; config: KvdConfig };
 
 export function parseKvdArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ParseResult {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        ...Object.fromEntries(Object.keys(FLAGS).map((k) => [k, { type: 'string' as const }])),
-        help: { type: 'boolean', short: 'h' },
-        [TEST_ONLY_UNSAFE_LOCAL_READS_FLAG]: { type: 'boolean' },
-        version: { type: 'boolean' },
-      },
-      strict: true,
-      allowPositionals: false,
-    });
-  } catch (err) {
-    throw new ConfigError((err as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
-  }
-  const v = parsed.values as Record<string, string | boolean | undefined>;
-  if (v.help) return { kind: 'help' };
-  if (v.version) return { kind: 'version' };
+  const args = readDaemonArgs(argv, env, 'KVD', FLAGS, (m) => new ConfigError(m), [TEST_ONLY_UNSAFE_LOCAL_READS_FLAG]);
+  if (args.help) return { kind: 'help' };
+  if (args.version) return { kind: 'version' };
 
-  const raw = (flag: FlagName): string | undefined => {
-    const fromFlag = v[flag];
-    if (typeof fromFlag === 'string') return fromFlag;
-    const fromEnv = env[envName(flag)];
-    return fromEnv !== undefined && fromEnv !== '' ? fromEnv : undefined;
-  };
+  const raw = args.raw;
   const name = raw('name') ?? FLAGS.name.def;
   const peerAdvertise = raw('initial-advertise-peer-urls') ?? FLAGS['initial-advertise-peer-urls'].def;
   const get = (flag: FlagName): string => {
@@ -140,7 +114,7 @@ export function parseKvdArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     walFsyncInPlaceMaxMs: parseWholeNumber('wal-fsync-in-place-max-ms', get('wal-fsync-in-place-max-ms'), 0),
     logLevel: parseEnum('log-level', get('log-level'), ['debug', 'info', 'warn', 'error', 'fatal', 'silent']),
     // Deliberately not read from the environment: see TEST_ONLY_UNSAFE_LOCAL_READS_FLAG.
-    testOnlyUnsafeLocalReads: v[TEST_ONLY_UNSAFE_LOCAL_READS_FLAG] === true,
+    testOnlyUnsafeLocalReads: args.bool(TEST_ONLY_UNSAFE_LOCAL_READS_FLAG),
   };
   if (config.electionMs < 5 * config.heartbeatMs) {
     throw new ConfigError(
