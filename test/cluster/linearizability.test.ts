@@ -9,7 +9,6 @@ import { step, type LinOp } from '../../cluster-tests/checker/model.js';
 import { cas, del, get, hist, linearizableHistory, put } from './histories.js';
 
 const types = (h: ReturnType<typeof hist>) => Object.keys(checkHistory(h).counts).sort();
-const linOk = (h: ReturnType<typeof hist>) => !checkHistory(h).counts['not-linearizable'];
 
 t.test('sequential and concurrent histories that are linearizable', async (t) => {
   t.same(types(hist([])), [], 'the empty history');

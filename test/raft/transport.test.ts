@@ -47,7 +47,6 @@ class LogCapture {
 }
 
 const WARN = 40;
-const msgMatches = (re: RegExp) => (l: Record<string, unknown>) => re.test(String(l.msg)) || re.test(String(l.reason));
 
 /** One transport plus everything its callbacks reported. */
 class Member {

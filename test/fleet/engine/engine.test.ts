@@ -11,7 +11,8 @@ import { Registry, RegistryView, encodeRecord } from '../../../src/fleet/registr
 import { KvdCluster } from '../../server/kvd-harness.js';
 import { freePort } from '../../raft/cluster.js';
 import { FakeClock } from '../../support/fake-clock.js';
-import { FakeMachine, SERVICE, once, submit, untilPass, untilView } from './helpers.js';
+import { untilView } from '../agent/helpers.js';
+import { FakeMachine, SERVICE, once, submit, untilPass } from './helpers.js';
 
 const cluster = await KvdCluster.create(1);
 const url = cluster.members[0]!.url;

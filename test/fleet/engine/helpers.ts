@@ -1,7 +1,7 @@
 // Helpers for the engine's tests against a real kvd: fake machines (records under a lease, as an
 // agent writes them), a fake clock, and waits on events (a registry view's changes, an engine's passes).
 import type { Engine, PassReport } from '../../../src/fleet/engine/index.js';
-import type { MachineRecord, Registry, RegistrySnapshot, RegistryView, UnitStateRecord } from '../../../src/fleet/registry/index.js';
+import type { MachineRecord, Registry, UnitStateRecord } from '../../../src/fleet/registry/index.js';
 import type { ActiveState, DesiredState } from '../../../src/fleet/types.js';
 
 export const SERVICE = '[Service]\nExecStart=/bin/sleep 1000\n';
@@ -57,26 +57,6 @@ export async function submit(registry: Registry, name: string, text: string, des
   await registry.submit({ name, text, sections: [] }, { desired });
 }
 
-/** Resolves with the view's snapshot once `cond` holds on it (checked now and after each change). */
-export function untilView(view: RegistryView, cond: (s: RegistrySnapshot) => boolean, what = 'condition', timeoutMs = 20000): Promise<RegistrySnapshot> {
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      if (!cond(view.current)) return;
-      cleanup();
-      resolve(view.current);
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`registry view: ${what} not reached in ${timeoutMs} ms`));
-    }, timeoutMs);
-    const cleanup = () => {
-      clearTimeout(timer);
-      view.off('change', check);
-    };
-    view.on('change', check);
-    check();
-  });
-}
 
 /** The next pass report of `engine` for which `cond` holds. */
 export function untilPass(engine: Engine, cond: (r: PassReport) => boolean = () => true, what = 'pass', timeoutMs = 20000): Promise<PassReport> {
@@ -107,4 +87,3 @@ export function once<T>(emitter: { once(event: string, fn: (arg: T) => void): un
     });
   });
 }
-

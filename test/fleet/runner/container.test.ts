@@ -2,7 +2,7 @@
 // engine: one that fails as a client whose daemon is down, one that "runs" a container until
 // `docker stop` stops it.
 import t, { type Test } from 'tap';
-import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Journal } from '../../../src/fleet/runner/journal.js';
 import { UnitProcess, type RunnableSpec } from '../../../src/fleet/runner/unit-process.js';

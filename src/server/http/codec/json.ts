@@ -90,10 +90,6 @@ function syntaxError(c: number, context: string): JsonSyntaxError {
   return new JsonSyntaxError(`invalid character ${quoteChar(c)} ${context}`);
 }
 
-function isSpace(c: number): boolean {
-  return c === C.SPACE || c === C.LF || c === C.CR || c === C.TAB;
-}
-
 function skipSpace(t: string, i: number): number {
   const n = t.length;
   while (i < n) {
