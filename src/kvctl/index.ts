@@ -13,7 +13,7 @@ import { Exit, KvctlError } from './errors.js';
 import { flagUsage, parseFlags, type FlagSpec } from './flags.js';
 import type { KvctlIo } from './io.js';
 
-export { processIo, type KvctlIo } from './io.js';
+export { processIo, runAsProcess, type KvctlIo } from './io.js';
 export { Exit, KvctlError } from './errors.js';
 
 export const VERSION = '3.4.0';

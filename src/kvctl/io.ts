@@ -27,6 +27,30 @@ export function processIo(interrupt: AbortSignal): KvctlIo {
   };
 }
 
+/**
+ * Runs a command-line tool (kvctl, fleetctl) on this process and exits with its code. SIGINT and
+ * SIGTERM abort its `interrupt` (what it is doing ends cleanly: a lock released, a watch ended); a
+ * second one exits at once with 130. A closed pipe on stdout or stderr (`kvctl get --prefix '' |
+ * head`) ends the process quietly with 141, as SIGPIPE ends etcdctl and fleetctl.
+ */
+export async function runAsProcess(run: (argv: string[], io: KvctlIo) => Promise<number>): Promise<never> {
+  const interrupt = new AbortController();
+  let signals = 0;
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(sig, () => {
+      if (++signals > 1) process.exit(130);
+      interrupt.abort(sig);
+    });
+  }
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(141);
+      throw err;
+    });
+  }
+  process.exit(await run(process.argv.slice(2), processIo(interrupt.signal)));
+}
+
 /** Reads standard input line by line, as Go's bufio.Reader.ReadString('\n'). */
 export class LineReader {
   private buf = Buffer.alloc(0);
