@@ -1,34 +1,20 @@
 #!/usr/bin/env node
 // fleetd: fleet's agent and engine for one machine. Flags as fleet's (see `fleetd --help` and docs/fleetd.md).
 import { ConfigError, FLEETD_VERSION, parseFleetdArgs, usage } from '../src/fleet/config.js';
-import { runUntilSignal, startFleetd } from '../src/fleet/fleetd.js';
+import { startFleetd } from '../src/fleet/fleetd.js';
+import { runDaemon } from '../src/util/daemon-main.js';
 
-let parsed;
-try {
-  parsed = parseFleetdArgs(process.argv.slice(2));
-} catch (err) {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`fleetd: ${err.message}\nRun 'fleetd --help' for the flags.\n`);
-    process.exit(2);
-  }
-  throw err;
-}
-if (parsed.kind === 'help') {
-  process.stdout.write(usage());
-  process.exit(0);
-}
-if (parsed.kind === 'version') {
-  process.stdout.write(`fleetd (flotilla) ${FLEETD_VERSION}\n`);
-  process.exit(0);
-}
-const config = parsed.config;
-try {
-  const fleetd = await startFleetd(config);
-  process.stderr.write(
-    `fleetd: machine ${fleetd.machineId} (${config.publicIp}) using the store at ${config.endpoints.join(', ')}; agent API on ${fleetd.agentUrl || 'none'}; state in ${config.stateDir}\n`,
-  );
-  runUntilSignal('fleetd', () => fleetd.stop());
-} catch (err) {
-  process.stderr.write(`fleetd: cannot start: ${(err as Error).message}\n`);
-  process.exit(1);
-}
+await runDaemon({
+  name: 'fleetd',
+  parse: parseFleetdArgs,
+  isConfigError: (e) => e instanceof ConfigError,
+  usage,
+  version: `fleetd (flotilla) ${FLEETD_VERSION}`,
+  async start(config) {
+    const fleetd = await startFleetd(config);
+    return {
+      started: `machine ${fleetd.machineId} (${config.publicIp}) using the store at ${config.endpoints.join(', ')}; agent API on ${fleetd.agentUrl || 'none'}; state in ${config.stateDir}`,
+      stop: () => fleetd.stop(),
+    };
+  },
+});

@@ -5,7 +5,8 @@
 import { ConfigError as KvdConfigError, parseKvdArgs } from '../src/server/config.js';
 import { startKvd } from '../src/server/kvd.js';
 import { ConfigError as FleetdConfigError, parseFleetdArgs } from '../src/fleet/config.js';
-import { runUntilSignal, startFleetd } from '../src/fleet/fleetd.js';
+import { startFleetd } from '../src/fleet/fleetd.js';
+import { runUntilSignal } from '../src/util/daemon-main.js';
 
 if (process.argv.length > 2) {
   const help = process.argv[2] === '--help' || process.argv[2] === '-h';

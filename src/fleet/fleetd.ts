@@ -240,28 +240,3 @@ function isWildcard(host: string): boolean {
 function urlHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
-
-/**
- * Stops gracefully on SIGTERM or SIGINT and exits 0 (1 if the stop failed). A second signal while
- * stopping exits at once, for an operator who will not wait for a unit's TimeoutStopSec.
- */
-export function runUntilSignal(name: string, stop: () => Promise<void>, proc: NodeJS.Process = process): void {
-  let stopping = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      proc.stderr.write(`${name}: ${signal} again: exiting now\n`);
-      proc.exit(1);
-    }
-    stopping = true;
-    proc.stderr.write(`${name}: ${signal}: stopping\n`);
-    stop().then(
-      () => proc.exit(0),
-      (err: unknown) => {
-        proc.stderr.write(`${name}: stop failed: ${(err as Error).message}\n`);
-        proc.exit(1);
-      },
-    );
-  };
-  proc.on('SIGINT', onSignal);
-  proc.on('SIGTERM', onSignal);
-}
