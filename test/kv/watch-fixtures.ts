@@ -210,17 +210,7 @@ export class FakeTimers implements Timers {
   }
 }
 
-/** Seeded PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom as rng } from '../support/seeded-random.js';
 
 /** Lets the event loop turn n times (setImmediate), so that pending I/O-like callbacks interleave. */
 export async function hops(n: number): Promise<void> {

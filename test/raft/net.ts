@@ -3,17 +3,9 @@
 // them, and time advances only through tick().
 import { RaftCore, bootstrapEntries, type RaftConfig } from '../../src/raft/raft.js';
 import { Role, type Entry, type HardState, type Message, type NodeId, type ReadState, type Snapshot } from '../../src/raft/types.js';
+import { seededRandom as seeded } from '../support/seeded-random.js';
 
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seeded };
 
 export interface Disk {
   hardState: HardState;

@@ -133,14 +133,4 @@ export function decisionOf(r: SchedulerResult, unit: string): Decision | undefin
   return r.decisions.find((d) => d.unit === unit);
 }
 
-/** A deterministic PRNG (mulberry32), for generated worlds. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom as rng } from '../../support/seeded-random.js';
