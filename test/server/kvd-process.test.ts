@@ -388,9 +388,11 @@ t.test('a keep-alive forwarded to a leader that hangs is given up when the follo
   const ms = Date.now() - sent;
   leader.child!.kill('SIGCONT');
   t.comment(`answered after ${ms} ms: ${JSON.stringify(r.body)}`);
-  t.ok(ms < 4000, `answered in ${ms} ms, before the 5 s forward timeout`);
   // Either the follower saw the leader go while the forward hung ("leader changed"), or the new
-  // leader was already there to renew it.
+  // leader was already there to renew it; not the forward's timeout ("request timed out"), which
+  // is what waiting for the stopped leader would have ended in. (The reason, not a time bound:
+  // on a loaded machine the election itself may take seconds.)
   const text = JSON.stringify(r.body);
   t.ok(/leader changed|no leader/.test(text) || r.body.result?.TTL === '30', text);
+  t.notMatch(text, /request timed out/);
 });

@@ -1,7 +1,7 @@
 // Member-to-member calls outside Raft: a joining member asking an existing one who is in the
 // cluster (on the peer port), and a follower forwarding to the leader what only the leader can
 // answer (on the leader's client port).
-import { EtcdError, GrpcCode } from '../../util/errors.js';
+import { EtcdError, Errors, GrpcCode } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import type { MemberInfo } from '../../raft/node/index.js';
 import { linkedAbort } from '../../util/abort.js';
@@ -37,7 +37,11 @@ export async function fetchClusterInfo(peerURLs: string[], log: Logger, timeoutM
 export async function forwardToLeader<T>(clientURL: string, path: string, body: unknown, timeoutMs: number, signal?: AbortSignal): Promise<T> {
   const request = linkedAbort(signal);
   const ac = request.controller;
-  const timer = setTimeout(() => ac.abort(), timeoutMs);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    ac.abort();
+  }, timeoutMs);
   try {
     let res: Response;
     let json: { error?: string; code?: number } & T;
@@ -53,7 +57,9 @@ export async function forwardToLeader<T>(clientURL: string, path: string, body: 
         return {};
       })) as { error?: string; code?: number } & T;
     } catch {
-      throw new EtcdError(GrpcCode.Unavailable, 'etcdserver: leader changed');
+      // No answer in time is etcd's timeout. Otherwise the leader went away (its connection failed,
+      // or this member saw another leader, which aborts `signal`): the caller may try the new one.
+      throw timedOut ? Errors.timeout() : new EtcdError(GrpcCode.Unavailable, 'etcdserver: leader changed');
     }
     if (!res.ok) throw new EtcdError((json.code as GrpcCode) ?? GrpcCode.Unknown, json.error ?? `HTTP ${res.status}`);
     return json;
