@@ -1,21 +1,12 @@
 // fleetctl's requests to an agent: the deadline of each, and what a failure says.
-import t, { type Test } from 'tap';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import t from 'tap';
+import { createServer } from 'node:http';
 import { readJournal, readProcesses } from '../../src/fleetctl/agent-api.js';
 import { FleetctlError } from '../../src/fleetctl/errors.js';
-
-async function listen(t: Test, server: Server): Promise<string> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+import { listenOnLoopback } from '../support/loopback-server.js';
 
 t.test('an agent that takes the request and never answers: each request ends at its deadline', async (t) => {
-  const base = await listen(t, createServer(() => undefined));
+  const base = await listenOnLoopback(t, createServer(() => undefined));
   const signal = new AbortController().signal;
   const url = `${base}/fleet/v1/units/x.service/processes`;
   await t.rejects(readProcesses(url, 'x.service', { timeoutMs: 100, signal }), new FleetctlError(`Error reading the processes of x.service from ${url}: no answer within 100 ms`));
@@ -28,7 +19,7 @@ t.test('an agent that takes the request and never answers: each request ends at 
 
 t.test('the process list: the answer is checked before it is used', async (t) => {
   let answer = '';
-  const base = await listen(
+  const base = await listenOnLoopback(
     t,
     createServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });

@@ -3,18 +3,13 @@
 // refused, or this member saw another leader) is "leader changed", for the caller to retry.
 import t, { type Test } from 'tap';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { forwardToLeader } from '../../src/server/member/internal-client.js';
 import { freePort } from '../raft/cluster.js';
+import { listenOnLoopback } from '../support/loopback-server.js';
 
-async function silentServer(t: Test): Promise<string> {
-  const server = createServer(() => undefined);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+/** A server that takes requests and never answers them. */
+function silentServer(t: Test): Promise<string> {
+  return listenOnLoopback(t, createServer(() => undefined));
 }
 
 t.test('a leader that takes the request and never answers: the timeout', async (t) => {
