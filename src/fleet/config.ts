@@ -53,7 +53,7 @@ const FLAGS = {
   'agent-ttl': { help: 'TTL of the machine\'s lease: a machine silent this long is dead to the cluster (5, 5s, 1500ms)', def: '5s' },
   'engine-reconcile-interval': { help: 'the engine reconciles at least this often (2, 2s, 500ms)', def: '2s' },
   'engine-hold-off': { help: 'a unit placed less than this long ago is not moved (damping; 0 turns it off)', def: '10s' },
-  'http-addr': { help: "host:port of the agent's HTTP API (journal, status) and the /v1/ discovery API; empty turns it off", def: '127.0.0.1:8500' },
+  'http-addr': { help: "host:port of the agent's HTTP API (journal, status, processes) and the /v1/ discovery API; empty turns it off", def: '127.0.0.1:8500' },
   'dns-addr': { help: 'host:port of the service discovery DNS server (UDP and TCP); empty turns it off', def: '127.0.0.1:8600' },
   'dns-domain': { help: 'the domain the DNS server answers for (web.service.<domain>)', def: 'flotilla' },
   'log-level': { help: 'log level: debug, info, warn, error, fatal, silent', def: 'info' },
