@@ -5,13 +5,16 @@ import type { MachineRecord } from '../fleet/registry/index.js';
 import { FleetctlError } from './errors.js';
 import { linkedAbort } from '../util/abort.js';
 
+function unitUrl(machine: MachineRecord, unit: string, what: string): string {
+  return `${machine.agentUrl.replace(/\/+$/, '')}/fleet/v1/units/${encodeURIComponent(unit)}/${what}`;
+}
+
 export function journalUrl(machine: MachineRecord, unit: string, lines: number, follow: boolean): string {
-  const base = machine.agentUrl.replace(/\/+$/, '');
-  return `${base}/fleet/v1/units/${encodeURIComponent(unit)}/journal?lines=${lines}${follow ? '&follow=true' : ''}`;
+  return unitUrl(machine, unit, `journal?lines=${lines}${follow ? '&follow=true' : ''}`);
 }
 
 export function processesUrl(machine: MachineRecord, unit: string): string {
-  return `${machine.agentUrl.replace(/\/+$/, '')}/fleet/v1/units/${encodeURIComponent(unit)}/processes`;
+  return unitUrl(machine, unit, 'processes');
 }
 
 /** A unit's running processes as its agent lists them. */

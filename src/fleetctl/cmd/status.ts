@@ -33,6 +33,14 @@ function agentOf(snap: RegistrySnapshot, unit: string, machine: string, what: st
   return rec;
 }
 
+/** A promise's value or its error, without rejecting. */
+function outcome<T>(p: Promise<T>): Promise<{ value: T } | { error: unknown }> {
+  return p.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
+}
+
 export async function status(ctx: Ctx): Promise<number> {
   const snap = await ctx.snapshot();
   const contents = new UnitContents(snap);
@@ -54,12 +62,18 @@ export async function status(ctx: Ctx): Promise<number> {
     } catch (e) {
       warn(e);
     }
-    const processes = agent ? await readProcesses(processesUrl(agent, unit.name), unit.name, opts).catch(warn) : undefined;
-    ctx.io.stdout(statusText(unit, contents.description(unit), st, snap.machines.get(machine), ctx.now(), processes));
+    // Both asked at once (an agent that does not answer costs one timeout, not two); any warnings
+    // come in a fixed order, the processes' first.
     let journal = '';
-    if (agent) {
-      await readJournal(journalUrl(agent, unit.name, STATUS_JOURNAL_LINES, false), unit.name, { ...opts, write: (t) => (journal += t) }).catch(warn);
-    }
+    const [processes, read] = agent
+      ? await Promise.all([
+          outcome(readProcesses(processesUrl(agent, unit.name), unit.name, opts)),
+          outcome(readJournal(journalUrl(agent, unit.name, STATUS_JOURNAL_LINES, false), unit.name, { ...opts, write: (t) => (journal += t) })),
+        ])
+      : [];
+    if (processes && 'error' in processes) warn(processes.error);
+    if (read && 'error' in read) warn(read.error);
+    ctx.io.stdout(statusText(unit, contents.description(unit), st, snap.machines.get(machine), ctx.now(), processes && 'value' in processes ? processes.value : undefined));
     if (journal !== '') ctx.io.stdout(`\n${journal.endsWith('\n') ? journal : `${journal}\n`}`);
   }
   return 0;
