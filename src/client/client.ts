@@ -302,6 +302,33 @@ export class Client {
     return this.call('/v3/maintenance/status', {}, decode, spec);
   }
 
+  /**
+   * The hash of `endpoint`'s key-value history up to `revision` (0: its current revision), as
+   * etcd's HashKV; members holding the same history give the same hash. Never fails over: the
+   * point is to ask that member.
+   */
+  async hashKV(endpoint: string, revision = 0, opts: CallOptions = {}): Promise<t.EndpointHashKV> {
+    const decode = (v: unknown, ep: Endpoint): t.EndpointHashKV => ({ endpoint: ep.url, ...codec.decodeHashKV(v) });
+    try {
+      return await this.call('/v3/maintenance/hashkv', { revision: String(revision) }, decode, { ...opts, idempotent: true, endpoint: parseEndpoint(endpoint) });
+    } catch (e) {
+      // etcd 3.4's gateway maps HashKV onto /v3/maintenance/hash, where Hash answers instead.
+      if (e instanceof ClientError && e.httpStatus === 404) {
+        throw new ClientError(e.kind, e.code, 'HashKV is not served by this member\'s JSON gateway (etcd 3.4 has no path for it; use etcdctl, which speaks gRPC)', {
+          httpStatus: 404,
+          endpoint: e.endpoint,
+          cause: e,
+        });
+      }
+      throw e;
+    }
+  }
+
+  /** Has `endpoint` rewrite its database files (etcd's Defragment); that member only. */
+  async defragment(endpoint: string, opts: CallOptions = {}): Promise<void> {
+    await this.call('/v3/maintenance/defragment', {}, () => undefined, { ...opts, endpoint: parseEndpoint(endpoint) });
+  }
+
   /** `GET /health` of one endpoint (default: the current one); never throws for an unhealthy or dead member. */
   async health(endpoint?: string, opts: CallOptions = {}): Promise<t.EndpointHealth> {
     if (this.isClosed) throw closedError();

@@ -222,6 +222,11 @@ export function decodeMemberAdd(v: unknown): t.MemberAddResponse {
   return { header: decodeHeader(o.header), member: decodeMember(o.member), members: arr(o.members).map(decodeMember) };
 }
 
+export function decodeHashKV(v: unknown): Omit<t.EndpointHashKV, 'endpoint'> {
+  const o = rec(v);
+  return { header: decodeHeader(o.header), hash: num(o.hash), compact_revision: num(o.compact_revision) };
+}
+
 export function decodeStatus(v: unknown): t.StatusResponse {
   const o = rec(v);
   return {

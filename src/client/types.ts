@@ -123,6 +123,15 @@ export interface StatusResponse {
   isLearner: boolean;
 }
 
+/** One member's hash of its key-value history (`endpoint hashkv`), with the endpoint that gave it. */
+export interface EndpointHashKV {
+  endpoint: string;
+  header: ResponseHeader;
+  hash: number;
+  /** -1 when nothing was compacted. */
+  compact_revision: number;
+}
+
 /** A status answer with the endpoint that gave it (for `endpoint status`). */
 export interface EndpointStatus extends StatusResponse {
   endpoint: string;

@@ -283,6 +283,24 @@ export interface StatusResponse {
   isLearner?: boolean;
 }
 
+export interface HashKVRequest {
+  /** The newest revision to hash; 0 (or less) for the current one. */
+  revision: number;
+}
+
+export interface HashKVResponse {
+  header: ResponseHeader;
+  /** uint32: a JSON number, not a string. */
+  hash: number;
+  /** The compacted revision when the hash was taken (-1 when nothing was compacted). */
+  compact_revision: number;
+}
+
+export interface HashResponse {
+  header: ResponseHeader;
+  hash: number;
+}
+
 /** Limits like etcd's defaults. */
 export const MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
 export const MAX_TXN_OPS = 128;

@@ -86,3 +86,30 @@ export async function switchDb(dir: string, name: string): Promise<void> {
 export async function removeDb(dir: string, name: string): Promise<void> {
   await rm(join(dir, name), { recursive: true, force: true });
 }
+
+/**
+ * Has LevelDB rewrite its files over every key of the database now (etcd's defragment), so that
+ * the space of deleted and overwritten records goes back to the file system. `level`'s types do
+ * not name `compactRange`; classic-level, which it runs on in Node, has it.
+ */
+export async function compactWholeDb(db: Db): Promise<void> {
+  const impl = db as unknown as { compactRange(start: Uint8Array, end: Uint8Array): Promise<void> };
+  // Every key space of the store ('l' leases, 'm' meta, 'r' records) lies between these two.
+  await impl.compactRange(Uint8Array.of(0x00), Uint8Array.of(0xff));
+}
+
+/**
+ * Defragments the store of a data directory no member is running on (`kvctl defrag --data-dir`):
+ * `storeDir` is `<data-dir>/kv`. Never creates anything; a running member holds LevelDB's lock, so
+ * this fails with DataDirLockedError rather than touch its files.
+ */
+export async function defragmentStoreDir(storeDir: string): Promise<void> {
+  const name = await readCurrent(storeDir);
+  if (!name) throw new Error(`${join(storeDir, CURRENT)} not found: not a kvd data directory`);
+  const db = await openDb(storeDir, join(storeDir, name));
+  try {
+    await compactWholeDb(db);
+  } finally {
+    await db.close();
+  }
+}

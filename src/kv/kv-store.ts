@@ -27,9 +27,10 @@ import type {
 import { EventType } from './api.js';
 import { applyCompaction, applyDeleteRange, applyLeaseGrant, applyLeaseRevoke, applyPut } from './apply.js';
 import { EMPTY_BYTES, keyStr, latin1 } from './bytes.js';
+import { HistoryHasher } from './history-hash.js';
 import { ChunkedDeletes } from './chunked-deletes.js';
 import { Compactor } from './compaction.js';
-import { openDataDir, openNextDb, removeDb, switchDb, type Db } from './data-dir.js';
+import { compactWholeDb, openDataDir, openNextDb, removeDb, switchDb, type Db } from './data-dir.js';
 import { writeOps } from '../raft/storage/level-batch.js';
 import { Lessor } from './lease/lessor.js';
 import { attachLeases, loadStore, type LoadedStore } from './load.js';
@@ -663,6 +664,47 @@ export class KvStore implements StateMachine, WatchableSource {
 
   leaseLeases(): LeaseLeasesResponse {
     return { header: { revision: this.st.revision }, leases: this.lessor.leases().map((ID) => ({ ID })) };
+  }
+
+  // ---- maintenance ------------------------------------------------------------------------
+
+  /**
+   * etcd's HashKV: a hash of the history up to `rev` (0: the current revision) that every member
+   * holding the same history agrees on (history-hash.ts). Rejects a revision at or below the
+   * compacted one, and a future one, with etcd's errors.
+   */
+  async hashKV(rev: number): Promise<{ hash: number; compactRevision: number; revision: number }> {
+    // As for a snapshot, only the capture is exclusive; the records are read from the iterator's
+    // implicit snapshot of the database while applies go on.
+    const { it, compactMain, revision } = await this.exclusive(async () => {
+      const st = this.st;
+      if (rev > 0 && rev <= st.compactMain) throw Errors.compacted();
+      if (rev > st.revision) throw Errors.futureRev();
+      await this.flushWrites();
+      const upTo = rev > 0 ? rev : st.revision;
+      return { it: this.db.iterator({ gte: REV_MIN, lt: revKeyAfter(upTo), reverse: true }), compactMain: st.compactMain, revision: st.revision };
+    });
+    const hasher = new HistoryHasher(compactMain);
+    try {
+      for (;;) {
+        const chunk = await it.nextv(1000);
+        if (chunk.length === 0) break;
+        for (const [k, v] of chunk) hasher.add(parseRevKey(k).main, k, v);
+      }
+    } finally {
+      await it.close();
+    }
+    return { hash: hasher.finish(), compactRevision: compactMain, revision };
+  }
+
+  /**
+   * etcd's Defragment: LevelDB rewrites its files over the store's whole key range, so that the
+   * space of records removed by compaction and overwritten leases goes back to the file system now
+   * rather than whenever LevelDB's own compactions reach them. Applies go on meanwhile.
+   */
+  async defragment(): Promise<void> {
+    this.usable();
+    await compactWholeDb(this.db);
   }
 
   // ---- snapshots --------------------------------------------------------------------------

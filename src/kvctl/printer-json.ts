@@ -19,7 +19,7 @@ import type {
 import { goDuration } from './format.js';
 import type { KvctlIo } from './io.js';
 import { b64, encodeJson, headerJson, kvJson, omit, type JsonValue } from './json.js';
-import type { HealthDisplay, Printer, SnapshotStatus, StatusDisplay, WatchDisplay } from './printer.js';
+import type { HashKVDisplay, HealthDisplay, Printer, SnapshotStatus, StatusDisplay, WatchDisplay } from './printer.js';
 
 type Obj = { [k: string]: JsonValue | undefined };
 
@@ -161,6 +161,15 @@ export class JsonPrinter implements Printer {
           dbSizeInUse: omit(s.dbSizeInUse),
           isLearner: omit(s.isLearner),
         },
+      })),
+    );
+  }
+
+  endpointHashKV(list: HashKVDisplay[]): void {
+    this.print(
+      list.map((h) => ({
+        Endpoint: h.ep,
+        HashKV: { header: headerJson(h.header), hash: omit(h.hash), compact_revision: omit(h.compact_revision) },
       })),
     );
   }

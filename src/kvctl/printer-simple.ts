@@ -17,8 +17,8 @@ import type {
 import { EventType } from '../client/index.js';
 import { goDuration, hex16, hexEscaped, hexId, hexPad16 } from './format.js';
 import type { KvctlIo } from './io.js';
-import type { HealthDisplay, Printer, PrinterOptions, SnapshotStatus, StatusDisplay, WatchDisplay } from './printer.js';
-import { memberRows, snapshotRows, statusRows } from './rows.js';
+import type { HashKVDisplay, HealthDisplay, Printer, PrinterOptions, SnapshotStatus, StatusDisplay, WatchDisplay } from './printer.js';
+import { hashKVRows, memberRows, snapshotRows, statusRows } from './rows.js';
 
 const NL = Buffer.from('\n');
 
@@ -140,6 +140,10 @@ export class SimplePrinter implements Printer {
 
   endpointStatus(list: StatusDisplay[]): void {
     for (const row of statusRows(list)) this.line(row.join(', '));
+  }
+
+  endpointHashKV(list: HashKVDisplay[]): void {
+    for (const row of hashKVRows(list)) this.line(row.join(', '));
   }
 
   moveLeader(leader: bigint, target: bigint, _header: ResponseHeader): void {

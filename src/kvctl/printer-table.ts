@@ -2,9 +2,9 @@
 // health, snapshot status); every other command refuses it as etcdctl does (exit 4).
 import { Exit, KvctlError } from './errors.js';
 import type { KvctlIo } from './io.js';
-import type { HealthDisplay, Printer, SnapshotStatus, StatusDisplay } from './printer.js';
+import type { HashKVDisplay, HealthDisplay, Printer, SnapshotStatus, StatusDisplay } from './printer.js';
 import type { MemberListResponse } from '../client/index.js';
-import { HEALTH_HEADER, MEMBER_HEADER, SNAPSHOT_HEADER, STATUS_HEADER, healthRows, memberRows, snapshotRows, statusRows } from './rows.js';
+import { HASHKV_HEADER, HEALTH_HEADER, MEMBER_HEADER, SNAPSHOT_HEADER, STATUS_HEADER, hashKVRows, healthRows, memberRows, snapshotRows, statusRows } from './rows.js';
 import { renderTable } from './table.js';
 
 function unsupported(): never {
@@ -40,6 +40,10 @@ export class TablePrinter implements Printer {
 
   endpointStatus(list: StatusDisplay[]): void {
     this.io.stdout(renderTable(STATUS_HEADER, statusRows(list)));
+  }
+
+  endpointHashKV(list: HashKVDisplay[]): void {
+    this.io.stdout(renderTable(HASHKV_HEADER, hashKVRows(list)));
   }
 
   snapshotStatus(s: SnapshotStatus): void {

@@ -2,6 +2,7 @@
 // `display` does: one method per kind of answer.
 import type {
   DeleteRangeResponse,
+  EndpointHashKV,
   EndpointHealth,
   EndpointStatus,
   Event,
@@ -35,6 +36,9 @@ export interface WatchDisplay {
 /** A member's status with the endpoint as the user wrote it. */
 export type StatusDisplay = EndpointStatus & { ep: string };
 
+/** A member's history hash with the endpoint as the user wrote it. */
+export type HashKVDisplay = EndpointHashKV & { ep: string };
+
 /** A health check with the endpoint as the user wrote it. */
 export type HealthDisplay = EndpointHealth & { ep: string };
 
@@ -63,6 +67,7 @@ export interface Printer {
   memberList(r: MemberListResponse): void;
   endpointHealth(list: HealthDisplay[]): void;
   endpointStatus(list: StatusDisplay[]): void;
+  endpointHashKV(list: HashKVDisplay[]): void;
   moveLeader(leader: bigint, target: bigint, header: ResponseHeader): void;
   snapshotStatus(s: SnapshotStatus): void;
 }

@@ -1,7 +1,7 @@
 // The rows that the simple and table formats share (etcdctl's makeMemberListTable and friends).
 import type { MemberListResponse } from '../client/index.js';
 import { hexId, humanizeBytes, goDuration } from './format.js';
-import type { HealthDisplay, SnapshotStatus, StatusDisplay } from './printer.js';
+import type { HashKVDisplay, HealthDisplay, SnapshotStatus, StatusDisplay } from './printer.js';
 
 export const MEMBER_HEADER = ['ID', 'Status', 'Name', 'Peer Addrs', 'Client Addrs', 'Is Learner'];
 
@@ -31,6 +31,12 @@ export function statusRows(list: StatusDisplay[]): string[][] {
     String(s.raftAppliedIndex),
     s.errors.join(', '),
   ]);
+}
+
+export const HASHKV_HEADER = ['endpoint', 'hash'];
+
+export function hashKVRows(list: HashKVDisplay[]): string[][] {
+  return list.map((h) => [h.ep, String(h.hash)]);
 }
 
 export const HEALTH_HEADER = ['endpoint', 'health', 'took', 'error'];

@@ -36,6 +36,12 @@ export interface KvService {
 
   status(): Promise<api.StatusResponse>;
   transferLeadership(req: { targetID: number }): Promise<{ header: api.ResponseHeader }>;
+  /** etcd's HashKV: this member's hash of the key-value history up to a revision (history-hash.ts). */
+  hashKV(req: api.HashKVRequest): Promise<api.HashKVResponse>;
+  /** etcd's Hash: kvd's is the HashKV of the current revision (it has no one database file to hash). */
+  hash(): Promise<api.HashResponse>;
+  /** etcd's Defragment: this member's database files rewritten, to give deleted space back (etcd answers `{}`). */
+  defragment(): Promise<void>;
   /** A consistent copy of the state machine, as etcd's maintenance/snapshot streams it (for backups). */
   snapshot(): AsyncIterable<Uint8Array>;
 

@@ -294,6 +294,39 @@ t.test('members, endpoints, move-leader', async (t) => {
   t.same([ml2.code, ml2.stderr], [1, 'Error: etcdserver: bad leader transferee\n']);
 });
 
+t.test('endpoint hashkv and defrag', async (t) => {
+  await client.put('hk', '1');
+  const rev = (await client.put('hk', '2')).header.revision!;
+  const at = await k(['endpoint', 'hashkv', `--rev=${rev}`]);
+  t.equal(at.code, 0, at.stderr);
+  t.match(at.stdout, new RegExp(`^${m.url}, \\d+\\n$`));
+  const hash = at.stdout.trim().split(', ')[1]!;
+  await client.put('hk', '3');
+  t.equal((await k(['endpoint', 'hashkv', `--rev=${rev}`])).stdout, at.stdout, 'the same revision gives the same hash after later writes');
+  t.not((await k(['endpoint', 'hashkv'])).stdout, at.stdout, 'the current revision (one more put) another');
+  const json = (await k(['endpoint', 'hashkv', '--cluster', `--rev=${rev}`, '-w', 'json'])).stdout;
+  t.match(json, new RegExp(`^\\[\\{"Endpoint":"${m.url}","HashKV":\\{"header":\\{"cluster_id":\\d+,"member_id":\\d+,"revision":\\d+,"raft_term":\\d+\\},"hash":${hash},"compact_revision":\\d+\\}\\}\\]\\n$`));
+  t.match((await k(['endpoint', 'hashkv', '-w', 'table'])).stdout, /\|\s+ENDPOINT\s+\|\s+HASH\s+\|/);
+  const future = await k(['endpoint', 'hashkv', '--rev=1000000']);
+  t.same(
+    [future.code, future.stdout, future.stderr],
+    [1, '', `Failed to get the hash of endpoint ${m.url} (etcdserver: mvcc: required revision is a future revision)\nError: etcdserver: mvcc: required revision is a future revision\n`],
+    "etcdctl's two lines: the endpoint's failure, then the error",
+  );
+  const badRev = await k(['endpoint', 'hashkv', '--rev=x']);
+  t.equal(badRev.code, 1);
+  t.match(badRev.stderr, /^Error: invalid argument "x" for "--rev" flag: strconv.ParseInt: parsing "x": invalid syntax\n/);
+
+  const d = await k(['defrag']);
+  t.same([d.code, d.stdout], [0, `Finished defragmenting etcd member[${m.url}]\n`]);
+  t.equal((await k(['endpoint', 'hashkv', `--rev=${rev}`])).stdout, at.stdout, 'defragmenting changes no data');
+  const locked = await k(['defrag', `--data-dir=${m.spec.dataDir}`]);
+  t.same([locked.code, locked.stdout], [1, '']);
+  t.match(locked.stderr, new RegExp(`^Failed to defragment etcd data\\[${m.spec.dataDir}\\] \\(data directory .* is in use by another process`), 'a running member keeps its files');
+  const none = await k(['defrag', `--data-dir=${join(dir, 'none')}`]);
+  t.same([none.code, none.stderr], [1, `Failed to defragment etcd data[${join(dir, 'none')}] (${join(dir, 'none', 'kv', 'CURRENT')} not found: not a kvd data directory)\n`]);
+});
+
 t.test('snapshot save and status in-process', async (t) => {
   const file = join(dir, 'in.db');
   t.equal((await k(['snapshot', 'save', file])).stdout, `Snapshot saved at ${file}\n`);

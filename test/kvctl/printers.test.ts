@@ -299,7 +299,7 @@ t.test('members in every format', async (t) => {
   t.equal(lines.length, 5);
 });
 
-t.test('endpoint status and health, snapshot status, move-leader', async (t) => {
+t.test('endpoint status, hashkv and health, snapshot status, move-leader', async (t) => {
   const st = {
     ep: '127.0.0.1:24791',
     endpoint: 'http://127.0.0.1:24791',
@@ -356,6 +356,27 @@ t.test('endpoint status and health, snapshot status, move-leader', async (t) => 
     ht.out(),
     '+-----------------+--------+------------+-------+\n|    ENDPOINT     | HEALTH |    TOOK    | ERROR |\n+-----------------+--------+------------+-------+\n| 127.0.0.1:24791 |   true | 1.543843ms |       |\n+-----------------+--------+------------+-------+\n',
   );
+  const hk = [
+    { ep: '127.0.0.1:24791', endpoint: 'http://127.0.0.1:24791', header: st.header, hash: 1084519789, compact_revision: -1 },
+    { ep: 'x:1', endpoint: 'http://x:1', header: st.header, hash: 0, compact_revision: 4 },
+  ];
+  const ks = capture('simple');
+  ks.p.endpointHashKV(hk);
+  t.equal(ks.out(), '127.0.0.1:24791, 1084519789\nx:1, 0\n');
+  const kj = capture('json');
+  kj.p.endpointHashKV(hk);
+  t.equal(
+    kj.out(),
+    '[{"Endpoint":"127.0.0.1:24791","HashKV":{"header":{"cluster_id":17368989521238926805,"member_id":17628310501313495538,"revision":2,"raft_term":2},"hash":1084519789,"compact_revision":-1}},' +
+      '{"Endpoint":"x:1","HashKV":{"header":{"cluster_id":17368989521238926805,"member_id":17628310501313495538,"revision":2,"raft_term":2},"compact_revision":4}}]\n',
+    'as etcdctl 3.4.23 prints it; a zero hash is left out like any zero',
+  );
+  const kt = capture('table');
+  kt.p.endpointHashKV(hk.slice(0, 1));
+  t.equal(kt.out(), '+-----------------+------------+\n|    ENDPOINT     |    HASH    |\n+-----------------+------------+\n| 127.0.0.1:24791 | 1084519789 |\n+-----------------+------------+\n');
+  const ke = capture('table');
+  ke.p.endpointHashKV([]);
+  t.equal(ke.out(), '+----------+------+\n| ENDPOINT | HASH |\n+----------+------+\n+----------+------+\n', 'no answer: the empty table, as etcdctl');
   const snap = { hash: 0x166a731b, revision: 44, totalKey: 54, totalSize: 24576 };
   const ss = capture('simple');
   ss.p.snapshotStatus(snap);

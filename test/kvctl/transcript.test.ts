@@ -248,3 +248,19 @@ t.test('member list and endpoint status', async (t) => {
   t.equal(h.stdout, '');
   t.equal(h.stderr.trim().split('\n').filter((x) => /^http:\/\/127\.0\.0\.1:\d+ is healthy: successfully committed proposal: took = [\d.]+[µmn]?s$/.test(x)).length, 3, h.stderr);
 });
+
+t.test('endpoint hashkv: the members agree; defrag on every member', async (t) => {
+  // A revision every member applied: a linearizable get on each returns once it has.
+  const rev = (await client.put('hashed', 'x')).header.revision!;
+  for (const m of cluster.members) await ctl(['get', 'hashed', `--endpoints=127.0.0.1:${m.spec.clientPort}`]);
+  const hk = await ctl(['endpoint', 'hashkv', '--cluster', `--rev=${rev}`]);
+  t.equal(hk.code, 0, hk.stderr);
+  const rows = hk.stdout.trim().split('\n').map((l) => l.split(', '));
+  t.equal(rows.length, 3, hk.stdout);
+  for (const [ep] of rows) t.match(ep, /^http:\/\/127\.0\.0\.1:\d+$/);
+  t.equal(new Set(rows.map((r) => r[1])).size, 1, `one hash for the three members: ${hk.stdout}`);
+  const d = await ctl(['defrag', '--cluster']);
+  t.equal(d.code, 0, d.stderr);
+  t.equal(d.stdout.trim().split('\n').filter((l) => /^Finished defragmenting etcd member\[http:\/\/127\.0\.0\.1:\d+\]$/.test(l)).length, 3, d.stdout);
+  t.equal((await ctl(['endpoint', 'hashkv', '--cluster', `--rev=${rev}`])).stdout, hk.stdout, 'defragmenting changed no history');
+});

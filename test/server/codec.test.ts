@@ -261,6 +261,10 @@ t.test('encoder: Go string escaping and int64s', async (t) => {
   t.equal(enc.encodeStreamError('m', 0, 418), '{"http_code":418,"message":"m"}');
   t.equal(enc.encodeTxnResponse({ header: {}, succeeded: false, responses: [{} as api.ResponseOp] }), '{"header":{},"responses":[{}]}');
   t.equal(enc.encodeRangeResponse({ header: undefined as unknown as api.ResponseHeader, kvs: [], more: false, count: 0 }), '{}');
+
+  t.equal(enc.encodeHashKVResponse({ header: {}, hash: 4294967295, compact_revision: -1 }), '{"header":{},"hash":4294967295,"compact_revision":"-1"}');
+  t.equal(enc.encodeHashKVResponse({ header: {}, hash: 0, compact_revision: 0 }), '{"header":{}}', 'zero values left out, as everywhere');
+  t.equal(enc.encodeHashResponse({ header: {}, hash: 7 }), '{"header":{},"hash":7}');
 });
 
 t.test('protobuf sizes', async (t) => {

@@ -449,6 +449,29 @@ export class FakeKvService implements KvService {
     };
   }
 
+  /** Revisions whose hash was asked, and defragment calls: what the gateway passed on. */
+  readonly hashedAt: number[] = [];
+  defragments = 0;
+
+  async hashKV(req: api.HashKVRequest): Promise<api.HashKVResponse> {
+    this.fail('hashKV');
+    if (req.revision > 0 && req.revision <= this.compactRev) throw Errors.compacted();
+    if (req.revision > this.revision) throw Errors.futureRev();
+    this.hashedAt.push(req.revision);
+    // Above 2^31, to show it stays a JSON number; differs by revision.
+    return { header: this.header(), hash: 3_000_000_000 + (req.revision > 0 ? req.revision : this.revision), compact_revision: this.compactRev || -1 };
+  }
+
+  async hash(): Promise<api.HashResponse> {
+    this.fail('hash');
+    return { header: this.header(), hash: 3_000_000_000 + this.revision };
+  }
+
+  async defragment(): Promise<void> {
+    this.fail('defragment');
+    this.defragments++;
+  }
+
   async transferLeadership(req: { targetID: number }): Promise<{ header: api.ResponseHeader }> {
     this.fail('transferLeadership');
     if (!this.members.some((m) => m.ID === req.targetID)) throw Errors.badLeaderTransferee();

@@ -192,6 +192,30 @@ t.test('compaction, status, members, transfer-leadership shapes', async (t) => {
   t.equal(move.body, '{}', 'etcd 3.4 answers MoveLeader with no header');
 });
 
+t.test('hash, hashkv, defragment', async (t) => {
+  const rev = h.svc.revision;
+  const hash = await h.post('/v3/maintenance/hash', { revision: '2' });
+  t.equal(hash.body, `{"header":${hdr(h.svc)},"hash":${3_000_000_000 + rev}}`, 'Hash ignores fields it does not have; a uint32 is a JSON number');
+  const kv = await h.post('/v3/maintenance/hashkv', { revision: String(rev) });
+  const compacted = h.svc.compactRev || -1;
+  t.equal(kv.body, `{"header":${hdr(h.svc)},"hash":${3_000_000_000 + rev},"compact_revision":"${compacted}"}`, 'compact_revision is an int64: a string');
+  const current = await h.post('/v3/maintenance/hashkv', '');
+  t.equal(current.status, 200);
+  t.same(h.svc.hashedAt.slice(-2), [rev, 0], 'the revision asked is passed on, 0 when absent');
+  const future = await h.post('/v3/maintenance/hashkv', { revision: rev + 1 });
+  t.equal(future.status, 400);
+  t.equal(future.body, '{"error":"etcdserver: mvcc: required revision is a future revision","message":"etcdserver: mvcc: required revision is a future revision","code":11}');
+  const bad = await h.post('/v3/maintenance/hashkv', '{"revision":"x"}');
+  t.equal(bad.status, 400);
+  t.match(bad.body, /"code":3\}$/);
+  const defrag = await h.post('/v3/maintenance/defragment', '');
+  t.equal(defrag.body, '{}', 'etcd 3.4 answers Defragment with no header');
+  t.equal(h.svc.defragments, 1);
+  const arr = await h.post('/v3/maintenance/defragment', '[]');
+  t.equal(arr.status, 400, 'a body that is not an object is refused');
+  t.equal(h.svc.defragments, 1, 'and changes nothing');
+});
+
 t.test('/health, /version, /metrics', async (t) => {
   const health = await h.request('GET', '/health');
   t.equal(health.status, 200);

@@ -147,10 +147,10 @@ export const memberUpdate: Command = {
   },
 };
 
-const CLUSTER_FLAG = { name: 'cluster', type: 'bool' as const, default: false, usage: 'use all endpoints from the cluster member list' };
+export const CLUSTER_FLAG = { name: 'cluster', type: 'bool' as const, default: false, usage: 'use all endpoints from the cluster member list' };
 
 /** --endpoints, or with --cluster the client URLs of every member (in member list order). */
-async function endpointsOf(ctx: Ctx): Promise<string[]> {
+export async function endpointsOf(ctx: Ctx): Promise<string[]> {
   if (!ctx.flags.bool('cluster')) return ctx.global.endpoints;
   const r = await ctx
     .client()

@@ -39,7 +39,7 @@ function unary<Req, Resp>(r: {
 
 const always = (): boolean => true;
 
-/** MoveLeader's response in etcd 3.4 has no header at all. */
+/** MoveLeader's and Defragment's responses in etcd 3.4 have no header at all. */
 const encodeEmpty = (): string => '{}';
 
 function memberUpdate(svc: KvService, req: { ID: number; peerURLs: string[] }): Promise<api.MemberRemoveResponse> {
@@ -123,6 +123,11 @@ export const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
   ['/cluster/member/promote', unary({ decode: dec.decodeMemberIdRequest, call: (s, r) => s.memberPromote(r), encode: enc.encodeMembersResponse })],
   ['/maintenance/status', unary({ decode: dec.decodeEmpty, call: (s) => s.status(), encode: enc.encodeStatusResponse })],
   ['/maintenance/snapshot', { kind: 'snapshot' }],
+  // etcd 3.4's gateway maps HashKV onto /maintenance/hash, where Hash answers instead; kvd serves
+  // HashKV on a path of its own too (docs/api.md).
+  ['/maintenance/hash', unary({ decode: dec.decodeEmpty, call: (s) => s.hash(), encode: enc.encodeHashResponse })],
+  ['/maintenance/hashkv', unary({ decode: dec.decodeHashKVRequest, call: (s, r) => s.hashKV(r), encode: enc.encodeHashKVResponse })],
+  ['/maintenance/defragment', unary({ decode: dec.decodeEmpty, call: (s) => s.defragment(), encode: encodeEmpty })],
   [
     '/maintenance/transfer-leadership',
     unary({ decode: dec.decodeMoveLeaderRequest, call: (s, r) => s.transferLeadership(r), encode: encodeEmpty }),

@@ -329,6 +329,22 @@ export class KvMember implements KvService {
     };
   }
 
+  async hashKV(req: api.HashKVRequest): Promise<api.HashKVResponse> {
+    const r = await this.store.hashKV(Math.max(0, req.revision));
+    return { header: this.header(r.revision), hash: r.hash, compact_revision: r.compactRevision };
+  }
+
+  async hash(): Promise<api.HashResponse> {
+    const r = await this.store.hashKV(0);
+    return { header: this.header(r.revision), hash: r.hash };
+  }
+
+  async defragment(): Promise<void> {
+    const t0 = performance.now();
+    await this.store.defragment();
+    this.log.info({ ms: Math.round(performance.now() - t0) }, 'defragmented the store');
+  }
+
   async transferLeadership(req: { targetID: number }): Promise<{ header: api.ResponseHeader }> {
     if (!this.node.isLeader()) throw Errors.notLeader();
     const voters = this.node.status().confState.voters;

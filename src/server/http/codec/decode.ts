@@ -361,6 +361,15 @@ export function decodeCompactionRequest(v: JsonValue): api.CompactionRequest {
   return r;
 }
 
+export function decodeHashKVRequest(v: JsonValue): api.HashKVRequest {
+  const o = asObject(v);
+  const r: api.HashKVRequest = { revision: 0 };
+  if (o === null) return r;
+  let n: number | undefined;
+  if ((n = int64Field(o.revision)) !== undefined) r.revision = n;
+  return r;
+}
+
 export function decodeLeaseGrantRequest(v: JsonValue): api.LeaseGrantRequest {
   const o = asObject(v);
   const r: api.LeaseGrantRequest = { TTL: 0 };

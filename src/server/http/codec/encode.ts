@@ -311,6 +311,23 @@ export function encodeStatusResponse(r: api.StatusResponse): string {
   return o + '}';
 }
 
+/** A uint32 field: a JSON number (jsonpb writes only 64-bit integers as strings). */
+function uint32Field(out: string, name: string, n: number): string {
+  if (n === 0) return out;
+  return out + (out.length > 1 ? ',"' : '"') + name + '":' + n;
+}
+
+export function encodeHashKVResponse(r: api.HashKVResponse): string {
+  let o = headerField('{', r.header);
+  o = uint32Field(o, 'hash', r.hash);
+  o = intField(o, 'compact_revision', r.compact_revision);
+  return o + '}';
+}
+
+export function encodeHashResponse(r: api.HashResponse): string {
+  return uint32Field(headerField('{', r.header), 'hash', r.hash) + '}';
+}
+
 /** One message of maintenance/snapshot (etcd 3.4 sends no header in it). */
 export function encodeSnapshotChunk(remaining: number, blob: Uint8Array): string {
   let o = '{';
