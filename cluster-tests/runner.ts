@@ -8,7 +8,7 @@ import type { Anomaly } from './checker/anomaly.js';
 import { checkHistory, type CheckReport } from './checker/check.js';
 import { describeOp, type Op, type OpKind } from './checker/history.js';
 import { Cluster } from './harness/cluster.js';
-import { b64, closeAgents, post } from './lib/http.js';
+import { b64, closeAgents, errorText, post } from './lib/http.js';
 import { Rng, sleep } from './lib/rng.js';
 import type { FaultRecord } from './scenarios/faults.js';
 import type { Scenario } from './scenarios/index.js';
@@ -117,6 +117,7 @@ export async function runScenario(sc: Scenario, o: RunOptions): Promise<RunResul
   let workload: Workload | undefined;
   let report: CheckReport | undefined;
   let finalRev: number | undefined;
+  let divergence: Anomaly | undefined;
   const t0 = performance.now();
   let error: string | undefined;
   try {
@@ -150,6 +151,7 @@ export async function runScenario(sc: Scenario, o: RunOptions): Promise<RunResul
     if (finalRev !== undefined) {
       const caught = await workload.waitWatchers(finalRev, 30000);
       if (!caught) log(`watchers did not all reach revision ${finalRev}`);
+      divergence = await compareMemberHashes(cluster, finalRev, log);
     }
     workload.stopWatchers();
   } catch (err) {
@@ -169,6 +171,10 @@ export async function runScenario(sc: Scenario, o: RunOptions): Promise<RunResul
   } catch (err) {
     error = (error ? error + '\n' : '') + `checker: ${(err as Error).stack}`;
     print(`   ERROR: checker: ${(err as Error).message}`);
+  }
+  if (report && divergence) {
+    report.anomalies.push(divergence);
+    report.counts['member-divergence'] = 1;
   }
   if (report && workload && finalRev === undefined) {
     report.anomalies.push({ type: 'no-recovery', message: 'the cluster served no linearizable read after every fault was healed' });
@@ -243,6 +249,25 @@ async function readFinalRevision(cluster: Cluster, prefix: string): Promise<numb
     await sleep(300);
   }
   return undefined;
+}
+
+/**
+ * Every running member's HashKV at the final revision, once it has applied it (a linearizable read
+ * on that member returns once it has): members that applied the same log agree, so two different
+ * hashes mean a member's store diverged, whatever the clients saw. A member that does not answer
+ * is logged, not counted (recovery is the read check's business).
+ */
+async function compareMemberHashes(cluster: Cluster, rev: number, log: (l: string) => void): Promise<Anomaly | undefined> {
+  const hashes: string[] = [];
+  for (const m of cluster.current.filter((x) => x.state === 'running')) {
+    const read = await post(m.url, '/v3/kv/range', { key: b64('\0'), count_only: true }, 10000);
+    const r = read.kind === 'answer' && read.status === 200 ? await post(m.url, '/v3/maintenance/hashkv', { revision: rev }, 30000) : read;
+    if (r.kind === 'answer' && r.status === 200) hashes.push(`${m.name}: ${r.body.hash}`);
+    else log(`${m.name} gave no hash at revision ${rev}: ${errorText(r)}`);
+  }
+  log(`member hashes at revision ${rev}: ${hashes.join(', ')}`);
+  if (new Set(hashes.map((h) => h.split(': ')[1])).size <= 1) return undefined;
+  return { type: 'member-divergence', message: `the members' histories up to revision ${rev} differ: ${hashes.join(', ')}` };
 }
 
 /** For each fault that took the leader down: the time to the next successful write invoked after it. */

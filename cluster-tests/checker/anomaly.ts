@@ -26,6 +26,8 @@ export type AnomalyType =
   | 'watch-incomplete'
   /** The cluster did not serve a linearizable read after every fault was healed. */
   | 'no-recovery'
+  /** Once healed, two members' key-value histories up to the final revision differ (HashKV). */
+  | 'member-divergence'
   /** The linearizability search gave up (too many configurations). */
   | 'inconclusive';
 

@@ -1,6 +1,11 @@
 // kvd as real processes: etcd's gateway examples, faults (kill -9 of the leader or a follower),
 // catch-up through a snapshot, membership changes, and bad input against a live member.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Level } from 'level';
 import t from 'tap';
+import { decodeRecord, encodeRecord } from '../../src/kv/record-codec.js';
+import { revKey } from '../../src/kv/revision.js';
 import { KvdCluster, b64, openWatch, unb64, type KvdProc } from './kvd-harness.js';
 
 type Header = { revision?: string; member_id: string; cluster_id: string; raft_term: string };
@@ -305,6 +310,35 @@ t.test('membership: add a member that joins, promote a learner, remove a member'
     if (!seen.kvs) await new Promise((r) => setTimeout(r, 100));
   }
   t.equal(unb64(seen.kvs?.[0]?.value), '2', 'and serves linearizable reads once the others are back');
+});
+
+t.test('HashKV tells a member whose store was changed behind its back from the others', async (t) => {
+  const c = await KvdCluster.create(3);
+  t.teardown(() => c.close());
+  const leader = await c.leader();
+  const statuses: number[] = [];
+  for (let i = 0; i < 20; i++) statuses.push((await leader.call('/v3/kv/put', { key: b64(`h/${i}`), value: b64(`v${i}`) })).status);
+  t.same(new Set(statuses), new Set([200]), '20 puts');
+  const before = await hashesAtCommonRevision(c);
+  t.equal(new Set(before.hashes).size, 1, 'the members agree');
+  // One byte of one value in a follower's LevelDB, changed while it is stopped: nothing in Raft
+  // knows, and the member serves it as its data.
+  const victim = c.members.find((m) => m !== leader)!;
+  await victim.stop();
+  const storeDir = join(victim.spec.dataDir, 'kv');
+  const db = new Level<Uint8Array, Uint8Array>(join(storeDir, (await readFile(join(storeDir, 'CURRENT'), 'utf8')).trim()), { keyEncoding: 'view', valueEncoding: 'view' });
+  let changed = 0;
+  for await (const [k, v] of db.iterator({ gte: revKey(10, 0), lt: revKey(11, 0) })) {
+    const rec = decodeRecord(10, v);
+    await db.put(k, encodeRecord({ ...rec.kv!, value: Buffer.from('X') }));
+    changed++;
+  }
+  await db.close();
+  t.equal(changed, 1, 'the record of revision 10');
+  await victim.start();
+  const after = await hashesAtCommonRevision(c);
+  const odd = c.members.map((m, i) => [m, after.hashes[i]] as const).filter(([, h]) => after.hashes.filter((x) => x === h).length === 1);
+  t.same(odd.map(([m]) => m.spec.name), [victim.spec.name], `only the changed member hashes differently: ${after.hashes.join(', ')}`);
 });
 
 t.test('3 members: followers serve linearizable reads, health, version and metrics', async (t) => {
