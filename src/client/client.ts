@@ -302,6 +302,25 @@ export class Client {
     return this.call('/v3/maintenance/status', {}, decode, spec);
   }
 
+  /** The alarms raised in the cluster (etcd's AlarmList). */
+  alarmList(opts: CallOptions = {}): Promise<t.AlarmResponse> {
+    return this.call('/v3/maintenance/alarm', { action: 'GET' }, codec.decodeAlarms, { ...opts, idempotent: true });
+  }
+
+  /**
+   * Clears one alarm, or with none given every alarm raised, as clientv3's AlarmDisarm; resolves
+   * with the alarms cleared.
+   */
+  async alarmDisarm(alarm?: t.AlarmMember, opts: CallOptions = {}): Promise<t.AlarmResponse> {
+    const targets = alarm ? [alarm] : (await this.alarmList(opts)).alarms;
+    const cleared: t.AlarmMember[] = [];
+    for (const a of targets) {
+      const body = { action: 'DEACTIVATE', memberID: a.memberID.toString(), alarm: a.alarm };
+      cleared.push(...(await this.call('/v3/maintenance/alarm', body, codec.decodeAlarms, { ...opts, idempotent: true })).alarms);
+    }
+    return { alarms: cleared };
+  }
+
   /**
    * The hash of `endpoint`'s key-value history up to `revision` (0: its current revision), as
    * etcd's HashKV; members holding the same history give the same hash. Never fails over: the

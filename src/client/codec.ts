@@ -4,6 +4,7 @@
 import type { Event, KeyValue } from '../kv/api.js';
 import { EventType } from '../kv/api.js';
 import { b64, keyRange, toBytes, toId, unb64, type Bytes, type RangeSpec } from './bytes.js';
+import { ALARM_NAMES } from './types.js';
 import type * as t from './types.js';
 
 export type Json = Record<string, unknown>;
@@ -220,6 +221,16 @@ export function decodeMembers(v: unknown): t.MemberListResponse {
 export function decodeMemberAdd(v: unknown): t.MemberAddResponse {
   const o = rec(v);
   return { header: decodeHeader(o.header), member: decodeMember(o.member), members: arr(o.members).map(decodeMember) };
+}
+
+export function decodeAlarms(v: unknown): t.AlarmResponse {
+  return {
+    alarms: arr(rec(v).alarms).map((x) => {
+      const o = rec(x);
+      const named = typeof o.alarm === 'string' ? (ALARM_NAMES as readonly string[]).indexOf(o.alarm) : -1;
+      return { memberID: big(o.memberID), alarm: named >= 0 ? named : num(o.alarm) };
+    }),
+  };
 }
 
 export function decodeHashKV(v: unknown): Omit<t.EndpointHashKV, 'endpoint'> {

@@ -123,6 +123,20 @@ export interface StatusResponse {
   isLearner: boolean;
 }
 
+/** etcd's AlarmType by number: 0 NONE, 1 NOSPACE, 2 CORRUPT. */
+export const ALARM_NAMES = ['NONE', 'NOSPACE', 'CORRUPT'] as const;
+
+export interface AlarmMember {
+  memberID: bigint;
+  /** 0 NONE, 1 NOSPACE, 2 CORRUPT (ALARM_NAMES). */
+  alarm: number;
+}
+
+/** etcd 3.4 answers alarms with no header. */
+export interface AlarmResponse {
+  alarms: AlarmMember[];
+}
+
 /** One member's hash of its key-value history (`endpoint hashkv`), with the endpoint that gave it. */
 export interface EndpointHashKV {
   endpoint: string;

@@ -283,6 +283,38 @@ export interface StatusResponse {
   isLearner?: boolean;
 }
 
+/** etcd's AlarmType. */
+export enum AlarmType {
+  NONE = 0,
+  /** The store reached --quota-backend-bytes: writes that add data are refused until disarmed. */
+  NOSPACE = 1,
+  /** A member's data diverged: every write is refused until disarmed. */
+  CORRUPT = 2,
+}
+
+/** etcd's AlarmRequest.AlarmAction. */
+export enum AlarmAction {
+  GET = 0,
+  ACTIVATE = 1,
+  DEACTIVATE = 2,
+}
+
+export interface AlarmMember {
+  memberID: number;
+  alarm: AlarmType;
+}
+
+export interface AlarmRequest {
+  action: AlarmAction;
+  memberID: number;
+  alarm: AlarmType;
+}
+
+/** etcd 3.4 answers alarms with no header. */
+export interface AlarmResponse {
+  alarms: AlarmMember[];
+}
+
 export interface HashKVRequest {
   /** The newest revision to hash; 0 (or less) for the current one. */
   revision: number;

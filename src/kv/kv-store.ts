@@ -13,6 +13,7 @@
 // - One operation at a time changes the state (apply, snapshot, restore, close); reads run
 //   alongside and always see whole requests.
 import type {
+  AlarmMember,
   Event,
   KeyValue,
   LeaseId,
@@ -28,6 +29,7 @@ import { EventType } from './api.js';
 import { applyCompaction, applyDeleteRange, applyLeaseGrant, applyLeaseRevoke, applyPut } from './apply.js';
 import { EMPTY_BYTES, keyStr, latin1 } from './bytes.js';
 import { HistoryHasher } from './history-hash.js';
+import { applyAlarm, encodeAlarms, refusedByAlarm } from './alarms.js';
 import { ChunkedDeletes } from './chunked-deletes.js';
 import { Compactor } from './compaction.js';
 import { compactWholeDb, openDataDir, openNextDb, removeDb, switchDb, type Db } from './data-dir.js';
@@ -190,6 +192,11 @@ export class KvStore implements StateMachine, WatchableSource {
   /** Revisions below this are gone (0 when nothing was compacted). */
   compactedRevision(): number {
     return this.st.compactedRevision();
+  }
+
+  /** The alarms raised (alarms.ts). */
+  alarms(): readonly AlarmMember[] {
+    return this.st.alarms;
   }
 
   /** Approximate bytes of data in the database (records and leases, before LevelDB's own overhead). */
@@ -433,6 +440,9 @@ export class KvStore implements StateMachine, WatchableSource {
 
   private applyRequest(req: InternalRequest, batch: ApplyBatch, compactions: { rev: number; keep: Set<string> }[]): unknown {
     const st = this.st;
+    const refused = refusedByAlarm(st.alarms, req);
+    if (refused) return refused;
+    if ('alarm' in req) return applyAlarm(st, batch, req.alarm);
     if ('put' in req) return applyPut(st, batch, req.put);
     if ('delete_range' in req) return applyDeleteRange(st, batch, req.delete_range, this.chunkedDeletes);
     if ('txn' in req) return applyTxn(st, batch, this.fetch, req.txn);
@@ -732,6 +742,7 @@ export class KvStore implements StateMachine, WatchableSource {
         revision: st.revision,
         compactMain: st.compactMain,
         leases: this.lessor.entries(),
+        alarms: st.alarms,
       });
       return { writer, it: this.db.iterator({ gte: REV_MIN, lt: REV_END }) };
     });
@@ -776,6 +787,7 @@ export class KvStore implements StateMachine, WatchableSource {
         ops.push({ type: 'put', key: META.applied, value: encodeNumber(index) });
         ops.push({ type: 'put', key: META.revision, value: encodeNumber(header.revision) });
         if (header.compactMain >= 0) ops.push({ type: 'put', key: META.compacted, value: encodeNumber(header.compactMain) });
+        if (header.alarms.length > 0) ops.push({ type: 'put', key: META.alarms, value: encodeAlarms(header.alarms) });
         // The snapshot may hold records a compaction had not removed yet: compact again after load.
         await flush();
         // The new database must be on disk before it becomes the live one.

@@ -20,7 +20,9 @@ import {
   LEASE_KEY_MIN,
   leaseIdFromKey,
   META,
+  packr,
 } from './record-codec.js';
+import { decodeAlarms } from './alarms.js';
 import { parseRevKey, REV_SPACE } from './revision.js';
 import { MvccState } from './state.js';
 import type { Logger } from '../util/log.js';
@@ -53,6 +55,14 @@ export async function loadStore(db: Db, lessor: Lessor, log: Logger, valueBudget
   const compactDone = (await getMeta(db, META.compactDone, 'compaction done')) ?? -1;
 
   const st = new MvccState(lessor, valueBudget);
+  const alarms = await db.get(META.alarms);
+  if (alarms !== undefined) {
+    try {
+      st.alarms = decodeAlarms(packr.unpack(alarms));
+    } catch (err) {
+      throw new KvCorruptError('alarms', (err as Error).message);
+    }
+  }
   const values = st.values;
   let bytes = 0;
   const leases: [LeaseId, number][] = [];

@@ -5,7 +5,8 @@
 //                                    [key] for a tombstone (revision.ts)
 //   'l' + i64be(lease id)            a lease: [ttl]
 //   'm' + name                       meta numbers: format version, applied index, current revision,
-//                                    compacted revision (scheduled) and compaction done (physical)
+//                                    compacted revision (scheduled) and compaction done (physical);
+//                                    the alarms raised: [[member id, alarm type], ...]
 //
 // create_revision and version are stored with the value (etcd stores the whole KeyValue) because
 // the history before a compacted revision is gone: a rebuild starts a key's generation from its
@@ -42,6 +43,7 @@ export const META = {
   revision: metaKey('revision'),
   compacted: metaKey('compacted'),
   compactDone: metaKey('compact-done'),
+  alarms: metaKey('alarms'),
 } as const;
 
 export const FORMAT_VERSION = 1;

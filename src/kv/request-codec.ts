@@ -7,6 +7,7 @@
 //   compaction     [4, revision, physical]
 //   lease_grant    [5, TTL, ID]
 //   lease_revoke   [6, ID]
+//   alarm          [7, action, memberID, alarm]   (activate or deactivate only: a get is read locally)
 //   range (op)     [0, key, range_end, limit, revision, sort_order, sort_target,
 //                   flags(serializable 1 | keys_only 2 | count_only 4), min_mod, max_mod, min_create, max_create]
 //   compare        [result, target, key, range_end, operand (the field that matches target)]
@@ -21,6 +22,7 @@
 // Decoding normalizes zero values away, like the proto: `prev_kv: false`, `limit: 0`, `lease: 0n`
 // and empty range_end come back absent.
 import type {
+  AlarmRequest,
   CompactionRequest,
   Compare,
   DeleteRangeRequest,
@@ -42,7 +44,8 @@ export type InternalRequest =
   | { compaction: CompactionRequest }
   /** `ID` is always set by the proposer (the member picks a free random ID for ID 0). */
   | { lease_grant: LeaseGrantRequest }
-  | { lease_revoke: LeaseRevokeRequest };
+  | { lease_revoke: LeaseRevokeRequest }
+  | { alarm: AlarmRequest };
 
 export class RequestDecodeError extends Error {
   constructor(detail: string) {
@@ -58,6 +61,7 @@ const T_TXN = 3;
 const T_COMPACT = 4;
 const T_GRANT = 5;
 const T_REVOKE = 6;
+const T_ALARM = 7;
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
@@ -148,6 +152,7 @@ function toArray(r: InternalRequest): unknown[] {
   if ('compaction' in r) return [T_COMPACT, num(r.compaction.revision), r.compaction.physical ? 1 : 0];
   if ('lease_grant' in r) return [T_GRANT, num(r.lease_grant.TTL), leaseOut(r.lease_grant.ID)];
   if ('lease_revoke' in r) return [T_REVOKE, leaseOut(r.lease_revoke.ID)];
+  if ('alarm' in r) return [T_ALARM, r.alarm.action, r.alarm.memberID, r.alarm.alarm];
   throw new TypeError('unknown internal request');
 }
 
@@ -317,6 +322,9 @@ export function decodeRequest(b: Uint8Array): InternalRequest {
     case T_REVOKE:
       if (a.length !== 2) fail('lease_revoke: expected 2 fields');
       return { lease_revoke: { ID: leaseIn(a[1], 'lease ID') } };
+    case T_ALARM:
+      if (a.length !== 4) fail('alarm: expected 4 fields');
+      return { alarm: { action: intIn(a[1], 'alarm action'), memberID: intIn(a[2], 'member ID'), alarm: intIn(a[3], 'alarm') } };
     default:
       return fail(`unknown request tag ${String(a[0])}`);
   }

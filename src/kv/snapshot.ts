@@ -1,14 +1,16 @@
 // The store as one byte string, for Raft's InstallSnapshot and for backups:
 //
 //   "FKVS" u32be(format 1)
-//   u32be(n) msgpack [applied index, revision, compactMain, [[lease id, ttl], ...]]
+//   u32be(n) msgpack [applied index, revision, compactMain, [[lease id, ttl], ...], [[member id, alarm], ...]]
+//                    (the alarms were added later: a header without them has none)
 //   then, to the end, every change record: u32be(n) followed by n bytes = record key (13) + value
 //
 // The records are the LevelDB ones byte for byte (all revisions since the last compaction, and
 // possibly some at or below it that physical compaction had not removed yet: the index rebuilt
 // from them is compacted again, so they are harmless). The key index is not in the snapshot; it
 // is rebuilt from the records, as at every start.
-import type { LeaseId } from './api.js';
+import type { AlarmMember, LeaseId } from './api.js';
+import { decodeAlarms } from './alarms.js';
 import { KvCorruptError, packr } from './record-codec.js';
 import { isRevKey, REV_KEY_LENGTH } from './revision.js';
 
@@ -20,6 +22,8 @@ export interface SnapshotHeader {
   revision: number;
   compactMain: number;
   leases: [LeaseId, number][];
+  /** The alarms raised (absent from snapshots made before alarms existed: none). */
+  alarms: AlarmMember[];
 }
 
 /** Bytes per block of a snapshot being built. */
@@ -38,7 +42,7 @@ export class SnapshotWriter {
 
   constructor(h: SnapshotHeader) {
     this.block = Buffer.allocUnsafe(BLOCK_BYTES);
-    const head = packr.pack([h.applied, h.revision, h.compactMain, h.leases]);
+    const head = packr.pack([h.applied, h.revision, h.compactMain, h.leases, h.alarms.map((a) => [a.memberID, a.alarm])]);
     const pre = this.room(12);
     pre.set(MAGIC, 0);
     pre.writeUInt32BE(FORMAT, 4);
@@ -87,15 +91,21 @@ export function readSnapshotHeader(data: Uint8Array): { header: SnapshotHeader; 
   const n = v.getUint32(8);
   if (12 + n > data.length) corrupt('truncated header');
   const h = packr.unpack(data.subarray(12, 12 + n)) as unknown;
-  if (!Array.isArray(h) || h.length !== 4 || !Array.isArray(h[3])) corrupt('bad header');
-  const [applied, revision, compactMain, leases] = h as [unknown, unknown, unknown, unknown[]];
+  if (!Array.isArray(h) || (h.length !== 4 && h.length !== 5) || !Array.isArray(h[3])) corrupt('bad header');
+  const [applied, revision, compactMain, leases, alarmList] = h as [unknown, unknown, unknown, unknown[], unknown];
   if (typeof applied !== 'number' || typeof revision !== 'number' || typeof compactMain !== 'number') corrupt('bad header numbers');
   const ls: [LeaseId, number][] = leases.map((l) => {
     if (!Array.isArray(l) || typeof l[1] !== 'number') corrupt('bad lease');
     const id = typeof l[0] === 'bigint' ? l[0] : typeof l[0] === 'number' ? BigInt(l[0]) : corrupt('bad lease id');
     return [id, l[1]];
   });
-  return { header: { applied, revision, compactMain, leases: ls }, body: 12 + n };
+  let alarms: AlarmMember[] = [];
+  try {
+    if (alarmList !== undefined) alarms = decodeAlarms(alarmList);
+  } catch (err) {
+    corrupt((err as Error).message);
+  }
+  return { header: { applied, revision, compactMain, leases: ls, alarms }, body: 12 + n };
 }
 
 /** The records after the header: [key, value] views into `data`. */

@@ -1,5 +1,6 @@
 // The in-memory state of the store, replaced as a whole by a snapshot restore: the key index (with
 // the cached live values), the lease table, and the revision counters.
+import type { AlarmMember } from './api.js';
 import type { Lessor } from './lease/lessor.js';
 import { TreeIndex } from './tree-index.js';
 import { ValueCache } from './value-cache.js';
@@ -13,6 +14,8 @@ export class MvccState {
    * on etcd, compacting at 0 succeeds once on a fresh store).
    */
   compactMain = -1;
+  /** The alarms raised (alarms.ts): replicated state, like the revision. */
+  alarms: AlarmMember[] = [];
   /** Live keys (the tree also holds deleted keys whose history is not compacted yet). */
   liveKeys = 0;
 

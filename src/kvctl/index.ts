@@ -3,7 +3,7 @@
 // bin/kvctl.ts only wires it to the process. See docs/kvctl.md.
 import { compaction, del, get, put, txn } from './cmd/kv.js';
 import { elect, lock } from './cmd/concurrency.js';
-import { defrag, endpointHashKV } from './cmd/maintenance.js';
+import { alarmDisarm, alarmList, defrag, endpointHashKV } from './cmd/maintenance.js';
 import { leaseGrant, leaseKeepAlive, leaseList, leaseRevoke, leaseTimeToLive } from './cmd/lease.js';
 import { endpointHealth, endpointStatus, memberAdd, memberList, memberPromote, memberRemove, memberUpdate, moveLeader } from './cmd/member.js';
 import { serviceCheckFail, serviceCheckPass, serviceCheckWarn, serviceDeregister, serviceGet, serviceList, serviceRegister, serviceWatch } from './cmd/service.js';
@@ -54,6 +54,8 @@ const version: Command = {
 };
 
 export const COMMANDS: Command[] = [
+  alarmDisarm,
+  alarmList,
   compaction,
   defrag,
   del,
@@ -92,6 +94,7 @@ export const COMMANDS: Command[] = [
 ];
 
 const GROUPS: Record<string, string> = {
+  alarm: 'Alarm related commands',
   lease: 'Lease related commands',
   member: 'Membership related commands',
   endpoint: 'Endpoint related commands',

@@ -1,6 +1,7 @@
 // The json format: Go's encoding/json of the structs etcdctl prints (the gRPC messages, clientv3's
 // wrappers for watch and leases, etcdctl's own for endpoint status/health), one line each.
 import type {
+  AlarmResponse,
   DeleteRangeResponse,
   Event,
   LeaseGrantResponse,
@@ -163,6 +164,10 @@ export class JsonPrinter implements Printer {
         },
       })),
     );
+  }
+
+  alarms(r: AlarmResponse): void {
+    this.print({ alarms: omit(r.alarms.map((a) => ({ memberID: omit(a.memberID), alarm: omit(a.alarm) }))) });
   }
 
   endpointHashKV(list: HashKVDisplay[]): void {

@@ -1,6 +1,7 @@
 // The simple format: what scripts parse. Each line as etcdctl 3.4 prints it: keys and values as
 // raw bytes (or \x.. with --hex), lease IDs as %016x, member IDs as %x, rows joined by ", ".
 import type {
+  AlarmResponse,
   DeleteRangeResponse,
   KeyValue,
   LeaseGrantResponse,
@@ -14,7 +15,7 @@ import type {
   ResponseHeader,
   TxnResponse,
 } from '../client/index.js';
-import { EventType } from '../client/index.js';
+import { ALARM_NAMES, EventType } from '../client/index.js';
 import { goDuration, hex16, hexEscaped, hexId, hexPad16 } from './format.js';
 import type { KvctlIo } from './io.js';
 import type { HashKVDisplay, HealthDisplay, Printer, PrinterOptions, SnapshotStatus, StatusDisplay, WatchDisplay } from './printer.js';
@@ -140,6 +141,11 @@ export class SimplePrinter implements Printer {
 
   endpointStatus(list: StatusDisplay[]): void {
     for (const row of statusRows(list)) this.line(row.join(', '));
+  }
+
+  alarms(r: AlarmResponse): void {
+    // The proto's text form, as etcdctl prints it with %+v: a zero field left out, a space after each.
+    for (const a of r.alarms) this.line(`memberID:${a.memberID} ${a.alarm === 0 ? '' : `alarm:${ALARM_NAMES[a.alarm] ?? a.alarm} `}`);
   }
 
   endpointHashKV(list: HashKVDisplay[]): void {

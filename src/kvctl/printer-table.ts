@@ -29,6 +29,7 @@ export class TablePrinter implements Printer {
   memberUpdate = unsupported;
   memberPromote = unsupported;
   moveLeader = unsupported;
+  alarms = unsupported;
 
   memberList(r: MemberListResponse): void {
     this.io.stdout(renderTable(MEMBER_HEADER, memberRows(r)));

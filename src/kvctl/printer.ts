@@ -1,6 +1,7 @@
 // What a command hands to the output format it was asked for (-w simple|json|table), as etcdctl's
 // `display` does: one method per kind of answer.
 import type {
+  AlarmResponse,
   DeleteRangeResponse,
   EndpointHashKV,
   EndpointHealth,
@@ -68,6 +69,7 @@ export interface Printer {
   endpointHealth(list: HealthDisplay[]): void;
   endpointStatus(list: StatusDisplay[]): void;
   endpointHashKV(list: HashKVDisplay[]): void;
+  alarms(r: AlarmResponse): void;
   moveLeader(leader: bigint, target: bigint, header: ResponseHeader): void;
   snapshotStatus(s: SnapshotStatus): void;
 }

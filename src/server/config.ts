@@ -1,5 +1,6 @@
 // kvd's configuration: etcd's flag names and defaults, each also readable from KVD_<FLAG> in the
 // environment (as etcd reads ETCD_<FLAG>). Flags win over the environment.
+import { DEFAULT_QUOTA_BYTES } from './member/kv-member.js';
 import { flagEnvName, flagUsageLines, readDaemonArgs } from '../util/daemon-flags.js';
 
 export interface KvdConfig {
@@ -19,6 +20,8 @@ export interface KvdConfig {
   snapshotCatchUpEntries: number;
   /** Bytes of live values kept in memory (the rest are read from disk when needed). */
   valueCacheBytes: number;
+  /** --quota-backend-bytes, 0 already replaced by the default. */
+  quotaBackendBytes: number;
   /** The Raft log's fsyncs run in libuv's pool while their wait for the disk averages more than this, in ms (0: always there). */
   walFsyncInPlaceMaxMs: number;
   logLevel: string;
@@ -60,6 +63,11 @@ const FLAGS = {
   'election-timeout': { type: 'string', help: 'time (in milliseconds) for an election to timeout', def: '1000' },
   'snapshot-count': { type: 'string', help: 'number of committed transactions to trigger a snapshot to disk', def: '100000' },
   'snapshot-catchup-entries': { type: 'string', help: 'entries kept after a snapshot for slow followers', def: '5000' },
+  'quota-backend-bytes': {
+    type: 'string',
+    help: 'raise a NOSPACE alarm (writes that add data refused) when the store would exceed this many bytes (0: 2 GiB, as etcd)',
+    def: '0',
+  },
   'value-cache-mb': { type: 'string', help: 'MiB of live values kept in memory; the others are read from disk when needed', def: '64' },
   'wal-fsync-in-place-max-ms': {
     type: 'string',
@@ -112,6 +120,7 @@ export function parseKvdArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     snapshotCatchUpEntries: parseWholeNumber('snapshot-catchup-entries', get('snapshot-catchup-entries'), 1),
     valueCacheBytes: parseWholeNumber('value-cache-mb', get('value-cache-mb'), 0) * 1024 * 1024,
     walFsyncInPlaceMaxMs: parseWholeNumber('wal-fsync-in-place-max-ms', get('wal-fsync-in-place-max-ms'), 0),
+    quotaBackendBytes: parseWholeNumber('quota-backend-bytes', get('quota-backend-bytes'), 0) || DEFAULT_QUOTA_BYTES,
     logLevel: parseEnum('log-level', get('log-level'), ['debug', 'info', 'warn', 'error', 'fatal', 'silent']),
     // Deliberately not read from the environment: see TEST_ONLY_UNSAFE_LOCAL_READS_FLAG.
     testOnlyUnsafeLocalReads: args.bool(TEST_ONLY_UNSAFE_LOCAL_READS_FLAG),

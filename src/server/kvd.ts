@@ -41,6 +41,7 @@ export async function startKvd(config: KvdConfig): Promise<RunningKvd> {
     snapshotCount: config.snapshotCount,
     snapshotCatchUpEntries: config.snapshotCatchUpEntries,
     valueCacheBytes: config.valueCacheBytes,
+    quotaBackendBytes: config.quotaBackendBytes,
     walFsyncInPlaceMaxMs: config.walFsyncInPlaceMaxMs,
     logger: log,
     testOnlyUnsafeLocalReads: config.testOnlyUnsafeLocalReads,

@@ -36,6 +36,8 @@ export interface KvService {
 
   status(): Promise<api.StatusResponse>;
   transferLeadership(req: { targetID: number }): Promise<{ header: api.ResponseHeader }>;
+  /** etcd's Alarm: GET lists the alarms raised; ACTIVATE and DEACTIVATE go through the log. */
+  alarm(req: api.AlarmRequest): Promise<api.AlarmResponse>;
   /** etcd's HashKV: this member's hash of the key-value history up to a revision (history-hash.ts). */
   hashKV(req: api.HashKVRequest): Promise<api.HashKVResponse>;
   /** etcd's Hash: kvd's is the HashKV of the current revision (it has no one database file to hash). */

@@ -18,6 +18,7 @@ export enum GrpcCode {
   Unimplemented = 12,
   Internal = 13,
   Unavailable = 14,
+  DataLoss = 15,
 }
 
 /** The HTTP status etcd's gateway (grpc-gateway) answers for each gRPC code. */
@@ -98,6 +99,8 @@ export const Errors = {
   tooManyRequests: e(GrpcCode.ResourceExhausted, 'etcdserver: too many requests'),
   timeoutDueToLeaderFail: e(GrpcCode.Unavailable, 'etcdserver: request timed out, possibly due to previous leader failure'),
   badLeaderTransferee: e(GrpcCode.FailedPrecondition, 'etcdserver: bad leader transferee'),
+  noSpace: e(GrpcCode.ResourceExhausted, 'etcdserver: mvcc: database space exceeded'),
+  corrupt: e(GrpcCode.DataLoss, 'etcdserver: corrupt cluster'),
   learnerNotSupported: e(GrpcCode.Unavailable, 'etcdserver: rpc not supported for learner'),
 } as const;
 

@@ -32,6 +32,12 @@ t.test('lease IDs round-trip exactly as bigint in the whole int64 range', async 
   t.same(rt({ lease_revoke: { ID: 7 as unknown as bigint } }), { lease_revoke: { ID: 7n } });
 });
 
+t.test('alarm: action, a 53-bit member ID, the alarm type', async (t) => {
+  t.same(rt({ alarm: { action: 1, memberID: 2 ** 53 - 1, alarm: 2 } }), { alarm: { action: 1, memberID: 2 ** 53 - 1, alarm: 2 } });
+  t.throws(() => decodeRequest(packr.pack([7, 1, 2])), /alarm: expected 4 fields/);
+  t.throws(() => decodeRequest(packr.pack([7, 1, 2 ** 60, 1])), /member ID: expected an integer/);
+});
+
 t.test('delete_range, compaction', async (t) => {
   t.same(rt({ delete_range: { key: b('a'), range_end: b('b'), prev_kv: true } }), {
     delete_range: { key: b('a'), range_end: b('b'), prev_kv: true },

@@ -1,11 +1,12 @@
 // The store's snapshot byte string (src/kv/snapshot.ts): what the writer builds, the reader gives
 // back, record by record, across the writer's blocks.
 import t from 'tap';
-import { KvCorruptError } from '../../src/kv/record-codec.js';
+import { AlarmType } from '../../src/kv/api.js';
+import { KvCorruptError, packr } from '../../src/kv/record-codec.js';
 import { revKey } from '../../src/kv/revision.js';
 import { readSnapshotHeader, SnapshotWriter, snapshotRecords } from '../../src/kv/snapshot.js';
 
-const header = { applied: 41, revision: 77, compactMain: 12, leases: [[5n, 60]] as [bigint, number][] };
+const header = { applied: 41, revision: 77, compactMain: 12, leases: [[5n, 60]] as [bigint, number][], alarms: [{ memberID: 7, alarm: AlarmType.NOSPACE }] };
 
 function build(records: [Uint8Array, Uint8Array][]): Uint8Array {
   const w = new SnapshotWriter(header);
@@ -49,4 +50,17 @@ t.test('damaged byte strings are refused with KvCorruptError', async (t) => {
   const badKey = Buffer.from(data);
   badKey[body + 4] = 0x00;
   t.throws(() => [...snapshotRecords(badKey, body)], /bad record key/);
+});
+
+t.test('a header from before alarms (four fields) reads as one with none', async (t) => {
+  const head = packr.pack([41, 77, 12, [[5n, 60]]]);
+  const data = Buffer.alloc(12 + head.length);
+  data.set([0x46, 0x4b, 0x56, 0x53], 0);
+  data.writeUInt32BE(1, 4);
+  data.writeUInt32BE(head.length, 8);
+  data.set(head, 12);
+  t.same(readSnapshotHeader(data).header, { ...header, alarms: [] });
+  const badAlarms = packr.pack([41, 77, 12, [], [['x', 1]]]);
+  const bad = Buffer.concat([data.subarray(0, 8), Buffer.from([0, 0, 0, badAlarms.length]), badAlarms]);
+  t.throws(() => readSnapshotHeader(bad), /alarms: bad entry/);
 });

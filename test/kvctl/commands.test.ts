@@ -327,6 +327,24 @@ t.test('endpoint hashkv and defrag', async (t) => {
   t.same([none.code, none.stderr], [1, `Failed to defragment etcd data[${join(dir, 'none')}] (${join(dir, 'none', 'kv', 'CURRENT')} not found: not a kvd data directory)\n`]);
 });
 
+t.test('alarm list and disarm', async (t) => {
+  const none = await k(['alarm', 'list']);
+  t.same([none.code, none.stdout, none.stderr], [0, '', ''], 'no alarm: nothing printed');
+  const id = (await client.status()).header.member_id!;
+  const raise = await fetch(`${m.url}/v3/maintenance/alarm`, { method: 'POST', body: JSON.stringify({ action: 'ACTIVATE', memberID: id.toString(), alarm: 'NOSPACE' }) });
+  t.equal(raise.status, 200);
+  t.equal((await k(['alarm', 'list'])).stdout, `memberID:${id} alarm:NOSPACE \n`);
+  t.equal((await k(['alarm', 'list', '-w', 'json'])).stdout, `{"alarms":[{"memberID":${id},"alarm":1}]}\n`);
+  t.match((await k(['endpoint', 'status'])).stdout, new RegExp(`, memberID:${id} alarm:NOSPACE \\n$`), 'endpoint status lists it under errors');
+  const put = await k(['put', 'full', 'x']);
+  t.same([put.code, put.stderr], [1, 'Error: etcdserver: mvcc: database space exceeded\n']);
+  t.equal((await k(['alarm', 'disarm'])).stdout, `memberID:${id} alarm:NOSPACE \n`, 'disarm prints what it cleared');
+  const cleared = await k(['alarm', 'list', '-w', 'json']);
+  t.same([cleared.code, cleared.stdout], [0, '{}\n']);
+  t.equal((await k(['put', 'full', 'x'])).code, 0, 'writes apply again');
+  t.equal((await k(['alarm', 'list', '-w', 'table'])).code, 4, 'no table, as etcdctl');
+});
+
 t.test('snapshot save and status in-process', async (t) => {
   const file = join(dir, 'in.db');
   t.equal((await k(['snapshot', 'save', file])).stdout, `Snapshot saved at ${file}\n`);

@@ -197,6 +197,23 @@ async function compare(): Promise<void> {
     await same(t, ['endpoint', 'status', '-w', 'table'], { mask: table });
     await same(t, ['endpoint', 'status', '--cluster', '-w', 'json'], { mask: size });
     await same(t, ['compaction', '100000']);
+    await same(t, ['alarm', 'list']);
+    await same(t, ['alarm', 'disarm', '-w', 'json']);
+    // An alarm raised through etcd's own API: both tools list it and disarm it alike.
+    const status = (await (await fetch(`${url}/v3/maintenance/status`, { method: 'POST', body: '{}' })).json()) as { header: { member_id: string } };
+    const raise = () => fetch(`${url}/v3/maintenance/alarm`, { method: 'POST', body: JSON.stringify({ action: 'ACTIVATE', memberID: status.header.member_id, alarm: 'NOSPACE' }) });
+    await raise();
+    await same(t, ['alarm', 'list']);
+    await same(t, ['alarm', 'list', '-w', 'json']);
+    await same(t, ['alarm', 'list', '-w', 'table']);
+    await same(t, ['endpoint', 'status'], { mask: size });
+    await same(t, ['put', 'full', 'x']);
+    const byEtcdctl = await etcdctl([ep, 'alarm', 'disarm']);
+    await raise();
+    const byKvctl = await kvctl([ep, 'alarm', 'disarm'], { coverage: false });
+    t.same([byKvctl.code, byKvctl.stdout], [byEtcdctl.code, byEtcdctl.stdout], 'alarm disarm: the alarm cleared');
+    t.equal(byKvctl.stdout, `memberID:${status.header.member_id} alarm:NOSPACE \n`);
+    await same(t, ['alarm', 'list']);
     await same(t, ['defrag']);
     await same(t, ['defrag', '--cluster']);
     await same(t, ['endpoint', 'hashkv', '--rev=x'], { usage: true });

@@ -449,6 +449,22 @@ export class FakeKvService implements KvService {
     };
   }
 
+  alarms: api.AlarmMember[] = [];
+
+  async alarm(req: api.AlarmRequest): Promise<api.AlarmResponse> {
+    this.fail('alarm');
+    if (req.action === 0) return { alarms: this.alarms };
+    const one = { memberID: req.memberID, alarm: req.alarm };
+    const at = this.alarms.findIndex((a) => a.memberID === req.memberID && a.alarm === req.alarm);
+    if (req.action === 1) {
+      if (at === -1) this.alarms.push(one);
+      return { alarms: [one] };
+    }
+    if (at === -1) return { alarms: [] };
+    this.alarms.splice(at, 1);
+    return { alarms: [one] };
+  }
+
   /** Revisions whose hash was asked, and defragment calls: what the gateway passed on. */
   readonly hashedAt: number[] = [];
   defragments = 0;

@@ -192,6 +192,21 @@ t.test('compaction, status, members, transfer-leadership shapes', async (t) => {
   t.equal(move.body, '{}', 'etcd 3.4 answers MoveLeader with no header');
 });
 
+t.test('alarm: etcd 3.4 shapes (no header; memberID a string, the alarm by name)', async (t) => {
+  t.equal((await h.post('/v3/maintenance/alarm', { action: 'GET' })).body, '{}', 'no alarm: an empty answer');
+  const on = await h.post('/v3/maintenance/alarm', { action: 'ACTIVATE', memberID: '12', alarm: 'NOSPACE' });
+  t.equal(on.body, '{"alarms":[{"memberID":"12","alarm":"NOSPACE"}]}');
+  t.equal((await h.post('/v3/maintenance/alarm', { action: 1, memberID: 5, alarm: 0 })).body, '{"alarms":[{"memberID":"5"}]}', 'numbers for enums; NONE left out');
+  t.equal((await h.post('/v3/maintenance/alarm', '')).body, '{"alarms":[{"memberID":"12","alarm":"NOSPACE"},{"memberID":"5"}]}', 'an empty body is a GET');
+  const bad = await h.post('/v3/maintenance/alarm', { action: 'BOGUS' });
+  t.same([bad.status, bad.body], [400, '{"error":"unknown value \\"BOGUS\\" for enum etcdserverpb.AlarmRequest_AlarmAction","message":"unknown value \\"BOGUS\\" for enum etcdserverpb.AlarmRequest_AlarmAction","code":3}']);
+  const badType = await h.post('/v3/maintenance/alarm', { action: 'ACTIVATE', alarm: 'FULL' });
+  t.equal(badType.status, 400);
+  t.equal(h.svc.alarms.length, 2, 'bad requests change nothing');
+  t.equal((await h.post('/v3/maintenance/alarm', { action: 'DEACTIVATE', memberID: '12', alarm: 'NOSPACE' })).body, '{"alarms":[{"memberID":"12","alarm":"NOSPACE"}]}');
+  t.equal((await h.post('/v3/maintenance/alarm', { action: 'DEACTIVATE', memberID: '12', alarm: 'NOSPACE' })).body, '{}', 'nothing to clear');
+});
+
 t.test('hash, hashkv, defragment', async (t) => {
   const rev = h.svc.revision;
   const hash = await h.post('/v3/maintenance/hash', { revision: '2' });

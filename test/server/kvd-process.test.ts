@@ -341,6 +341,52 @@ t.test('HashKV tells a member whose store was changed behind its back from the o
   t.same(odd.map(([m]) => m.spec.name), [victim.spec.name], `only the changed member hashes differently: ${after.hashes.join(', ')}`);
 });
 
+t.test('--quota-backend-bytes: a NOSPACE alarm on every member, writes refused until space is freed and the alarm disarmed', async (t) => {
+  const c = await KvdCluster.create(3, ['--quota-backend-bytes', '100000']);
+  t.teardown(() => c.close());
+  const leader = await c.leader();
+  const follower = c.members.find((m) => m !== leader)!;
+  const value = b64('v'.repeat(1000));
+  let refused: { status: number; body: unknown } | undefined;
+  let i = 0;
+  for (; i < 200 && !refused; i++) {
+    const r = await follower.call('/v3/kv/put', { key: b64(`q/${i}`), value });
+    if (r.status !== 200) refused = r;
+  }
+  t.ok(i > 50 && i < 200, `refused after ${i - 1} puts of 1 KB`);
+  t.same(refused, { status: 429, body: { error: 'etcdserver: mvcc: database space exceeded', message: 'etcdserver: mvcc: database space exceeded', code: 8 } }, "etcd's error");
+  const followerId = (await follower.call<{ header: Header }>('/v3/maintenance/status')).body.header.member_id;
+  for (const m of c.members) {
+    await m.call('/v3/kv/range', { key: b64('q/0') }); // linearizable: this member applied the alarm
+    const a = await m.call('/v3/maintenance/alarm', { action: 'GET' });
+    t.same(a.body, { alarms: [{ memberID: followerId, alarm: 'NOSPACE' }] }, `${m.spec.name} lists the alarm the member over its quota raised`);
+    const st = await m.call<{ errors?: string[] }>('/v3/maintenance/status');
+    t.same(st.body.errors, [`memberID:${followerId} alarm:NOSPACE `], `${m.spec.name}: status lists it as etcd does`);
+  }
+  // Reads, deletes and compaction go on: they are how space is freed.
+  const del = await leader.call<{ deleted?: string }>('/v3/kv/deleterange', { key: b64('q/'), range_end: b64('q0') });
+  t.equal(del.body.deleted, String(i - 1));
+  const rev = Number((await leader.call<{ header: Header }>('/v3/kv/range', { key: b64('x') })).body.header.revision);
+  t.equal((await leader.call('/v3/kv/compaction', { revision: rev, physical: true })).status, 200);
+  // The alarm is replicated state: with the space back, every member still refuses until disarmed,
+  // also after a restart.
+  await follower.kill9();
+  await follower.start();
+  // Each member removes the compacted records in the background (the restarted one at its start):
+  // wait until every member's store is under the quota again, so that what refuses is the alarm.
+  for (const m of c.members) {
+    const size = async () => Number((await m.call<{ dbSize?: string }>('/v3/maintenance/status')).body.dbSize ?? 0);
+    const deadline = Date.now() + 10_000;
+    while ((await size()) >= 50_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const now = await size();
+    t.ok(now < 50_000, `${m.spec.name}: the store is back under half the quota (${now} bytes)`);
+  }
+  for (const m of c.members) t.equal((await m.call('/v3/kv/put', { key: b64('small'), value: b64('1') })).status, 429, `${m.spec.name} still refuses`);
+  const off = await leader.call('/v3/maintenance/alarm', { action: 'DEACTIVATE', memberID: followerId, alarm: 'NOSPACE' });
+  t.same(off.body, { alarms: [{ memberID: followerId, alarm: 'NOSPACE' }] });
+  for (const m of c.members) t.equal((await m.call('/v3/kv/put', { key: b64('small'), value: b64('1') })).status, 200, `${m.spec.name} writes again`);
+});
+
 t.test('3 members: followers serve linearizable reads, health, version and metrics', async (t) => {
   const c = await KvdCluster.create(3);
   t.teardown(() => c.close());

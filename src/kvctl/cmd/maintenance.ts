@@ -1,8 +1,8 @@
-// endpoint hashkv, defrag: etcdctl's maintenance commands that check and tidy each member's store.
+// endpoint hashkv, defrag, alarm list | disarm: etcdctl's maintenance commands.
 import { join } from 'node:path';
 import { defragmentStoreDir } from '../../kv/data-dir.js';
 import type { Command } from '../context.js';
-import { Exit, KvctlError, errorText } from '../errors.js';
+import { Exit, KvctlError, callFailed, errorText } from '../errors.js';
 import type { HashKVDisplay } from '../printer.js';
 import { CLUSTER_FLAG, endpointsOf } from './member.js';
 
@@ -69,5 +69,40 @@ export const defrag: Command = {
       }
     }
     if (failed) return Exit.Error;
+  },
+};
+
+export const alarmList: Command = {
+  name: 'alarm list',
+  use: 'alarm list',
+  short: 'Lists all alarms',
+  flags: [],
+  async run(ctx) {
+    const display = ctx.printer();
+    const r = await ctx
+      .client()
+      .alarmList(ctx.call())
+      .catch((e: unknown) => {
+        throw callFailed(e);
+      });
+    display.alarms(r);
+  },
+};
+
+export const alarmDisarm: Command = {
+  name: 'alarm disarm',
+  use: 'alarm disarm',
+  short: 'Disarms all alarms',
+  description: 'Clears every alarm raised, and prints those it cleared. Free space first (compaction, deletes): a member over its quota raises NOSPACE again at its next write.',
+  flags: [],
+  async run(ctx) {
+    const display = ctx.printer();
+    const r = await ctx
+      .client()
+      .alarmDisarm(undefined, ctx.call())
+      .catch((e: unknown) => {
+        throw callFailed(e);
+      });
+    display.alarms(r);
   },
 };

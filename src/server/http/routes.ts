@@ -125,6 +125,7 @@ export const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
   ['/maintenance/snapshot', { kind: 'snapshot' }],
   // etcd 3.4's gateway maps HashKV onto /maintenance/hash, where Hash answers instead; kvd serves
   // HashKV on a path of its own too (docs/api.md).
+  ['/maintenance/alarm', unary({ decode: dec.decodeAlarmRequest, call: (s, r) => s.alarm(r), encode: enc.encodeAlarmResponse })],
   ['/maintenance/hash', unary({ decode: dec.decodeEmpty, call: (s) => s.hash(), encode: enc.encodeHashResponse })],
   ['/maintenance/hashkv', unary({ decode: dec.decodeHashKVRequest, call: (s, r) => s.hashKV(r), encode: enc.encodeHashKVResponse })],
   ['/maintenance/defragment', unary({ decode: dec.decodeEmpty, call: (s) => s.defragment(), encode: encodeEmpty })],

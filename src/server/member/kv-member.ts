@@ -7,8 +7,8 @@ import { setMaxListeners } from 'node:events';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as api from '../../kv/api.js';
-import { MAX_LEASE_TTL, MAX_REQUEST_BYTES } from '../../kv/api.js';
-import { KvStore, encodeRequest, validateDeleteRange, validatePut, validateRange, validateTxn, type InternalRequest } from '../../kv/index.js';
+import { AlarmAction, AlarmType, MAX_LEASE_TTL, MAX_REQUEST_BYTES } from '../../kv/api.js';
+import { KvStore, encodeRequest, txnHasPut, validateDeleteRange, validatePut, validateRange, validateTxn, type InternalRequest } from '../../kv/index.js';
 import { WatchHub } from '../../kv/watch/index.js';
 import { RaftNode, type MemberInfo } from '../../raft/node/index.js';
 import { RaftError } from '../../raft/errors.js';
@@ -40,6 +40,11 @@ export interface KvMemberOptions {
   snapshotCatchUpEntries?: number;
   /** Bytes of live values the store keeps in memory (default: all). */
   valueCacheBytes?: number;
+  /**
+   * --quota-backend-bytes: a write that would take the store (dbSize) past this raises a NOSPACE
+   * alarm and is refused (default: etcd's 2 GiB).
+   */
+  quotaBackendBytes?: number;
   /** See RaftNodeOptions.walFsyncInPlaceMaxMs. */
   walFsyncInPlaceMaxMs?: number;
   requestTimeoutMs?: number;
@@ -62,6 +67,18 @@ interface MemberIdentity {
   name: string;
 }
 
+/** etcd's DefaultQuotaBytes: --quota-backend-bytes 0 means this. */
+export const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
+/** What a write adds to the store besides its request bytes, in the quota check (etcd's kvOverhead). */
+const QUOTA_OVERHEAD_BYTES = 256;
+/** A proposal that adds data: checked against --quota-backend-bytes. */
+const QUOTA_CHECKED = 'quota' as const;
+
+/** An alarm as etcd's status lists it in `errors`: the proto's text form. */
+function alarmText(a: api.AlarmMember): string {
+  return `memberID:${a.memberID} ${a.alarm === AlarmType.NONE ? '' : `alarm:${AlarmType[a.alarm] ?? a.alarm} `}`;
+}
+
 export class KvMember implements KvService {
   readonly memberId: number;
   readonly clusterId: number;
@@ -73,6 +90,7 @@ export class KvMember implements KvService {
   private readonly revoking = new Set<bigint>();
   private published = false;
   private stopped = false;
+  private readonly quotaBytes: number;
 
   private constructor(
     readonly opts: KvMemberOptions,
@@ -83,6 +101,7 @@ export class KvMember implements KvService {
     log: Logger,
   ) {
     this.memberId = identity.memberId;
+    this.quotaBytes = opts.quotaBackendBytes || DEFAULT_QUOTA_BYTES;
     this.clusterId = identity.clusterId;
     this.log = log;
     this.promMetrics = new MemberMetrics({
@@ -188,7 +207,7 @@ export class KvMember implements KvService {
 
   async put(req: api.PutRequest): Promise<api.PutResponse> {
     throwIf(validatePut(req));
-    const resp = (await this.propose({ put: req })) as api.PutResponse;
+    const resp = (await this.propose({ put: req }, QUOTA_CHECKED)) as api.PutResponse;
     resp.header = this.header(resp.header.revision);
     return resp;
   }
@@ -204,7 +223,7 @@ export class KvMember implements KvService {
     throwIf(validateTxn(req));
     // Every txn goes through the log, read-only ones too (serving those locally after a ReadIndex
     // would save a log entry; not done yet).
-    const resp = (await this.propose({ txn: req })) as api.TxnResponse;
+    const resp = (await this.propose({ txn: req }, txnHasPut(req) ? QUOTA_CHECKED : undefined)) as api.TxnResponse;
     resp.header = this.header(resp.header.revision);
     return resp;
   }
@@ -220,7 +239,7 @@ export class KvMember implements KvService {
   async leaseGrant(req: api.LeaseGrantRequest): Promise<api.LeaseGrantResponse> {
     if (req.TTL > MAX_LEASE_TTL) throw Errors.leaseTTLTooLarge();
     const ID = req.ID && req.ID !== 0n ? req.ID : randomLeaseId();
-    const resp = (await this.propose({ lease_grant: { ID, TTL: req.TTL } })) as api.LeaseGrantResponse;
+    const resp = (await this.propose({ lease_grant: { ID, TTL: req.TTL } }, QUOTA_CHECKED)) as api.LeaseGrantResponse;
     resp.header = this.header(resp.header.revision);
     return resp;
   }
@@ -325,8 +344,16 @@ export class KvMember implements KvService {
       raftTerm: st.term,
       raftAppliedIndex: st.applied,
       dbSizeInUse: size,
+      errors: this.store.alarms().map(alarmText),
       isLearner: st.confState.learners.includes(this.memberId) || undefined,
     };
+  }
+
+  async alarm(req: api.AlarmRequest): Promise<api.AlarmResponse> {
+    if (req.action === AlarmAction.GET) return { alarms: [...this.store.alarms()] };
+    if (req.action !== AlarmAction.ACTIVATE && req.action !== AlarmAction.DEACTIVATE) return { alarms: [] };
+    if (!Number.isSafeInteger(req.memberID)) throw new EtcdError(GrpcCode.InvalidArgument, 'kvd: an alarm memberID must be below 2^53 (as every kvd member ID is)');
+    return (await this.propose({ alarm: req })) as api.AlarmResponse;
   }
 
   async hashKV(req: api.HashKVRequest): Promise<api.HashKVResponse> {
@@ -402,9 +429,10 @@ export class KvMember implements KvService {
     }));
   }
 
-  private async propose(req: InternalRequest): Promise<unknown> {
+  private async propose(req: InternalRequest, quota?: typeof QUOTA_CHECKED): Promise<unknown> {
     const payload = encodeRequest(req);
     if (payload.length > MAX_REQUEST_BYTES) throw Errors.requestTooLarge();
+    if (quota && this.store.dbSize() + payload.length + QUOTA_OVERHEAD_BYTES > this.quotaBytes) await this.raiseNoSpace();
     let result: unknown;
     try {
       result = await this.node.propose(payload);
@@ -414,6 +442,20 @@ export class KvMember implements KvService {
     }
     if (result instanceof EtcdError) throw result;
     return result;
+  }
+
+  /**
+   * This member's store would exceed the quota: raise the NOSPACE alarm (once; through the log, so
+   * that every member refuses the same writes from then on) and refuse the write, as etcd does.
+   */
+  private async raiseNoSpace(): Promise<never> {
+    if (!this.store.alarms().some((a) => a.memberID === this.memberId && a.alarm === AlarmType.NOSPACE)) {
+      this.log.warn({ dbSize: this.store.dbSize(), quota: this.quotaBytes }, 'the store reached --quota-backend-bytes: raising a NOSPACE alarm');
+      await this.propose({ alarm: { action: AlarmAction.ACTIVATE, memberID: this.memberId, alarm: AlarmType.NOSPACE } }).catch((err: unknown) => {
+        this.log.warn({ err }, 'could not raise the NOSPACE alarm');
+      });
+    }
+    throw Errors.noSpace();
   }
 
   private async linearize(): Promise<void> {

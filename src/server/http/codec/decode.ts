@@ -226,6 +226,8 @@ export const SORT_ORDER = enumType('etcdserverpb.RangeRequest_SortOrder', { NONE
 export const SORT_TARGET = enumType('etcdserverpb.RangeRequest_SortTarget', { KEY: 0, VERSION: 1, CREATE: 2, MOD: 3, VALUE: 4 });
 export const COMPARE_RESULT = enumType('etcdserverpb.Compare_CompareResult', { EQUAL: 0, GREATER: 1, LESS: 2, NOT_EQUAL: 3 });
 export const COMPARE_TARGET = enumType('etcdserverpb.Compare_CompareTarget', { VERSION: 0, CREATE: 1, MOD: 2, VALUE: 3, LEASE: 4 });
+export const ALARM_ACTION = enumType('etcdserverpb.AlarmRequest_AlarmAction', { GET: 0, ACTIVATE: 1, DEACTIVATE: 2 });
+export const ALARM_TYPE = enumType('etcdserverpb.AlarmType', { NONE: 0, NOSPACE: 1, CORRUPT: 2 });
 export const FILTER_TYPE = enumType('etcdserverpb.WatchCreateRequest_FilterType', { NOPUT: 0, NODELETE: 1 });
 
 export function enumField(v: JsonValue | undefined, t: EnumType): number | undefined {
@@ -454,6 +456,16 @@ export function decodeMemberAddRequest(v: JsonValue): api.MemberAddRequest {
 }
 
 /** MemberRemoveRequest and MemberPromoteRequest. */
+export function decodeAlarmRequest(v: JsonValue): api.AlarmRequest {
+  const o = asObject(v);
+  const r: api.AlarmRequest = { action: 0, memberID: 0, alarm: 0 };
+  if (o === null) return r;
+  r.action = enumField(o.action, ALARM_ACTION) ?? 0;
+  r.memberID = uint64Field(o.memberID) ?? 0;
+  r.alarm = enumField(o.alarm, ALARM_TYPE) ?? 0;
+  return r;
+}
+
 export function decodeMemberIdRequest(v: JsonValue): { ID: number } {
   const o = asObject(v);
   const id = o === null ? undefined : uint64Field(o.ID);

@@ -5,6 +5,7 @@
 // `{}`; cluster responses have no revision; a watch canceled for compaction has no revision;
 // MoveLeader answers `{}`. Strings are escaped like Go's encoding/json (HTML-safe: <, >, & as \u003c...).
 import type * as api from '../../../kv/api.js';
+import { AlarmType } from '../../../kv/api.js';
 import { encodeBase64 } from './base64.js';
 
 // eslint-disable-next-line no-control-regex
@@ -315,6 +316,17 @@ export function encodeStatusResponse(r: api.StatusResponse): string {
 function uint32Field(out: string, name: string, n: number): string {
   if (n === 0) return out;
   return out + (out.length > 1 ? ',"' : '"') + name + '":' + n;
+}
+
+/** Alarms as etcd 3.4 answers them: no header; memberID an int64 string, the alarm by name. */
+export function encodeAlarmResponse(r: api.AlarmResponse): string {
+  if (r.alarms.length === 0) return '{}';
+  const one = (a: api.AlarmMember): string => {
+    let o = intField('{', 'memberID', a.memberID);
+    if (a.alarm !== 0) o += (o.length > 1 ? ',' : '') + '"alarm":' + goString(AlarmType[a.alarm] ?? String(a.alarm));
+    return o + '}';
+  };
+  return '{"alarms":[' + r.alarms.map(one).join(',') + ']}';
 }
 
 export function encodeHashKVResponse(r: api.HashKVResponse): string {
