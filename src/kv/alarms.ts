@@ -14,16 +14,25 @@ import { Errors, type EtcdError } from '../util/errors.js';
 /** The error a write gets under the alarms raised, or undefined when it may apply. */
 export function refusedByAlarm(alarms: readonly AlarmMember[], req: InternalRequest): EtcdError | undefined {
   if (alarms.length === 0 || 'alarm' in req) return undefined;
-  if (alarms.some((a) => a.alarm === AlarmType.CORRUPT)) return Errors.corrupt();
+  // A txn without writes reads only (etcd serves those without the log; kvd applies them).
+  if (alarms.some((a) => a.alarm === AlarmType.CORRUPT)) return 'txn' in req && !txnHas(req.txn, WRITES) ? undefined : Errors.corrupt();
   if (!alarms.some((a) => a.alarm === AlarmType.NOSPACE)) return undefined;
   if ('put' in req || 'lease_grant' in req || ('txn' in req && txnHasPut(req.txn))) return Errors.noSpace();
   return undefined;
 }
 
-/** A put anywhere in the txn, either branch, nested txns included: a txn that may add data. */
+const PUTS = (op: RequestOp): boolean => 'request_put' in op;
+const WRITES = (op: RequestOp): boolean => 'request_put' in op || 'request_delete_range' in op;
+
+/** An op `is` anywhere in the txn, either branch, nested txns included. */
+function txnHas(t: TxnRequest, is: (op: RequestOp) => boolean): boolean {
+  const has = (op: RequestOp): boolean => is(op) || ('request_txn' in op && txnHas(op.request_txn, is));
+  return (t.success ?? []).some(has) || (t.failure ?? []).some(has);
+}
+
+/** A put anywhere in the txn: a txn that may add data. */
 export function txnHasPut(t: TxnRequest): boolean {
-  const puts = (op: RequestOp): boolean => 'request_put' in op || ('request_txn' in op && txnHasPut(op.request_txn));
-  return (t.success ?? []).some(puts) || (t.failure ?? []).some(puts);
+  return txnHas(t, PUTS);
 }
 
 /**

@@ -40,6 +40,8 @@ t.test('CORRUPT refuses every write; alarms survive a reopen and travel in snaps
   await alarm(d, AlarmAction.ACTIVATE, 4, AlarmType.NOSPACE);
   t.equal(errText(await d.req({ delete_range: { key: b('a') } })), CORRUPT, 'a delete too');
   t.equal(errText(await d.compact(1)), CORRUPT, 'and a compaction');
+  t.equal(errText(await d.txn({ success: [{ request_delete_range: { key: b('a') } }] })), CORRUPT, 'and a txn that deletes');
+  t.equal(errText(await d.txn({ success: [{ request_range: { key: b('a') } }] })), undefined, 'a txn that only reads applies');
   const both = [
     { memberID: 3, alarm: AlarmType.CORRUPT },
     { memberID: 4, alarm: AlarmType.NOSPACE },

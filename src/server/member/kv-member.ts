@@ -571,6 +571,8 @@ export class KvMember implements KvService {
   /** Only the leader expires leases, by proposing their revocation through Raft. */
   private revokeExpired(): void {
     if (!this.node.isLeader()) return;
+    // Under a CORRUPT alarm every revoke would be refused: proposing them each tick only fills the log.
+    if (this.store.alarms().some((a) => a.alarm === AlarmType.CORRUPT)) return;
     for (const ID of this.store.expired(500)) {
       if (this.revoking.has(ID)) continue;
       this.revoking.add(ID);
