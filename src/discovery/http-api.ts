@@ -8,7 +8,7 @@
 // from the ServiceCatalog, which a watch keeps current.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CatalogEntry, ServiceCatalog } from './catalog.js';
-import { parseDuration } from './duration.js';
+import { parseDuration } from '../util/duration.js';
 import { isServiceName, type ServiceInstance } from './schema.js';
 
 export interface HttpApiOptions {

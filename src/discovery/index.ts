@@ -10,7 +10,7 @@ export { serviceFromUnit, findServiceSection, checkFromSpec, SERVICE_SECTION, ty
 export { reportCheck, findTtlCheck, defaultReportsPrefix, type ReportOptions, type CheckReport } from './ttl-reports.js';
 export { mirrorPrefix, type MirrorUpdate, type MirrorEvent } from './prefix-mirror.js';
 export { DiscoveryError, ValidationError, type Problem, type DiscoveryErrorCode } from './errors.js';
-export { parseDuration, formatDuration } from './duration.js';
+export { parseDuration, formatDuration } from '../util/duration.js';
 export {
   DEFAULT_PREFIX,
   DEFAULT_CHECK_INTERVAL,

@@ -4,7 +4,7 @@
 // glance. Validation lists every problem of a registration at once; nothing is written when any.
 import { isIP } from 'node:net';
 import { splitWords } from '../util/words.js';
-import { formatDuration, parseDuration } from './duration.js';
+import { formatDuration, parseDuration } from '../util/duration.js';
 import { DiscoveryError, ValidationError, type Problem } from './errors.js';
 
 export const DEFAULT_PREFIX = '/flotilla/services/';

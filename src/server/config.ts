@@ -1,6 +1,7 @@
 // kvd's configuration: etcd's flag names and defaults, each also readable from KVD_<FLAG> in the
 // environment (as etcd reads ETCD_<FLAG>). Flags win over the environment.
 import { DEFAULT_QUOTA_BYTES } from './member/kv-member.js';
+import { parseDuration } from '../util/duration.js';
 import { flagEnvName, flagUsageLines, readDaemonArgs } from '../util/daemon-flags.js';
 
 export interface KvdConfig {
@@ -22,6 +23,8 @@ export interface KvdConfig {
   valueCacheBytes: number;
   /** --quota-backend-bytes, 0 already replaced by the default. */
   quotaBackendBytes: number;
+  /** --experimental-corrupt-check-time in ms (0: no check). */
+  corruptCheckMs: number;
   /** The Raft log's fsyncs run in libuv's pool while their wait for the disk averages more than this, in ms (0: always there). */
   walFsyncInPlaceMaxMs: number;
   logLevel: string;
@@ -63,6 +66,11 @@ const FLAGS = {
   'election-timeout': { type: 'string', help: 'time (in milliseconds) for an election to timeout', def: '1000' },
   'snapshot-count': { type: 'string', help: 'number of committed transactions to trigger a snapshot to disk', def: '100000' },
   'snapshot-catchup-entries': { type: 'string', help: 'entries kept after a snapshot for slow followers', def: '5000' },
+  'experimental-corrupt-check-time': {
+    type: 'string',
+    help: "how often the leader compares every member's hash of its history, raising a CORRUPT alarm when one differs (0s: never)",
+    def: '0s',
+  },
   'quota-backend-bytes': {
     type: 'string',
     help: 'raise a NOSPACE alarm (writes that add data refused) when the store would exceed this many bytes (0: 2 GiB, as etcd)',
@@ -120,6 +128,7 @@ export function parseKvdArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     snapshotCatchUpEntries: parseWholeNumber('snapshot-catchup-entries', get('snapshot-catchup-entries'), 1),
     valueCacheBytes: parseWholeNumber('value-cache-mb', get('value-cache-mb'), 0) * 1024 * 1024,
     walFsyncInPlaceMaxMs: parseWholeNumber('wal-fsync-in-place-max-ms', get('wal-fsync-in-place-max-ms'), 0),
+    corruptCheckMs: parseDurationFlag('experimental-corrupt-check-time', get('experimental-corrupt-check-time')),
     quotaBackendBytes: parseWholeNumber('quota-backend-bytes', get('quota-backend-bytes'), 0) || DEFAULT_QUOTA_BYTES,
     logLevel: parseEnum('log-level', get('log-level'), ['debug', 'info', 'warn', 'error', 'fatal', 'silent']),
     // Deliberately not read from the environment: see TEST_ONLY_UNSAFE_LOCAL_READS_FLAG.
@@ -186,6 +195,14 @@ function parseEnum<T extends string>(flag: string, value: string, allowed: reado
 }
 
 /** A whole number of at least `min` (0 or 1), or a ConfigError naming the flag. */
+function parseDurationFlag(flag: string, value: string): number {
+  try {
+    return parseDuration(value);
+  } catch (err) {
+    throw new ConfigError(`--${flag}: ${(err as Error).message}`);
+  }
+}
+
 function parseWholeNumber(flag: string, value: string, min: 0 | 1): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isSafeInteger(n) || n < min) {

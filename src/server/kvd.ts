@@ -42,6 +42,7 @@ export async function startKvd(config: KvdConfig): Promise<RunningKvd> {
     snapshotCatchUpEntries: config.snapshotCatchUpEntries,
     valueCacheBytes: config.valueCacheBytes,
     quotaBackendBytes: config.quotaBackendBytes,
+    corruptCheckMs: config.corruptCheckMs,
     walFsyncInPlaceMaxMs: config.walFsyncInPlaceMaxMs,
     logger: log,
     testOnlyUnsafeLocalReads: config.testOnlyUnsafeLocalReads,

@@ -312,6 +312,24 @@ t.test('membership: add a member that joins, promote a learner, remove a member'
   t.equal(unb64(seen.kvs?.[0]?.value), '2', 'and serves linearizable reads once the others are back');
 });
 
+/**
+ * Changes the value of the record of revision `rev` in a member's LevelDB while the member is
+ * stopped (it is left stopped): nothing in Raft knows, and the member serves it as its data.
+ * Resolves with the number of records changed.
+ */
+async function changeRecordOnDisk(m: KvdProc, rev: number): Promise<number> {
+  await m.stop();
+  const storeDir = join(m.spec.dataDir, 'kv');
+  const db = new Level<Uint8Array, Uint8Array>(join(storeDir, (await readFile(join(storeDir, 'CURRENT'), 'utf8')).trim()), { keyEncoding: 'view', valueEncoding: 'view' });
+  let changed = 0;
+  for await (const [k, v] of db.iterator({ gte: revKey(rev, 0), lt: revKey(rev + 1, 0) })) {
+    await db.put(k, encodeRecord({ ...decodeRecord(rev, v).kv!, value: Buffer.from('X') }));
+    changed++;
+  }
+  await db.close();
+  return changed;
+}
+
 t.test('HashKV tells a member whose store was changed behind its back from the others', async (t) => {
   const c = await KvdCluster.create(3);
   t.teardown(() => c.close());
@@ -321,24 +339,32 @@ t.test('HashKV tells a member whose store was changed behind its back from the o
   t.same(new Set(statuses), new Set([200]), '20 puts');
   const before = await hashesAtCommonRevision(c);
   t.equal(new Set(before.hashes).size, 1, 'the members agree');
-  // One byte of one value in a follower's LevelDB, changed while it is stopped: nothing in Raft
-  // knows, and the member serves it as its data.
   const victim = c.members.find((m) => m !== leader)!;
-  await victim.stop();
-  const storeDir = join(victim.spec.dataDir, 'kv');
-  const db = new Level<Uint8Array, Uint8Array>(join(storeDir, (await readFile(join(storeDir, 'CURRENT'), 'utf8')).trim()), { keyEncoding: 'view', valueEncoding: 'view' });
-  let changed = 0;
-  for await (const [k, v] of db.iterator({ gte: revKey(10, 0), lt: revKey(11, 0) })) {
-    const rec = decodeRecord(10, v);
-    await db.put(k, encodeRecord({ ...rec.kv!, value: Buffer.from('X') }));
-    changed++;
-  }
-  await db.close();
-  t.equal(changed, 1, 'the record of revision 10');
+  t.equal(await changeRecordOnDisk(victim, 10), 1, 'the record of revision 10');
   await victim.start();
   const after = await hashesAtCommonRevision(c);
   const odd = c.members.map((m, i) => [m, after.hashes[i]] as const).filter(([, h]) => after.hashes.filter((x) => x === h).length === 1);
   t.same(odd.map(([m]) => m.spec.name), [victim.spec.name], `only the changed member hashes differently: ${after.hashes.join(', ')}`);
+});
+
+t.test('--experimental-corrupt-check-time: the leader finds the member whose store was changed and raises a CORRUPT alarm', async (t) => {
+  const c = await KvdCluster.create(3, ['--experimental-corrupt-check-time', '200ms']);
+  t.teardown(() => c.close());
+  let leader = await c.leader();
+  for (let i = 0; i < 20; i++) await leader.call('/v3/kv/put', { key: b64(`h/${i}`), value: b64(`v${i}`) });
+  const victim = c.members.find((m) => m !== leader)!;
+  const victimId = (await victim.call<{ header: Header }>('/v3/maintenance/status')).body.header.member_id;
+  t.same((await leader.call('/v3/maintenance/alarm', { action: 'GET' })).body, {}, 'healthy members: no alarm');
+  t.equal(await changeRecordOnDisk(victim, 10), 1);
+  await victim.start();
+  leader = await c.leader();
+  await leader.waitForLog(/corruption check: the members hold different histories/, 20_000);
+  for (const m of c.members) {
+    await m.call('/v3/kv/range', { key: b64('h/0') }); // linearizable: this member applied the alarm
+    t.same((await m.call('/v3/maintenance/alarm', { action: 'GET' })).body, { alarms: [{ memberID: victimId, alarm: 'CORRUPT' }] }, `${m.spec.name}: the changed member is blamed`);
+  }
+  t.same((await leader.call('/v3/kv/put', { key: b64('after'), value: b64('1') })).body, { error: 'etcdserver: corrupt cluster', message: 'etcdserver: corrupt cluster', code: 15 }, 'writes are refused');
+  t.equal((await leader.call('/v3/kv/range', { key: b64('h/1') })).status, 200, 'reads are served');
 });
 
 t.test('--quota-backend-bytes: a NOSPACE alarm on every member, writes refused until space is freed and the alarm disarmed', async (t) => {

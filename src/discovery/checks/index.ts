@@ -1,6 +1,6 @@
 // Starts the runner of one stored check: an IntervalCheck around the probe of its type, or a
 // TtlCheck fed by reports.
-import { parseDuration } from '../duration.js';
+import { parseDuration } from '../../util/duration.js';
 import { splitWords } from '../../util/words.js';
 import { parseHostPort, type Check } from '../schema.js';
 import type { Clock } from '../../util/clock.js';

@@ -2,7 +2,7 @@
 // given `timeoutMs`: past it the run is aborted and the check is critical. Results go to
 // `onResult` in order, one per run; stop() ends the loop and aborts a run in flight.
 import type { Clock, TimerHandle } from '../../util/clock.js';
-import { formatDuration } from '../duration.js';
+import { formatDuration } from '../../util/duration.js';
 import type { CheckResult, Probe } from './types.js';
 
 export class IntervalCheck {

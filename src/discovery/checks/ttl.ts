@@ -2,7 +2,7 @@
 // within the TTL it turns critical. It starts with its declared status (critical by default),
 // as Consul's TTL checks do.
 import type { HealthStatus } from '../schema.js';
-import { formatDuration } from '../duration.js';
+import { formatDuration } from '../../util/duration.js';
 import type { Clock, TimerHandle } from '../../util/clock.js';
 import type { CheckResult } from './types.js';
 import { capOutput } from './types.js';

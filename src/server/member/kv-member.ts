@@ -19,6 +19,7 @@ import type { KvService, WatchSession, WatchSink } from '../service.js';
 import { clusterIdFor, hexId, memberIdFor } from './ids.js';
 import { fetchClusterInfo, forwardToLeader } from './internal-client.js';
 import { MemberMetrics } from './metrics.js';
+import { CorruptionCheck } from './corruption.js';
 
 export const SERVER_VERSION = '3.4.0';
 export const CLUSTER_VERSION = '3.4.0';
@@ -47,6 +48,8 @@ export interface KvMemberOptions {
   quotaBackendBytes?: number;
   /** See RaftNodeOptions.walFsyncInPlaceMaxMs. */
   walFsyncInPlaceMaxMs?: number;
+  /** --experimental-corrupt-check-time: how often the leader compares the members' hashes (0: never). */
+  corruptCheckMs?: number;
   requestTimeoutMs?: number;
   logger?: Logger;
   /** Milliseconds; drives lease expiry. */
@@ -91,6 +94,7 @@ export class KvMember implements KvService {
   private published = false;
   private stopped = false;
   private readonly quotaBytes: number;
+  private readonly corruptionCheck: CorruptionCheck;
 
   private constructor(
     readonly opts: KvMemberOptions,
@@ -102,6 +106,25 @@ export class KvMember implements KvService {
   ) {
     this.memberId = identity.memberId;
     this.quotaBytes = opts.quotaBackendBytes || DEFAULT_QUOTA_BYTES;
+    this.corruptionCheck = new CorruptionCheck({
+      periodMs: opts.corruptCheckMs ?? 0,
+      isLeader: () => this.node.isLeader(),
+      own: async () => {
+        const r = await this.store.hashKV(0);
+        return { memberId: this.memberId, hash: r.hash, compactRevision: r.compactRevision, revision: r.revision };
+      },
+      peers: () =>
+        this.node
+          .members()
+          .filter((m) => m.id !== this.memberId && m.clientURLs.length > 0)
+          .map((m) => ({ memberId: m.id, clientURL: m.clientURLs[0]! })),
+      askPeer: (url, revision) => forwardToLeader(url, 'hashkv', { revision }, this.node.requestTimeoutMs),
+      raise: async (id) => {
+        if (this.store.alarms().some((a) => a.memberID === id && a.alarm === AlarmType.CORRUPT)) return;
+        await this.alarm({ action: AlarmAction.ACTIVATE, memberID: id, alarm: AlarmType.CORRUPT });
+      },
+      log,
+    });
     this.clusterId = identity.clusterId;
     this.log = log;
     this.promMetrics = new MemberMetrics({
@@ -178,6 +201,7 @@ export class KvMember implements KvService {
       });
       member = new KvMember(opts, identity, node, store, hub, log);
       await node.start();
+      member.corruptionCheck.start();
       return member;
     } catch (err) {
       if (node) await node.stop({ transfer: false }).catch(() => undefined);
@@ -190,6 +214,7 @@ export class KvMember implements KvService {
     if (this.stopped) return;
     this.stopped = true;
     this.stopLeaseExpiry();
+    this.corruptionCheck.stop();
     this.hub.close();
     await this.node.stop({ transfer: true });
     await this.store.close();
@@ -599,6 +624,13 @@ export class KvMember implements KvService {
       case 'lease/timetolive': {
         const r = await this.store.leaseTimeToLiveSettled({ ID: BigInt(String(body.ID)), keys: !!body.keys });
         return { TTL: String(r.TTL), grantedTTL: String(r.grantedTTL), keys: r.keys.map((k) => Buffer.from(k).toString('base64')) };
+      }
+      case 'hashkv': {
+        // Asked by the leader's corruption check: answer once this member has applied the revision
+        // (a linearizable read waits for everything committed when it started).
+        await this.linearize();
+        const r = await this.store.hashKV(Number(body.revision));
+        return { hash: r.hash, compactRevision: r.compactRevision };
       }
       case 'member/promote': {
         await this.memberPromote({ ID: Number(body.ID) });
