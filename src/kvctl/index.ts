@@ -4,6 +4,7 @@
 import { compaction, del, get, put, txn } from './cmd/kv.js';
 import { elect, lock } from './cmd/concurrency.js';
 import { alarmDisarm, alarmList, defrag, endpointHashKV } from './cmd/maintenance.js';
+import { makeMirror } from './cmd/mirror.js';
 import { leaseGrant, leaseKeepAlive, leaseList, leaseRevoke, leaseTimeToLive } from './cmd/lease.js';
 import { endpointHealth, endpointStatus, memberAdd, memberList, memberPromote, memberRemove, memberUpdate, moveLeader } from './cmd/member.js';
 import { serviceCheckFail, serviceCheckPass, serviceCheckWarn, serviceDeregister, serviceGet, serviceList, serviceRegister, serviceWatch } from './cmd/service.js';
@@ -70,6 +71,7 @@ export const COMMANDS: Command[] = [
   leaseRevoke,
   leaseTimeToLive,
   lock,
+  makeMirror,
   memberAdd,
   memberList,
   memberPromote,

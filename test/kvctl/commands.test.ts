@@ -3,7 +3,7 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { Client } from '../../src/client/index.js';
+import { Client, Op } from '../../src/client/index.js';
 import { tempDir } from '../raft/cluster.js';
 import { KvdCluster } from '../server/kvd-harness.js';
 import { inProcess, until } from './helpers.js';
@@ -343,6 +343,35 @@ t.test('alarm list and disarm', async (t) => {
   t.same([cleared.code, cleared.stdout], [0, '{}\n']);
   t.equal((await k(['put', 'full', 'x'])).code, 0, 'writes apply again');
   t.equal((await k(['alarm', 'list', '-w', 'table'])).code, 4, 'no table, as etcdctl');
+});
+
+t.test('make-mirror: the keys, then each change, under another prefix', async (t) => {
+  const none = await k(['make-mirror']);
+  t.same([none.code, none.stderr], [128, 'Error: make-mirror takes one destination argument\n']);
+  const both = await k(['make-mirror', '--dest-prefix=x/', '--no-dest-prefix', m.url]);
+  t.same([both.code, both.stderr], [128, 'Error: `--dest-prefix` and `--no-dest-prefix` cannot be set at the same time, choose one\n']);
+  for (let i = 0; i < 1500; i += 100) {
+    await Promise.all(Array.from({ length: 100 }, (_, j) => client.put(`mm/${String(i + j).padStart(4, '0')}`, `v${i + j}`)));
+  }
+  await client.put('mmx', 'not under the prefix');
+  const copies = async () => (await client.get('copy/', { prefix: true })).kvs.map((kv) => `${Buffer.from(kv.key).toString()}=${Buffer.from(kv.value).toString()}`);
+  const mirror = background(['make-mirror', '--prefix=mm/', '--dest-prefix=copy/', m.url]);
+  await until(async () => (await copies()).length === 1500);
+  t.same((await copies()).slice(0, 2), ['copy/0000=v0', 'copy/0001=v1'], 'the keys as they were, in pages of 1000');
+  // One source revision with a put and a delete: copied as one destination revision.
+  await client.txn().then(Op.put('mm/new', 'n'), Op.delete('mm/0000')).commit();
+  await client.put('mm/0001', 'changed');
+  await until(async () => (await copies()).includes('copy/0001=changed'));
+  const now = await copies();
+  t.ok(now.includes('copy/new=n') && !now.includes('copy/0000=v0'), 'the put and the delete of one txn');
+  t.equal(now.length, 1500);
+  const at = (await client.get('copy/new')).kvs[0]!.mod_revision;
+  t.equal((await client.get('copy/0000', { revision: at - 1 })).kvs.length, 1);
+  t.equal((await client.get('copy/0000', { revision: at })).kvs.length, 0, 'copy/0000 deleted in the revision that made copy/new');
+  t.same((await client.get('copy/mmx')).kvs, [], 'keys outside the prefix are not copied');
+  const r = await mirror.stop();
+  t.same([r.code, r.stderr], [130, ''], 'runs until Ctrl-C');
+  await client.delete('copy/', { prefix: true });
 });
 
 t.test('snapshot save and status in-process', async (t) => {

@@ -7,7 +7,7 @@ import { rm } from 'node:fs/promises';
 import t, { type Test } from 'tap';
 import { plainNode } from '../plain-node.js';
 import { freePort, tempDir } from '../raft/cluster.js';
-import { cleanEnv, kvctl, kvctlScript, until, type Result } from './helpers.js';
+import { Background, cleanEnv, kvctl, kvctlScript, until, type Result } from './helpers.js';
 
 const have = (bin: string, arg: string) => {
   const r = spawnSync(bin, [arg], { encoding: 'utf8', env: { ...process.env, ETCDCTL_API: '3' } });
@@ -221,6 +221,18 @@ async function compare(): Promise<void> {
     const hk = await kvctl([ep, 'endpoint', 'hashkv'], { coverage: false });
     t.equal(hk.code, 1);
     t.match(hk.stderr, /^Failed to get the hash of endpoint 127\.0\.0\.1:\d+ \(HashKV is not served by this member's JSON gateway \(etcd 3\.4 has no path for it; use etcdctl, which speaks gRPC\)\)\n/);
+  });
+
+  t.test('make-mirror against etcd: its keys and changes copied under another prefix (etcd to etcd here)', async (t) => {
+    for (const [k, v] of [['mir/a', '1'], ['mir/b', '2']]) await etcdctl([ep, 'put', k!, v!]);
+    const mirror = new Background([ep, 'make-mirror', '--prefix=mir/', '--dest-prefix=mcopy/', `127.0.0.1:${cport}`], { coverage: false });
+    const copies = async () => (await etcdctl([ep, 'get', '--prefix', 'mcopy/'])).stdout;
+    await until(async () => (await copies()) === 'mcopy/a\n1\nmcopy/b\n2\n');
+    await etcdctl([ep, 'put', 'mir/c', '3']);
+    await etcdctl([ep, 'del', 'mir/a']);
+    await until(async () => (await copies()) === 'mcopy/b\n2\nmcopy/c\n3\n');
+    t.equal(await copies(), 'mcopy/b\n2\nmcopy/c\n3\n', "etcd's watch followed: the put and the delete copied");
+    t.equal(await mirror.interrupt(), 130);
   });
 
   t.test('argument errors', async (t) => {
