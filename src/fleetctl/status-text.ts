@@ -50,6 +50,27 @@ function cgroupLines(p: AgentProcesses): string[] {
   return lines;
 }
 
+/** systemd's format_bytes: 1024-based, one decimal (truncated) from K up: `512B`, `12.0K`, `1.5M`. */
+export function systemdBytes(n: number): string {
+  const table: [string, number][] = [['P', 2 ** 50], ['T', 2 ** 40], ['G', 2 ** 30], ['M', 2 ** 20], ['K', 1024]];
+  for (const [suffix, factor] of table) {
+    if (n >= factor) return `${Math.floor(n / factor)}.${Math.floor((n * 10) / factor) % 10}${suffix}`;
+  }
+  return `${n}B`;
+}
+
+/**
+ * systemd's Tasks and Memory lines, summed over the unit's processes: threads, and resident memory
+ * (systemd reads the cgroup's memory counter, which also counts the page cache the unit caused).
+ * None when the agent did not say (an older one).
+ */
+function usageLines(p: AgentProcesses): string[] {
+  if (!p.processes.every((q) => typeof q.threads === 'number' && typeof q.rssBytes === 'number')) return [];
+  const tasks = p.processes.reduce((n, q) => n + q.threads!, 0);
+  const rss = p.processes.reduce((n, q) => n + q.rssBytes!, 0);
+  return [`    Tasks: ${tasks}`, `   Memory: ${systemdBytes(rss)}`];
+}
+
 /** The status block of one unit, each line ending in a newline. `processes`: what its agent lists, when it could be read. */
 export function statusText(
   unit: UnitRecord,
@@ -69,6 +90,6 @@ export function statusText(
   if (st.restarts) lines.push(` Restarts: ${st.restarts}`);
   lines.push(`  Machine: ${machineLegend(st.machine, machine, true)}`);
   // Like systemd, nothing when nothing runs.
-  if (processes && processes.processes.length > 0) lines.push(...cgroupLines(processes));
+  if (processes && processes.processes.length > 0) lines.push(...usageLines(processes), ...cgroupLines(processes));
   return lines.map((l) => `${l}\n`).join('');
 }

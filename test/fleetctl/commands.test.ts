@@ -157,8 +157,8 @@ t.test('list-units, list-unit-files, list-machines: fleet\'s tables', async (t) 
 t.test('status and journal, through the agent API', async (t) => {
   agent.journals.set('hello.service', Array.from({ length: 12 }, (_, i) => `Nov 14 22:13:${String(20 + i)} 01234567 hello.service[4242]: hi ${i + 1}`));
   const procs = [
-    { pid: 4242, command: '/bin/sh -c while :; do echo hi; sleep 1; done' },
-    { pid: 4250, command: 'sleep 1' },
+    { pid: 4242, command: '/bin/sh -c while :; do echo hi; sleep 1; done', threads: 1, rssBytes: 1_572_864 },
+    { pid: 4250, command: 'sleep 1', threads: 1, rssBytes: 786_432 },
   ];
   agent.processes.set('hello.service', { name: 'hello.service', machine: M1, cgroup: '/flotilla-1b2c', processes: procs });
   const st = await ctl(['status', 'hello.service']);
@@ -171,6 +171,8 @@ t.test('status and journal, through the agent API', async (t) => {
       '   Active: active (running) since Tue 2023-11-14 22:13:20 UTC; 2min 3s ago\n' +
       ' Main PID: 4242\n' +
       `  Machine: ${M1}/10.0.0.1\n` +
+      '    Tasks: 2\n' +
+      '   Memory: 2.2M\n' +
       '   CGroup: /flotilla-1b2c\n' +
       '           ├─4242 /bin/sh -c while :; do echo hi; sleep 1; done\n' +
       '           └─4250 sleep 1\n' +
@@ -180,8 +182,9 @@ t.test('status and journal, through the agent API', async (t) => {
   t.ok(agent.requests.includes('/fleet/v1/units/hello.service/journal?lines=10'), 'the last 10 lines, as systemctl status shows');
   t.ok(agent.requests.includes('/fleet/v1/units/hello.service/processes'));
 
-  // Where the agent makes no cgroups, the processes are listed all the same.
-  agent.processes.set('hello.service', { cgroup: null, processes: procs.slice(0, 1) });
+  // Where the agent makes no cgroups, the processes are listed all the same; an agent of an older
+  // version, which sends no threads and memory, gets no Tasks and Memory lines.
+  agent.processes.set('hello.service', { cgroup: null, processes: [{ pid: 4242, command: procs[0]!.command }] });
   t.match((await ctl(['status', 'hello.service'])).stdout, /\n {2}Machine: \S+\n {3}CGroup: \(none\)\n {11}└─4242 \/bin\/sh -c while :; do echo hi; sleep 1; done\n\nNov 14/);
   // Nothing running: no CGroup block, as systemctl status shows none.
   agent.processes.set('hello.service', { cgroup: null, processes: [] });

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { formatMetadata, parseFields, LIST_UNITS_FIELDS } from '../../src/fleetctl/fields.js';
 import { goList, unitNameOf, withDefaultType } from '../../src/fleetctl/names.js';
-import { systemdAgo, systemdTimestamp } from '../../src/fleetctl/status-text.js';
+import { systemdAgo, systemdBytes, systemdTimestamp } from '../../src/fleetctl/status-text.js';
 import { tabwrite } from '../../src/fleetctl/table.js';
 import { machineLegend } from '../../src/fleetctl/units.js';
 import { machine } from './helpers.js';
@@ -58,4 +58,14 @@ t.test('systemd times', async (t) => {
   t.equal(systemdAgo(3_900_000), '1h 5min ago');
   t.equal(systemdAgo(86_400_000 + 7_200_000), '1 day 2h ago');
   t.equal(systemdAgo(3 * 86_400_000), '3 days 0h ago');
+});
+
+t.test("systemd's byte sizes: 1024-based, one decimal truncated", async (t) => {
+  t.equal(systemdBytes(0), '0B');
+  t.equal(systemdBytes(1023), '1023B');
+  t.equal(systemdBytes(1024), '1.0K');
+  t.equal(systemdBytes(12_800), '12.5K');
+  t.equal(systemdBytes(2_359_296), '2.2M', '2.25M shows as 2.2M');
+  t.equal(systemdBytes(5 * 2 ** 30 - 1), '4.9G');
+  t.equal(systemdBytes(2 ** 40), '1.0T');
 });

@@ -7,6 +7,10 @@ export interface ProcessInfo {
   pid: number;
   /** The command line, arguments separated by spaces; `[name]` when the process has none left to show. */
   command: string;
+  /** Its threads (systemd's Tasks counts them). */
+  threads: number;
+  /** Its resident memory in bytes (0 for a zombie). */
+  rssBytes: number;
 }
 
 export interface UnitProcesses {
@@ -27,9 +31,23 @@ export function describeProcesses(pids: readonly number[]): ProcessInfo[] {
   const out: ProcessInfo[] = [];
   for (const pid of pids) {
     const command = commandOf(pid);
-    if (command !== undefined) out.push({ pid, command });
+    if (command === undefined) continue;
+    out.push({ pid, command, ...usageOf(pid) });
   }
   return out;
+}
+
+/** Threads and resident memory from /proc/<pid>/status (a process gone meanwhile: 1 and 0). */
+function usageOf(pid: number): { threads: number; rssBytes: number } {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/status`, 'latin1');
+  } catch {
+    return { threads: 1, rssBytes: 0 };
+  }
+  const threads = Number(/^Threads:\s+(\d+)/m.exec(text)?.[1] ?? 1);
+  const rssKiB = Number(/^VmRSS:\s+(\d+) kB/m.exec(text)?.[1] ?? 0);
+  return { threads, rssBytes: rssKiB * 1024 };
 }
 
 function commandOf(pid: number): string | undefined {

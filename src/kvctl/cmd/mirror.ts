@@ -4,7 +4,7 @@
 // copied exactly once and in order; the changes of one source revision are written in one
 // transaction. Leases are not copied (etcdctl's neither). Source and destination can be kvd or
 // etcd: the way to move data from etcd to kvd, or back.
-import { CompactedError, EventType, Op, type Client, type TxnOp } from '../../client/index.js';
+import { CompactedError, EventType, Op, prefixEnd, type Client, type TxnOp } from '../../client/index.js';
 import type { Command, Ctx } from '../context.js';
 import { badArgs, callFailed, Exit, KvctlError } from '../errors.js';
 
@@ -100,15 +100,7 @@ class Mirror {
 
   /** The end of the mirrored range: the prefix's end, or every key. */
   private rangeEnd(): Uint8Array {
-    if (this.prefix.length === 0) return Buffer.from([0]);
-    const end = Buffer.from(this.prefix);
-    for (let i = end.length - 1; i >= 0; i--) {
-      if (end[i]! < 0xff) {
-        end[i]!++;
-        return end.subarray(0, i + 1);
-      }
-    }
-    return Buffer.from([0]);
+    return this.prefix.length > 0 ? prefixEnd(this.prefix) : Buffer.from([0]);
   }
 
   private async follow(rev: number): Promise<void> {

@@ -35,10 +35,17 @@ t.test('each pid with its arguments, in the order given; a process that is gone 
   const b = start([process.execPath, '-e', 'setInterval(() => {}, 1000)', 'two words', 'new\nline']);
   const gone = start(['/bin/true']);
   await new Promise((resolve) => gone.on('exit', resolve));
-  t.same(describeProcesses([b.pid!, gone.pid!, a.pid!]), [
+  const listed = describeProcesses([b.pid!, gone.pid!, a.pid!]);
+  t.match(listed, [
     { pid: b.pid!, command: `${process.execPath} -e setInterval(() => {}, 1000) two words new line` },
-    { pid: a.pid!, command: '/bin/sleep 1000' },
+    { pid: a.pid!, command: '/bin/sleep 1000', threads: 1 },
   ]);
+  t.equal(listed.length, 2);
+  t.ok(listed[1]!.rssBytes > 0, `sleep's resident memory (${listed[1]!.rssBytes} bytes)`);
+  // This test's own node, started long ago: its threads (V8's, libuv's) and its memory.
+  const [self] = describeProcesses([process.pid]);
+  t.ok(self!.threads > 1, `node runs several threads (${self!.threads})`);
+  t.ok(self!.rssBytes > 10 * 2 ** 20 && self!.rssBytes > listed[1]!.rssBytes, `node's resident memory (${self!.rssBytes} bytes), more than sleep's`);
   t.same(describeProcesses([]), []);
 });
 
@@ -55,6 +62,6 @@ t.test('a process with no command line left (a zombie) shows its name in bracket
   const parent = start(['/bin/sh', '-c', '/bin/true & exec /bin/sleep 1000'], true);
   await pollUntil(() => childrenOf(parent.pid!).some((c) => readFileSync(`/proc/${c}/stat`, 'latin1').includes(') Z ')), 'the zombie');
   const zombie = childrenOf(parent.pid!)[0]!;
-  t.same(describeProcesses([zombie]), [{ pid: zombie, command: '[true]' }]);
+  t.same(describeProcesses([zombie]), [{ pid: zombie, command: '[true]', threads: 1, rssBytes: 0 }], 'no memory left');
   t.same(groupPids(parent.pid!), [parent.pid!], 'its group lists the sleep, not the zombie');
 });
