@@ -25,6 +25,8 @@ export interface KvdConfig {
   quotaBackendBytes: number;
   /** --experimental-corrupt-check-time in ms (0: no check). */
   corruptCheckMs: number;
+  /** --experimental-initial-corrupt-check. */
+  initialCorruptCheck: boolean;
   /** The Raft log's fsyncs run in libuv's pool while their wait for the disk averages more than this, in ms (0: always there). */
   walFsyncInPlaceMaxMs: number;
   logLevel: string;
@@ -70,6 +72,11 @@ const FLAGS = {
     type: 'string',
     help: "how often the leader compares every member's hash of its history, raising a CORRUPT alarm when one differs (0s: never)",
     def: '0s',
+  },
+  'experimental-initial-corrupt-check': {
+    type: 'string',
+    help: "before serving clients, compare this member's hash of its history with its peers' and refuse to start when one differs (true or false)",
+    def: 'false',
   },
   'quota-backend-bytes': {
     type: 'string',
@@ -129,6 +136,7 @@ export function parseKvdArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     valueCacheBytes: parseWholeNumber('value-cache-mb', get('value-cache-mb'), 0) * 1024 * 1024,
     walFsyncInPlaceMaxMs: parseWholeNumber('wal-fsync-in-place-max-ms', get('wal-fsync-in-place-max-ms'), 0),
     corruptCheckMs: parseDurationFlag('experimental-corrupt-check-time', get('experimental-corrupt-check-time')),
+    initialCorruptCheck: parseEnum('experimental-initial-corrupt-check', get('experimental-initial-corrupt-check'), ['true', 'false']) === 'true',
     quotaBackendBytes: parseWholeNumber('quota-backend-bytes', get('quota-backend-bytes'), 0) || DEFAULT_QUOTA_BYTES,
     logLevel: parseEnum('log-level', get('log-level'), ['debug', 'info', 'warn', 'error', 'fatal', 'silent']),
     // Deliberately not read from the environment: see TEST_ONLY_UNSAFE_LOCAL_READS_FLAG.

@@ -43,6 +43,7 @@ export async function startKvd(config: KvdConfig): Promise<RunningKvd> {
     valueCacheBytes: config.valueCacheBytes,
     quotaBackendBytes: config.quotaBackendBytes,
     corruptCheckMs: config.corruptCheckMs,
+    initialCorruptCheck: config.initialCorruptCheck,
     walFsyncInPlaceMaxMs: config.walFsyncInPlaceMaxMs,
     logger: log,
     testOnlyUnsafeLocalReads: config.testOnlyUnsafeLocalReads,

@@ -367,6 +367,27 @@ t.test('--experimental-corrupt-check-time: the leader finds the member whose sto
   t.equal((await leader.call('/v3/kv/range', { key: b64('h/1') })).status, 200, 'reads are served');
 });
 
+t.test('--experimental-initial-corrupt-check=true: a member whose store differs from its peers refuses to start; a healthy one starts', async (t) => {
+  const c = await KvdCluster.create(3);
+  t.teardown(() => c.close());
+  const leader = await c.leader();
+  for (let i = 0; i < 20; i++) await leader.call('/v3/kv/put', { key: b64(`h/${i}`), value: b64(`v${i}`) });
+  const [healthy, victim] = c.members.filter((m) => m !== leader);
+  // Both followers have applied every put (a linearizable read on each returns once they have).
+  for (const m of [healthy!, victim!]) await m.call('/v3/kv/range', { key: b64('h/0') });
+  await healthy!.stop();
+  await healthy!.start(['--experimental-initial-corrupt-check=true']);
+  t.ok(healthy!.alive, 'a member that agrees with its peers starts');
+  t.equal(await changeRecordOnDisk(victim!, 10), 1);
+  const refused = await victim!.start(['--experimental-initial-corrupt-check=true']).then(
+    () => 'started',
+    (e: Error) => e.message,
+  );
+  t.match(refused, /kvd: cannot start: initial corruption check: this member's history up to revision \d+ hashes to \d+, member [0-9a-f]+'s to \d+: found data inconsistency with peers/);
+  t.equal(victim!.alive, false, 'and exits');
+  t.equal((await leader.call('/v3/kv/put', { key: b64('after'), value: b64('1') })).status, 200, 'the two others go on');
+});
+
 t.test('--quota-backend-bytes: a NOSPACE alarm on every member, writes refused until space is freed and the alarm disarmed', async (t) => {
   const c = await KvdCluster.create(3, ['--quota-backend-bytes', '100000']);
   t.teardown(() => c.close());

@@ -19,7 +19,7 @@ import type { KvService, WatchSession, WatchSink } from '../service.js';
 import { clusterIdFor, hexId, memberIdFor } from './ids.js';
 import { fetchClusterInfo, forwardToLeader } from './internal-client.js';
 import { MemberMetrics } from './metrics.js';
-import { CorruptionCheck } from './corruption.js';
+import { checkAgainstPeers, CorruptionCheck, type MemberHash } from './corruption.js';
 
 export const SERVER_VERSION = '3.4.0';
 export const CLUSTER_VERSION = '3.4.0';
@@ -50,6 +50,8 @@ export interface KvMemberOptions {
   walFsyncInPlaceMaxMs?: number;
   /** --experimental-corrupt-check-time: how often the leader compares the members' hashes (0: never). */
   corruptCheckMs?: number;
+  /** --experimental-initial-corrupt-check: compare this member's hash with its peers' before serving. */
+  initialCorruptCheck?: boolean;
   requestTimeoutMs?: number;
   logger?: Logger;
   /** Milliseconds; drives lease expiry. */
@@ -109,15 +111,8 @@ export class KvMember implements KvService {
     this.corruptionCheck = new CorruptionCheck({
       periodMs: opts.corruptCheckMs ?? 0,
       isLeader: () => this.node.isLeader(),
-      own: async () => {
-        const r = await this.store.hashKV(0);
-        return { memberId: this.memberId, hash: r.hash, compactRevision: r.compactRevision, revision: r.revision };
-      },
-      peers: () =>
-        this.node
-          .members()
-          .filter((m) => m.id !== this.memberId && m.clientURLs.length > 0)
-          .map((m) => ({ memberId: m.id, clientURL: m.clientURLs[0]! })),
+      own: () => this.ownHash(),
+      peers: () => this.peerClientURLs(),
       askPeer: (url, revision) => forwardToLeader(url, 'hashkv', { revision }, this.node.requestTimeoutMs),
       raise: async (id) => {
         if (this.store.alarms().some((a) => a.memberID === id && a.alarm === AlarmType.CORRUPT)) return;
@@ -201,6 +196,12 @@ export class KvMember implements KvService {
       });
       member = new KvMember(opts, identity, node, store, hub, log);
       await node.start();
+      if (opts.initialCorruptCheck) {
+        const m = member;
+        // The peers answer from what they have applied (no ReadIndex: there may be no leader yet).
+        await checkAgainstPeers(await m.ownHash(), m.peerClientURLs(), (url, revision) => forwardToLeader(url, 'hashkv', { revision, local: true }, 5000), log);
+        log.info('initial corruption check: this member agrees with every peer that answered');
+      }
       member.corruptionCheck.start();
       return member;
     } catch (err) {
@@ -469,6 +470,20 @@ export class KvMember implements KvService {
     return result;
   }
 
+  /** This member's HashKV at its current revision. */
+  private async ownHash(): Promise<MemberHash & { revision: number }> {
+    const r = await this.store.hashKV(0);
+    return { memberId: this.memberId, hash: r.hash, compactRevision: r.compactRevision, revision: r.revision };
+  }
+
+  /** Every other member that has published a client URL. */
+  private peerClientURLs(): { memberId: number; clientURL: string }[] {
+    return this.node
+      .members()
+      .filter((m) => m.id !== this.memberId && m.clientURLs.length > 0)
+      .map((m) => ({ memberId: m.id, clientURL: m.clientURLs[0]! }));
+  }
+
   /**
    * This member's store would exceed the quota: raise the NOSPACE alarm (once; through the log, so
    * that every member refuses the same writes from then on) and refuse the write, as etcd does.
@@ -627,8 +642,9 @@ export class KvMember implements KvService {
       }
       case 'hashkv': {
         // Asked by the leader's corruption check: answer once this member has applied the revision
-        // (a linearizable read waits for everything committed when it started).
-        await this.linearize();
+        // (a linearizable read waits for everything committed when it started). A member starting
+        // up asks for what is applied already (`local`): it is a future revision if not.
+        if (body.local !== true) await this.linearize();
         const r = await this.store.hashKV(Number(body.revision));
         return { hash: r.hash, compactRevision: r.compactRevision };
       }
