@@ -1,6 +1,6 @@
 // Member-to-member calls outside Raft: a joining member asking an existing one who is in the
-// cluster (on the peer port), and a follower forwarding to the leader what only the leader can
-// answer (on the leader's client port).
+// cluster (on the peer port), a follower forwarding to the leader what only the leader can answer,
+// and the corruption checks asking members for their hashes (on their client ports).
 import { EtcdError, Errors, GrpcCode } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import type { MemberInfo } from '../../raft/node/index.js';
@@ -34,8 +34,23 @@ export async function fetchClusterInfo(peerURLs: string[], log: Logger, timeoutM
   }
 }
 
-export async function forwardToLeader<T>(clientURL: string, path: string, body: unknown, timeoutMs: number, signal?: AbortSignal): Promise<T> {
-  const request = linkedAbort(signal);
+/** A follower's request to the leader: no answer in time is etcd's timeout, a connection gone "leader changed". */
+export function forwardToLeader<T>(clientURL: string, path: string, body: unknown, timeoutMs: number, signal?: AbortSignal): Promise<T> {
+  return callMember<T>(clientURL, path, body, timeoutMs, { signal, unreachable: () => new EtcdError(GrpcCode.Unavailable, 'etcdserver: leader changed') });
+}
+
+/**
+ * A request to another member's internal endpoint on its client port. No answer within `timeoutMs`
+ * is etcd's timeout; a connection that fails (or `signal` aborted) is `unreachable()`.
+ */
+export async function callMember<T>(
+  clientURL: string,
+  path: string,
+  body: unknown,
+  timeoutMs: number,
+  opts: { signal?: AbortSignal; unreachable: () => Error },
+): Promise<T> {
+  const request = linkedAbort(opts.signal);
   const ac = request.controller;
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -59,7 +74,7 @@ export async function forwardToLeader<T>(clientURL: string, path: string, body: 
     } catch {
       // No answer in time is etcd's timeout. Otherwise the leader went away (its connection failed,
       // or this member saw another leader, which aborts `signal`): the caller may try the new one.
-      throw timedOut ? Errors.timeout() : new EtcdError(GrpcCode.Unavailable, 'etcdserver: leader changed');
+      throw timedOut ? Errors.timeout() : opts.unreachable();
     }
     if (!res.ok) throw new EtcdError((json.code as GrpcCode) ?? GrpcCode.Unknown, json.error ?? `HTTP ${res.status}`);
     return json;

@@ -17,7 +17,7 @@ import { EtcdError, Errors, GrpcCode } from '../../util/errors.js';
 import { componentLogger, type Logger } from '../../util/log.js';
 import type { KvService, WatchSession, WatchSink } from '../service.js';
 import { clusterIdFor, hexId, memberIdFor } from './ids.js';
-import { fetchClusterInfo, forwardToLeader } from './internal-client.js';
+import { callMember, fetchClusterInfo, forwardToLeader } from './internal-client.js';
 import { MemberMetrics } from './metrics.js';
 import { checkAgainstPeers, CorruptionCheck, type MemberHash } from './corruption.js';
 
@@ -113,7 +113,7 @@ export class KvMember implements KvService {
       isLeader: () => this.node.isLeader(),
       own: () => this.ownHash(),
       peers: () => this.peerClientURLs(),
-      askPeer: (url, revision) => forwardToLeader(url, 'hashkv', { revision }, this.node.requestTimeoutMs),
+      askPeer: (url, revision) => this.askHash(url, revision, false),
       raise: async (id) => {
         if (this.store.alarms().some((a) => a.memberID === id && a.alarm === AlarmType.CORRUPT)) return;
         await this.alarm({ action: AlarmAction.ACTIVATE, memberID: id, alarm: AlarmType.CORRUPT });
@@ -199,7 +199,7 @@ export class KvMember implements KvService {
       if (opts.initialCorruptCheck) {
         const m = member;
         // The peers answer from what they have applied (no ReadIndex: there may be no leader yet).
-        await checkAgainstPeers(await m.ownHash(), m.peerClientURLs(), (url, revision) => forwardToLeader(url, 'hashkv', { revision, local: true }, 5000), log);
+        await checkAgainstPeers(await m.ownHash(), m.peerClientURLs(), (url, revision) => m.askHash(url, revision, true), log);
         log.info('initial corruption check: this member agrees with every peer that answered');
       }
       member.corruptionCheck.start();
@@ -474,6 +474,12 @@ export class KvMember implements KvService {
   private async ownHash(): Promise<MemberHash & { revision: number }> {
     const r = await this.store.hashKV(0);
     return { memberId: this.memberId, hash: r.hash, compactRevision: r.compactRevision, revision: r.revision };
+  }
+
+  /** Another member's hash at `revision`: once it has applied it, or (`local`) from what it has applied. */
+  private askHash(clientURL: string, revision: number, local: boolean): Promise<{ hash: number; compactRevision: number }> {
+    const unreachable = () => new EtcdError(GrpcCode.Unavailable, `no answer from ${clientURL}`);
+    return callMember(clientURL, 'hashkv', { revision, local }, local ? 5000 : this.node.requestTimeoutMs, { unreachable });
   }
 
   /** Every other member that has published a client URL. */
