@@ -3,7 +3,9 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
+import { pino } from 'pino';
 import { Client, Op } from '../../src/client/index.js';
+import { KvStore } from '../../src/kv/index.js';
 import { tempDir } from '../raft/cluster.js';
 import { KvdCluster } from '../server/kvd-harness.js';
 import { inProcess, until } from './helpers.js';
@@ -323,6 +325,18 @@ t.test('endpoint hashkv and defrag', async (t) => {
   const locked = await k(['defrag', `--data-dir=${m.spec.dataDir}`]);
   t.same([locked.code, locked.stdout], [1, '']);
   t.match(locked.stderr, new RegExp(`^Failed to defragment etcd data\\[${m.spec.dataDir}\\] \\(data directory .* is in use by another process`), 'a running member keeps its files');
+  // A data directory no kvd runs on: defragmented in place, nothing printed (as etcdctl).
+  const offline = join(dir, 'offline');
+  const store = await KvStore.open(join(offline, 'kv'), { logger: pino({ level: 'silent' }) });
+  await store.close();
+  const done = await k(['defrag', `--data-dir=${offline}`]);
+  t.same([done.code, done.stdout, done.stderr], [0, '', '']);
+  const dead = await inProcess(['--endpoints=127.0.0.1:1', '--dial-timeout=200ms', '--command-timeout=500ms', 'defrag']);
+  t.equal(dead.code, 1);
+  t.match(dead.stderr, /^Failed to defragment etcd member\[127\.0\.0\.1:1\] \(.+\)\n$/);
+  const deadAlarms = await inProcess(['--endpoints=127.0.0.1:1', '--dial-timeout=200ms', '--command-timeout=500ms', 'alarm', 'list']);
+  t.equal(deadAlarms.code, 1);
+  t.match(deadAlarms.stderr, /^Error: /);
   const none = await k(['defrag', `--data-dir=${join(dir, 'none')}`]);
   t.same([none.code, none.stderr], [1, `Failed to defragment etcd data[${join(dir, 'none')}] (${join(dir, 'none', 'kv', 'CURRENT')} not found: not a kvd data directory)\n`]);
 });
