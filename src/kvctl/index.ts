@@ -5,6 +5,7 @@ import { compaction, del, get, put, txn } from './cmd/kv.js';
 import { elect, lock } from './cmd/concurrency.js';
 import { alarmDisarm, alarmList, defrag, endpointHashKV } from './cmd/maintenance.js';
 import { makeMirror } from './cmd/mirror.js';
+import { checkPerf } from './cmd/check.js';
 import { leaseGrant, leaseKeepAlive, leaseList, leaseRevoke, leaseTimeToLive } from './cmd/lease.js';
 import { endpointHealth, endpointStatus, memberAdd, memberList, memberPromote, memberRemove, memberUpdate, moveLeader } from './cmd/member.js';
 import { serviceCheckFail, serviceCheckPass, serviceCheckWarn, serviceDeregister, serviceGet, serviceList, serviceRegister, serviceWatch } from './cmd/service.js';
@@ -57,6 +58,7 @@ const version: Command = {
 export const COMMANDS: Command[] = [
   alarmDisarm,
   alarmList,
+  checkPerf,
   compaction,
   defrag,
   del,
@@ -97,6 +99,7 @@ export const COMMANDS: Command[] = [
 
 const GROUPS: Record<string, string> = {
   alarm: 'Alarm related commands',
+  check: 'commands for checking properties of the etcd cluster',
   lease: 'Lease related commands',
   member: 'Membership related commands',
   endpoint: 'Endpoint related commands',

@@ -388,6 +388,23 @@ t.test('make-mirror: the keys, then each change, under another prefix', async (t
   await client.delete('copy/', { prefix: true });
 });
 
+t.test('check perf: the load, the report, the keys gone (speed itself is for the benchmarks)', async (t) => {
+  const before = (await client.get('x')).header.revision!;
+  const r = await k(['check', 'perf', '--duration=1', '--prefix=/perf/']);
+  t.equal(r.stderr, '');
+  t.match(r.stdout, /^(PASS: Throughput is|FAIL: Throughput too low:) \d+ writes\/s\n(PASS: Slowest request took|Slowest request took too long:) \d+\.\d{6}s\n(PASS: Stddev is|Stddev too high:) \d+\.\d{6}s\n(PASS|FAIL)\n$/);
+  t.equal(r.code, r.stdout.endsWith('PASS\n') ? 0 : 1, 'exit 1 on FAIL');
+  const after = (await client.get('x')).header.revision!;
+  t.ok(after - before >= 100 && after - before <= 152, `about 150 puts in the second, then one delete (${after - before} revisions)`);
+  t.same((await client.get('/perf/', { prefix: true, countOnly: true })).count, 0, 'the keys are deleted afterwards');
+  await client.put('/perf/left', 'x');
+  const busy = await k(['check', 'perf', '--duration=1', '--prefix=/perf/']);
+  t.same([busy.code, busy.stderr], [3, 'Error: prefix "/perf/" has keys. Delete with etcdctl del --prefix /perf/ first\n']);
+  await client.delete('/perf/left');
+  const bad = await k(['check', 'perf', '--load=huge']);
+  t.same([bad.code, bad.stderr], [4, 'Error: unknown load option huge\n']);
+});
+
 t.test('snapshot save and status in-process', async (t) => {
   const file = join(dir, 'in.db');
   t.equal((await k(['snapshot', 'save', file])).stdout, `Snapshot saved at ${file}\n`);

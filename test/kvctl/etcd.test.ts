@@ -214,6 +214,10 @@ async function compare(): Promise<void> {
     t.same([byKvctl.code, byKvctl.stdout], [byEtcdctl.code, byEtcdctl.stdout], 'alarm disarm: the alarm cleared');
     t.equal(byKvctl.stdout, `memberID:${status.header.member_id} alarm:NOSPACE \n`);
     await same(t, ['alarm', 'list']);
+    await same(t, ['check', 'perf', '--load=bogus']);
+    await etcdctl([ep, 'put', '/etcdctl-check-perf/x', '1']);
+    await same(t, ['check', 'perf']);
+    await etcdctl([ep, 'del', '/etcdctl-check-perf/x']);
     await same(t, ['defrag']);
     await same(t, ['defrag', '--cluster']);
     await same(t, ['endpoint', 'hashkv', '--rev=x'], { usage: true });
