@@ -53,7 +53,8 @@ export const checkPerf: Command = {
       throw new KvctlError(Exit.InvalidInput, `prefix ${goQuote(prefix)} has keys. Delete with etcdctl del --prefix ${prefix} first`);
     }
     const stats = await putAtRate(ctx, client, Buffer.from(prefix), cfg.limit, cfg.clients, seconds * 1000);
-    const deleted = await client.delete(prefix, { prefix: true, ...ctx.call() }).catch((e: unknown) => {
+    // Deleting a minute of puts can take a while: 30 s, as etcdctl allows it.
+    const deleted = await client.delete(prefix, { prefix: true, timeoutMs: 30_000 }).catch((e: unknown) => {
       throw callFailed(e);
     });
     if (ctx.flags.bool('auto-compact')) {
