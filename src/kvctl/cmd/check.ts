@@ -8,6 +8,7 @@ import type { Client } from '../../client/index.js';
 import type { Command, Ctx } from '../context.js';
 import { callFailed, errorText, Exit, KvctlError } from '../errors.js';
 import { goQuote } from '../format.js';
+import { defragEach } from './maintenance.js';
 
 /** etcdctl's workloads: puts per second, concurrent clients. */
 const LOADS: Record<string, { limit: number; clients: number }> = {
@@ -64,16 +65,7 @@ export const checkPerf: Command = {
       });
       ctx.io.stdout(`compacted revision ${rev}\n`);
     }
-    if (ctx.flags.bool('auto-defrag')) {
-      for (const ep of ctx.global.endpoints) {
-        try {
-          await client.defragment(ep, ctx.call());
-          ctx.io.stdout(`Finished defragmenting etcd member[${ep}]\n`);
-        } catch (e) {
-          ctx.io.stderr(`Failed to defragment etcd member[${ep}] (${errorText(e)})\n`);
-        }
-      }
-    }
+    if (ctx.flags.bool('auto-defrag')) await defragEach(ctx, client, ctx.global.endpoints);
     return verdict(ctx, stats, cfg.limit);
   },
 };

@@ -1,7 +1,8 @@
 // endpoint hashkv, defrag, alarm list | disarm: etcdctl's maintenance commands.
 import { join } from 'node:path';
 import { defragmentStoreDir } from '../../kv/data-dir.js';
-import type { Command } from '../context.js';
+import type { Client } from '../../client/index.js';
+import type { Command, Ctx } from '../context.js';
 import { Exit, KvctlError, callFailed, errorText } from '../errors.js';
 import type { HashKVDisplay } from '../printer.js';
 import { CLUSTER_FLAG, endpointsOf } from './member.js';
@@ -57,20 +58,24 @@ export const defrag: Command = {
       return;
     }
     const eps = await endpointsOf(ctx);
-    const client = ctx.client(eps);
-    let failed = false;
-    for (const ep of eps) {
-      try {
-        await client.defragment(ep, ctx.call());
-        ctx.io.stdout(`Finished defragmenting etcd member[${ep}]\n`);
-      } catch (e) {
-        failed = true;
-        ctx.io.stderr(`Failed to defragment etcd member[${ep}] (${errorText(e)})\n`);
-      }
-    }
-    if (failed) return Exit.Error;
+    if (!(await defragEach(ctx, ctx.client(eps), eps))) return Exit.Error;
   },
 };
+
+/** Defragments each member in turn, with etcdctl's line for each; false if any failed. */
+export async function defragEach(ctx: Ctx, client: Client, eps: string[]): Promise<boolean> {
+  let ok = true;
+  for (const ep of eps) {
+    try {
+      await client.defragment(ep, ctx.call());
+      ctx.io.stdout(`Finished defragmenting etcd member[${ep}]\n`);
+    } catch (e) {
+      ok = false;
+      ctx.io.stderr(`Failed to defragment etcd member[${ep}] (${errorText(e)})\n`);
+    }
+  }
+  return ok;
+}
 
 export const alarmList: Command = {
   name: 'alarm list',
