@@ -258,16 +258,17 @@ async function readFinalRevision(cluster: Cluster, prefix: string): Promise<numb
  * is logged, not counted (recovery is the read check's business).
  */
 async function compareMemberHashes(cluster: Cluster, rev: number, log: (l: string) => void): Promise<Anomaly | undefined> {
-  const hashes: string[] = [];
+  const hashes: { name: string; hash: number }[] = [];
   for (const m of cluster.current.filter((x) => x.state === 'running')) {
     const read = await post(m.url, '/v3/kv/range', { key: b64('\0'), count_only: true }, 10000);
     const r = read.kind === 'answer' && read.status === 200 ? await post(m.url, '/v3/maintenance/hashkv', { revision: rev }, 30000) : read;
-    if (r.kind === 'answer' && r.status === 200) hashes.push(`${m.name}: ${r.body.hash}`);
+    if (r.kind === 'answer' && r.status === 200) hashes.push({ name: m.name, hash: Number(r.body.hash ?? 0) });
     else log(`${m.name} gave no hash at revision ${rev}: ${errorText(r)}`);
   }
-  log(`member hashes at revision ${rev}: ${hashes.join(', ')}`);
-  if (new Set(hashes.map((h) => h.split(': ')[1])).size <= 1) return undefined;
-  return { type: 'member-divergence', message: `the members' histories up to revision ${rev} differ: ${hashes.join(', ')}` };
+  const listed = hashes.map((h) => `${h.name}: ${h.hash}`).join(', ');
+  log(`member hashes at revision ${rev}: ${listed}`);
+  if (new Set(hashes.map((h) => h.hash)).size <= 1) return undefined;
+  return { type: 'member-divergence', message: `the members' histories up to revision ${rev} differ: ${listed}` };
 }
 
 /** For each fault that took the leader down: the time to the next successful write invoked after it. */

@@ -54,8 +54,18 @@ export function applyAlarm(st: MvccState, batch: ApplyBatch, req: AlarmRequest):
   return { alarms: [one] };
 }
 
+/** Whether `alarm` is raised for the member. */
+export function isRaised(alarms: readonly AlarmMember[], memberID: number, alarm: AlarmType): boolean {
+  return alarms.some((a) => a.memberID === memberID && a.alarm === alarm);
+}
+
+/** The alarms as stored (meta value, snapshot header): [[member id, alarm type], ...]. */
+export function alarmTuples(alarms: readonly AlarmMember[]): [number, number][] {
+  return alarms.map((a) => [a.memberID, a.alarm]);
+}
+
 export function encodeAlarms(alarms: readonly AlarmMember[]): Uint8Array {
-  return packr.pack(alarms.map((a) => [a.memberID, a.alarm]));
+  return packr.pack(alarmTuples(alarms));
 }
 
 /** The alarms of a meta value or snapshot header field; throws on anything else. */

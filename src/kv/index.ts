@@ -4,4 +4,4 @@ export { encodeRequest, decodeRequest, RequestDecodeError, type InternalRequest 
 export { validateTxn, validatePut, validateRange, validateDeleteRange } from './validate.js';
 export { Lessor, DEFAULT_MIN_LEASE_TTL, type LessorOptions, type LeaseTimeToLive } from './lease/lessor.js';
 export { KvCorruptError } from './record-codec.js';
-export { txnHasPut } from './alarms.js';
+export { isRaised, txnHasPut } from './alarms.js';

@@ -10,7 +10,7 @@
 // from them is compacted again, so they are harmless). The key index is not in the snapshot; it
 // is rebuilt from the records, as at every start.
 import type { AlarmMember, LeaseId } from './api.js';
-import { decodeAlarms } from './alarms.js';
+import { alarmTuples, decodeAlarms } from './alarms.js';
 import { KvCorruptError, packr } from './record-codec.js';
 import { isRevKey, REV_KEY_LENGTH } from './revision.js';
 
@@ -42,7 +42,7 @@ export class SnapshotWriter {
 
   constructor(h: SnapshotHeader) {
     this.block = Buffer.allocUnsafe(BLOCK_BYTES);
-    const head = packr.pack([h.applied, h.revision, h.compactMain, h.leases, h.alarms.map((a) => [a.memberID, a.alarm])]);
+    const head = packr.pack([h.applied, h.revision, h.compactMain, h.leases, alarmTuples(h.alarms)]);
     const pre = this.room(12);
     pre.set(MAGIC, 0);
     pre.writeUInt32BE(FORMAT, 4);

@@ -30,27 +30,23 @@ const MAX_COMMAND_CHARS = 4096;
 export function describeProcesses(pids: readonly number[]): ProcessInfo[] {
   const out: ProcessInfo[] = [];
   for (const pid of pids) {
-    const command = commandOf(pid);
+    // One read of status gives the threads, the memory, and the name of a process with no command line.
+    let status: string | undefined;
+    try {
+      status = readFileSync(`/proc/${pid}/status`, 'latin1');
+    } catch {
+      continue; // gone meanwhile
+    }
+    const command = commandOf(pid, status);
     if (command === undefined) continue;
-    out.push({ pid, command, ...usageOf(pid) });
+    const threads = Number(/^Threads:\s+(\d+)/m.exec(status)?.[1] ?? 1);
+    const rssKiB = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0);
+    out.push({ pid, command, threads, rssBytes: rssKiB * 1024 });
   }
   return out;
 }
 
-/** Threads and resident memory from /proc/<pid>/status (a process gone meanwhile: 1 and 0). */
-function usageOf(pid: number): { threads: number; rssBytes: number } {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/status`, 'latin1');
-  } catch {
-    return { threads: 1, rssBytes: 0 };
-  }
-  const threads = Number(/^Threads:\s+(\d+)/m.exec(text)?.[1] ?? 1);
-  const rssKiB = Number(/^VmRSS:\s+(\d+) kB/m.exec(text)?.[1] ?? 0);
-  return { threads, rssBytes: rssKiB * 1024 };
-}
-
-function commandOf(pid: number): string | undefined {
+function commandOf(pid: number, status: string): string | undefined {
   let raw: Buffer;
   try {
     raw = readFileSync(`/proc/${pid}/cmdline`);
@@ -63,11 +59,9 @@ function commandOf(pid: number): string | undefined {
   let command = args.join(' ');
   if (command === '') {
     // A zombie or a kernel thread: ps and systemd show the name in brackets.
-    try {
-      command = `[${readFileSync(`/proc/${pid}/comm`, 'utf8').trim()}]`;
-    } catch {
-      return undefined;
-    }
+    const name = /^Name:\s+(.*)$/m.exec(status)?.[1];
+    if (name === undefined) return undefined;
+    command = `[${name.trim()}]`;
   }
   // Control characters (a newline in an argument) would break the listing's lines.
   command = command.replace(/[\x00-\x1f\x7f]/g, ' ');

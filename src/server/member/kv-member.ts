@@ -8,7 +8,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as api from '../../kv/api.js';
 import { AlarmAction, AlarmType, MAX_LEASE_TTL, MAX_REQUEST_BYTES } from '../../kv/api.js';
-import { KvStore, encodeRequest, txnHasPut, validateDeleteRange, validatePut, validateRange, validateTxn, type InternalRequest } from '../../kv/index.js';
+import { KvStore, encodeRequest, isRaised, txnHasPut, validateDeleteRange, validatePut, validateRange, validateTxn, type InternalRequest } from '../../kv/index.js';
 import { WatchHub } from '../../kv/watch/index.js';
 import { RaftNode, type MemberInfo } from '../../raft/node/index.js';
 import { RaftError } from '../../raft/errors.js';
@@ -115,7 +115,7 @@ export class KvMember implements KvService {
       peers: () => this.peerClientURLs(),
       askPeer: (url, revision) => this.askHash(url, revision, false),
       raise: async (id) => {
-        if (this.store.alarms().some((a) => a.memberID === id && a.alarm === AlarmType.CORRUPT)) return;
+        if (isRaised(this.store.alarms(), id, AlarmType.CORRUPT)) return;
         await this.alarm({ action: AlarmAction.ACTIVATE, memberID: id, alarm: AlarmType.CORRUPT });
       },
       log,
@@ -495,7 +495,7 @@ export class KvMember implements KvService {
    * that every member refuses the same writes from then on) and refuse the write, as etcd does.
    */
   private async raiseNoSpace(): Promise<never> {
-    if (!this.store.alarms().some((a) => a.memberID === this.memberId && a.alarm === AlarmType.NOSPACE)) {
+    if (!isRaised(this.store.alarms(), this.memberId, AlarmType.NOSPACE)) {
       this.log.warn({ dbSize: this.store.dbSize(), quota: this.quotaBytes }, 'the store reached --quota-backend-bytes: raising a NOSPACE alarm');
       await this.propose({ alarm: { action: AlarmAction.ACTIVATE, memberID: this.memberId, alarm: AlarmType.NOSPACE } }).catch((err: unknown) => {
         this.log.warn({ err }, 'could not raise the NOSPACE alarm');
