@@ -28,6 +28,8 @@ export interface Op {
   status: OpStatus;
   /** get: the value read (`null`: no such key); cas failure: the value found (the failure branch reads it). */
   read?: string | null;
+  /** get: read by a txn of one range (served without the log, as a range is) instead of a range. */
+  viaTxn?: boolean;
   /** get: mod_revision of the value read. */
   readModRev?: number;
   /** delete: how many keys were deleted (0 or 1). */
@@ -92,7 +94,7 @@ export function describeOp(op: Op): string {
       what = `put(${op.key}, ${v(op.value)})`;
       break;
     case 'get':
-      what = `get(${op.key})`;
+      what = op.viaTxn ? `get(${op.key}) by txn` : `get(${op.key})`;
       break;
     case 'delete':
       what = `delete(${op.key})`;

@@ -122,6 +122,8 @@ export class Workload {
       const key = rng.pick(this.keys);
       const op: Op = { id: this.nextId++, client, kind, key, invoke: 0, status: 'unknown', member: ep.name };
       if (kind === 'put' || kind === 'cas') op.value = `c${client}.${++seq}`;
+      // Every other read a txn of one range (from the op's id: the random stream stays the same).
+      if (kind === 'get' && op.id % 2 === 1) op.viaTxn = true;
       if (kind === 'cas') {
         const recent = this.recentValues.get(key) ?? [];
         op.expect = rng.chance(0.8) ? (this.lastSeen.get(key) ?? null) : rng.chance(0.5) || recent.length === 0 ? null : rng.pick(recent);
@@ -146,8 +148,10 @@ export class Workload {
     switch (op.kind) {
       case 'put':
         return post(url, '/v3/kv/put', { key, value: b64(op.value!) }, t);
-      case 'get':
-        return post(url, '/v3/kv/range', { key, ...(this.o.unsafeSerializableReads ? { serializable: true } : {}) }, t);
+      case 'get': {
+        const range = { key, ...(this.o.unsafeSerializableReads ? { serializable: true } : {}) };
+        return op.viaTxn ? post(url, '/v3/kv/txn', { success: [{ request_range: range }] }, t) : post(url, '/v3/kv/range', range, t);
+      }
       case 'delete':
         return post(url, '/v3/kv/deleterange', { key }, t);
       case 'cas': {
@@ -170,7 +174,7 @@ export class Workload {
           this.saw(op.key, op.value!);
           break;
         case 'get': {
-          const kv = b.kvs?.[0];
+          const kv = op.viaTxn ? b.responses?.[0]?.response_range?.kvs?.[0] : b.kvs?.[0];
           op.read = kv ? unb64(kv.value) : null;
           if (kv) op.readModRev = Number(kv.mod_revision);
           this.saw(op.key, op.read);

@@ -3,7 +3,8 @@
 // txns with a put, lease grants) with "database space exceeded", until an operator frees space and
 // disarms it; a CORRUPT alarm refuses every write. The alarms are part of the replicated state
 // (applied from the log, kept in the store's meta and in snapshots), so all members refuse the
-// same entries. Reads, deletes and compactions go on under NOSPACE: they are how space is freed.
+// same entries. Reads, deletes and compactions go on under NOSPACE: they are how space is freed;
+// under CORRUPT only reads (ranges and txns of ranges, neither of which is a log entry).
 import { AlarmAction, AlarmType, type AlarmMember, type AlarmRequest, type AlarmResponse, type RequestOp, type TxnRequest } from './api.js';
 import { META, packr } from './record-codec.js';
 import type { InternalRequest } from './request-codec.js';
@@ -14,15 +15,14 @@ import { Errors, type EtcdError } from '../util/errors.js';
 /** The error a write gets under the alarms raised, or undefined when it may apply. */
 export function refusedByAlarm(alarms: readonly AlarmMember[], req: InternalRequest): EtcdError | undefined {
   if (alarms.length === 0 || 'alarm' in req) return undefined;
-  // A txn without writes reads only (etcd serves those without the log; kvd applies them).
-  if (alarms.some((a) => a.alarm === AlarmType.CORRUPT)) return 'txn' in req && !txnHas(req.txn, WRITES) ? undefined : Errors.corrupt();
+  // A txn that only reads does not come this way (KvStore.readTxn serves it), so it is not refused.
+  if (alarms.some((a) => a.alarm === AlarmType.CORRUPT)) return Errors.corrupt();
   if (!alarms.some((a) => a.alarm === AlarmType.NOSPACE)) return undefined;
   if ('put' in req || 'lease_grant' in req || ('txn' in req && txnHasPut(req.txn))) return Errors.noSpace();
   return undefined;
 }
 
 const PUTS = (op: RequestOp): boolean => 'request_put' in op;
-const WRITES = (op: RequestOp): boolean => 'request_put' in op || 'request_delete_range' in op;
 
 /** An op `is` anywhere in the txn, either branch, nested txns included. */
 function txnHas(t: TxnRequest, is: (op: RequestOp) => boolean): boolean {

@@ -5,3 +5,4 @@ export { validateTxn, validatePut, validateRange, validateDeleteRange } from './
 export { Lessor, DEFAULT_MIN_LEASE_TTL, type LessorOptions, type LeaseTimeToLive } from './lease/lessor.js';
 export { KvCorruptError } from './record-codec.js';
 export { isRaised, txnHasPut } from './alarms.js';
+export { isTxnReadOnly, isTxnSerializable } from './txn.js';

@@ -24,6 +24,8 @@ import type {
   LeaseTimeToLiveResponse,
   RangeRequest,
   RangeResponse,
+  TxnRequest,
+  TxnResponse,
 } from './api.js';
 import { EventType } from './api.js';
 import { applyCompaction, applyDeleteRange, applyLeaseGrant, applyLeaseRevoke, applyPut } from './apply.js';
@@ -43,7 +45,7 @@ import { decodeRecord, encodeLease, encodeNumber, FORMAT_VERSION, KvCorruptError
 import { parseRevKey, revId, revKey, revKeyAfter, revKeyLow, REV_SPACE } from './revision.js';
 import { readSnapshotHeader, SnapshotWriter, snapshotRecords } from './snapshot.js';
 import type { MvccState } from './state.js';
-import { applyTxn } from './txn.js';
+import { applyTxn, isTxnReadOnly } from './txn.js';
 import { validateRange } from './validate.js';
 import { valuesNeeded } from './values-needed.js';
 import { ApplyBatch, type BatchOp, type PendingRecord } from './write-txn.js';
@@ -505,6 +507,31 @@ export class KvStore implements StateMachine, WatchableSource {
     }
     const res = await rangeAt(st.tree, req, rev, this.fetch);
     return { header: { revision: cur }, kvs: res.kvs, more: res.more, count: res.count };
+  }
+
+  /**
+   * A txn of ranges only (isTxnReadOnly), answered from this member's state without the log. It
+   * runs between applies, as an apply would, so its compares and ranges all see one revision; a
+   * delete being applied in chunks is over by then. Rejects with EtcdError as the txn's apply
+   * would answer (future or compacted revision).
+   */
+  readTxn(req: TxnRequest): Promise<TxnResponse> {
+    if (!isTxnReadOnly(req)) return Promise.reject(new Error('readTxn: the txn writes'));
+    return this.exclusive(async () => {
+      const st = this.st;
+      st.values.hold();
+      try {
+        const need = st.values.holdsAll() ? [] : valuesNeeded(st, { txn: req }, false);
+        if (need.length > 0) await this.loadValues(need);
+        // Nothing is written: the batch only satisfies applyTxn's signature and is dropped.
+        const resp = await applyTxn(st, new ApplyBatch(this.pending, false), this.fetch, req);
+        if (resp instanceof EtcdError) throw resp;
+        return resp;
+      } finally {
+        st.values.release();
+        st.values.evict();
+      }
+    });
   }
 
   /**

@@ -119,6 +119,31 @@ function execTxn(st: MvccState, wt: WriteTxn, t: TxnRequest, path: Path, ahead: 
   return { header: {}, succeeded, responses };
 }
 
+/**
+ * A txn whose ops are all ranges, nested txns excluded (etcd's isTxnReadonly): it changes nothing,
+ * so a member serves it from its own state instead of the log.
+ */
+export function isTxnReadOnly(t: TxnRequest): boolean {
+  for (const op of t.success ?? []) if (!('request_range' in op)) return false;
+  for (const op of t.failure ?? []) if (!('request_range' in op)) return false;
+  return true;
+}
+
+/**
+ * Whether a read-only txn may be answered without a linearizable read first: every range asks
+ * for a serializable read. etcd 3.4 also counts a txn of compares only as serializable, so a
+ * follower answers one from whatever it has applied; here such a txn is linearized: its answer
+ * (succeeded or not) is a read, and nothing in it asked for a stale one.
+ */
+export function isTxnSerializable(t: TxnRequest): boolean {
+  let ranges = 0;
+  for (const op of [...(t.success ?? []), ...(t.failure ?? [])]) {
+    if (!('request_range' in op) || !op.request_range.serializable) return false;
+    ranges++;
+  }
+  return ranges > 0;
+}
+
 export async function applyTxn(st: MvccState, batch: ApplyBatch, fetch: RecordFetcher, t: TxnRequest): Promise<TxnResponse | EtcdError> {
   const invalid = validateTxn(t);
   if (invalid) return invalid;

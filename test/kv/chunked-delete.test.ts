@@ -91,6 +91,26 @@ t.test('a read touching the deleted keys waits for the whole delete', async (t) 
   await del.done;
 });
 
+t.test('a txn of ranges served without the log waits for the whole delete', async (t) => {
+  const d = await loaded(t);
+  const del = deleteAll(d);
+  await new Promise<void>((resolve) => setImmediate(() => setImmediate(() => resolve())));
+  t.notOk(del.applied(), 'the delete is still in progress');
+  const r = await d.store.readTxn({
+    compare: [],
+    success: [{ request_range: { key: b('\0'), range_end: b('\0'), count_only: true } }, { request_range: { key: b(key(0)) } }],
+    failure: [],
+  });
+  t.ok(del.applied(), 'answered after the delete');
+  t.same(
+    r.responses.map((x) => ('response_range' in x ? x.response_range.count : -1)),
+    [1, 0],
+    'it sees all of the delete (only the other key left), the first chunk as the last',
+  );
+  t.equal(r.header.revision, 98);
+  await del.done;
+});
+
 t.test('watchers get the delete whole, after its last chunk', async (t) => {
   const d = await loaded(t);
   const hub = new WatchHub(d.store, { logger: silent });

@@ -1,7 +1,8 @@
 // Txn semantics with etcd 3.4's numbers (each expectation was checked against etcd 3.4.23).
 import t from 'tap';
 import { CompareResult as R, CompareTarget as T, type Compare, type RequestOp, type TxnResponse } from '../../src/kv/api.js';
-import { b, coldValues, Driver, errText, s } from './helpers.js';
+import { isTxnReadOnly, isTxnSerializable } from '../../src/kv/txn.js';
+import { b, coldValues, Driver, errText, rejects, s } from './helpers.js';
 
 const put = (k: string, v = '', extra = {}): RequestOp => ({ request_put: { key: b(k), value: b(v), ...extra } });
 const del = (k: string, end?: string | Uint8Array): RequestOp => ({
@@ -177,4 +178,47 @@ t.test('etcd 3.4: delete from k on and put k again in one txn', async (t) => {
   const again = (await d.get('w/c')).kvs[0]!;
   t.same([s(again.value), again.create_revision, again.version], ['new', 4, 1], 'rebuilt the same way');
   t.equal(d.store.keyCount(), 1);
+});
+
+t.test('a txn of ranges: which are read-only and which may skip the linearizable read', async (t) => {
+  const tx = (success: RequestOp[], failure: RequestOp[] = []) => ({ compare: [], success, failure });
+  t.ok(isTxnReadOnly(tx([rng('a')], [rng('b')])), 'ranges in both branches');
+  t.ok(isTxnReadOnly(tx([])), 'compares only');
+  t.notOk(isTxnReadOnly(tx([rng('a')], [put('b')])), 'a put in the other branch');
+  t.notOk(isTxnReadOnly(tx([del('a')])), 'a delete');
+  t.notOk(isTxnReadOnly(tx([{ request_txn: tx([rng('a')]) }])), 'a nested txn, even of ranges (as etcd)');
+  t.ok(isTxnSerializable(tx([rng('a', { serializable: true })], [rng('b', { serializable: true })])), 'every range serializable');
+  t.notOk(isTxnSerializable(tx([rng('a', { serializable: true })], [rng('b')])), 'one range linearizable');
+  t.notOk(isTxnSerializable(tx([])), 'compares only: linearized (etcd 3.4 serves these from local state)');
+});
+
+t.test('a read-only txn served without the log answers what its apply would', async (t) => {
+  const d = await Driver.open(t);
+  await d.put('a', '1'); // 2
+  await d.put('b', '2'); // 3
+  await d.put('a', '3'); // 4
+  const txns = [
+    { compare: [cmp('a', T.VALUE, R.EQUAL, { value: b('3') })], success: [rng('a'), rng('b', { revision: 2 })], failure: [rng('b')] },
+    { compare: [cmp('a', T.VERSION, R.GREATER, { version: 5 })], success: [rng('a')], failure: [rng('a', { range_end: b('c') }), rng('a', { revision: 3 })] },
+    { compare: [], success: [], failure: [] },
+  ];
+  const index = d.store.appliedIndex();
+  for (const [i, txn] of txns.entries()) {
+    const read = await d.store.readTxn(txn);
+    t.same(read, ok(await d.txn(txn)), `txn ${i}: the same answer as through the log`);
+  }
+  const read = await d.store.readTxn(txns[0]!);
+  t.same(
+    read.responses.map((r) => (r as { response_range: { kvs: { value: Uint8Array }[] } }).response_range.kvs.map((kv) => s(kv.value))),
+    [['3'], []],
+    'the branch taken, each range at its revision (b did not exist at 2)',
+  );
+  t.equal(read.header.revision, 4);
+  t.equal(d.store.currentRevision(), 4, 'no revision');
+  t.equal(d.store.appliedIndex(), index + txns.length, 'only the txns applied through the log moved the index');
+  t.equal(await rejects(d.store.readTxn({ compare: [], success: [rng('a', { revision: 9 })], failure: [] })), 'etcdserver: mvcc: required revision is a future revision');
+  await d.compact(3);
+  t.equal(await rejects(d.store.readTxn({ compare: [], success: [rng('a', { revision: 2 })], failure: [] })), 'etcdserver: mvcc: required revision has been compacted');
+  t.equal(await rejects(d.store.readTxn({ compare: [], success: [put('a')], failure: [] })), 'readTxn: the txn writes', 'a txn that writes is refused');
+  t.equal(d.store.currentRevision(), 4);
 });

@@ -443,7 +443,20 @@ t.test('3 members: followers serve linearizable reads, health, version and metri
     await leader.call('/v3/kv/put', { key: b64('lin'), value: b64(String(i)) });
     const r = await follower.call<{ kvs: Kv[] }>('/v3/kv/range', { key: b64('lin') });
     t.equal(unb64(r.body.kvs[0]!.value), String(i), `follower read ${i} sees the write acknowledged before it`);
+    const tx = await follower.call<{ responses: { response_range: { kvs: Kv[] } }[] }>('/v3/kv/txn', { success: [{ request_range: { key: b64('lin') } }] });
+    t.equal(unb64(tx.body.responses[0]!.response_range.kvs[0]!.value), String(i), `and so does a txn of one range (${i})`);
   }
+  // Those txns were served as reads: no log entry, on the follower or the leader.
+  const raftIndex = async () => (await leader.call<{ raftIndex: string }>('/v3/maintenance/status', {})).body.raftIndex;
+  const before = await raftIndex();
+  for (const m of [leader, follower]) {
+    const tx = await m.call<{ succeeded: boolean; header: { revision: string } }>('/v3/kv/txn', {
+      compare: [{ target: 'VALUE', result: 'EQUAL', key: b64('lin'), value: b64('19') }],
+      success: [{ request_range: { key: b64('lin'), serializable: true } }],
+    });
+    t.same([tx.status, tx.body.succeeded], [200, true], `a read-only txn with a compare on ${m.spec.name}`);
+  }
+  t.equal(await raftIndex(), before, 'no log entry for the read-only txns');
   const health = await fetch(`${follower.url}/health`);
   t.equal(health.status, 200);
   t.same(await health.json(), { health: 'true' });

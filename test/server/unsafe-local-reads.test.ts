@@ -22,6 +22,9 @@ t.test('with the switch: a warning at start, and a member alone answers lineariz
   const r = await survivor.call<{ kvs?: { value?: string }[] }>('/v3/kv/range', { key: b64('k') }, 3000);
   t.equal(r.status, 200, 'a linearizable range is answered without a quorum');
   t.equal(unb64(r.body.kvs?.[0]?.value), 'v1');
+  const tx = await survivor.call<{ responses?: { response_range?: { kvs?: { value?: string }[] } }[] }>('/v3/kv/txn', { success: [{ request_range: { key: b64('k') } }] }, 3000);
+  t.equal(tx.status, 200, 'and so is a txn of one linearizable range');
+  t.equal(unb64(tx.body.responses?.[0]?.response_range?.kvs?.[0]?.value), 'v1');
 });
 
 t.test('without it (the default): the same read is refused', async (t) => {
@@ -30,4 +33,6 @@ t.test('without it (the default): the same read is refused', async (t) => {
   t.notMatch(survivor.log.join(''), /test-only-unsafe-local-reads/, 'no warning');
   const r = await survivor.call<{ error?: string }>('/v3/kv/range', { key: b64('k') }, 10000);
   t.not(r.status, 200, `refused: ${r.body.error}`);
+  const tx = await survivor.call<{ error?: string }>('/v3/kv/txn', { success: [{ request_range: { key: b64('k') } }] }, 10000);
+  t.not(tx.status, 200, `a txn of one range too: ${tx.body.error}`);
 });

@@ -1,11 +1,12 @@
 // The gateway's endpoints: path (after /v3 or /v3beta) -> how to decode, call and encode.
 import type * as api from '../../kv/api.js';
+import { isTxnReadOnly } from '../../kv/txn.js';
 import { EtcdError, GrpcCode } from '../../util/errors.js';
 import type { KvService } from '../service.js';
 import * as dec from './codec/decode.js';
 import * as enc from './codec/encode.js';
 import type { JsonValue } from './codec/json.js';
-import { deleteRangeSize, isTxnReadOnly, putSize, rangeSize, txnSize } from './codec/proto-size.js';
+import { deleteRangeSize, putSize, rangeSize, txnSize } from './codec/proto-size.js';
 import { checkPutRequest, checkTxnRequest, hasEmptyOp } from './validate.js';
 
 export interface UnaryRoute {

@@ -8,7 +8,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as api from '../../kv/api.js';
 import { AlarmAction, AlarmType, MAX_LEASE_TTL, MAX_REQUEST_BYTES } from '../../kv/api.js';
-import { KvStore, encodeRequest, isRaised, txnHasPut, validateDeleteRange, validatePut, validateRange, validateTxn, type InternalRequest } from '../../kv/index.js';
+import { KvStore, encodeRequest, isRaised, isTxnReadOnly, isTxnSerializable, txnHasPut, validateDeleteRange, validatePut, validateRange, validateTxn, type InternalRequest } from '../../kv/index.js';
 import { WatchHub } from '../../kv/watch/index.js';
 import { RaftNode, type MemberInfo } from '../../raft/node/index.js';
 import { RaftError } from '../../raft/errors.js';
@@ -247,8 +247,13 @@ export class KvMember implements KvService {
 
   async txn(req: api.TxnRequest): Promise<api.TxnResponse> {
     throwIf(validateTxn(req));
-    // Every txn goes through the log, read-only ones too (serving those locally after a ReadIndex
-    // would save a log entry; not done yet).
+    // A txn that only reads is served as a range is (etcd does the same): no log entry.
+    if (isTxnReadOnly(req)) {
+      if (!isTxnSerializable(req) && !this.opts.testOnlyUnsafeLocalReads) await this.linearize();
+      const read = await this.store.readTxn(req);
+      read.header = this.header(read.header.revision);
+      return read;
+    }
     const resp = (await this.propose({ txn: req }, txnHasPut(req) ? QUOTA_CHECKED : undefined)) as api.TxnResponse;
     resp.header = this.header(resp.header.revision);
     return resp;

@@ -96,13 +96,6 @@ export function txnSize(r: api.TxnRequest): number {
   return size;
 }
 
-/** etcd serves a txn of ranges only without Raft (so without the 1.5 MiB limit). */
-export function isTxnReadOnly(r: api.TxnRequest): boolean {
-  for (const op of r.success) if (!('request_range' in op)) return false;
-  for (const op of r.failure) if (!('request_range' in op)) return false;
-  return true;
-}
-
 /**
  * The size of the Raft entry etcd makes of a write request of `size` bytes: an InternalRaftRequest
  * with a RequestHeader (14 bytes with its ID, measured on etcd 3.4) and the request in a field.
