@@ -77,6 +77,7 @@ const FLAGS = {
     type: 'string',
     help: "before serving clients, compare this member's hash of its history with its peers' and refuse to start when one differs (true or false)",
     def: 'false',
+    goBool: true,
   },
   'quota-backend-bytes': {
     type: 'string',

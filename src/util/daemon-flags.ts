@@ -10,6 +10,11 @@ export interface DaemonFlag {
   def: string;
   /** Left out of --help (advanced). */
   hidden?: boolean;
+  /**
+   * A Go boolean flag: `--flag` alone means `--flag=true`, as etcd's command line reads it
+   * (`--flag=false` and the environment variable as for any flag; the value is the daemon's to check).
+   */
+  goBool?: boolean;
 }
 
 export interface DaemonArgs<N extends string> {
@@ -49,10 +54,11 @@ export function readDaemonArgs<N extends string>(
   error: (message: string) => Error,
   booleans: string[] = [],
 ): DaemonArgs<N> {
+  const goBools = new Set(Object.entries<DaemonFlag>(flags).flatMap(([k, f]) => (f.goBool ? [`--${k}`] : [])));
   let values: Record<string, string | boolean | undefined>;
   try {
     values = parseArgs({
-      args: argv,
+      args: argv.map((a) => (goBools.has(a) ? `${a}=true` : a)),
       options: {
         ...Object.fromEntries(Object.keys(flags).map((k) => [k, { type: 'string' as const }])),
         ...Object.fromEntries(booleans.map((k) => [k, { type: 'boolean' as const }])),

@@ -41,6 +41,16 @@ t.test('--value-cache-mb: 0 keeps no value in memory', async (t) => {
   t.equal(config([], { KVD_VALUE_CACHE_MB: '1024' }).valueCacheBytes, 1024 * 1024 * 1024);
 });
 
+t.test('--experimental-initial-corrupt-check reads as a Go boolean flag: alone it means true', async (t) => {
+  t.equal(config([]).initialCorruptCheck, false, 'off by default');
+  t.equal(config(['--experimental-initial-corrupt-check']).initialCorruptCheck, true, 'alone');
+  t.equal(config(['--experimental-initial-corrupt-check=true']).initialCorruptCheck, true);
+  t.equal(config(['--experimental-initial-corrupt-check=false']).initialCorruptCheck, false);
+  t.equal(config([], { KVD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK: 'true' }).initialCorruptCheck, true, 'from the environment');
+  t.throws(() => config(['--experimental-initial-corrupt-check=yes']), ConfigError, 'neither true nor false');
+  t.throws(() => config(['--experimental-initial-corrupt-check', 'true']), ConfigError, 'a value as the next word is a positional argument, as in Go');
+});
+
 t.test('flags in both forms, the environment, and flags winning over it', async (t) => {
   const c = config(['--name=infra1', '--data-dir', '/tmp/x', '--initial-advertise-peer-urls', 'http://127.0.0.1:12380'], {
     KVD_NAME: 'ignored',

@@ -35,4 +35,6 @@ t.test('without it (the default): the same read is refused', async (t) => {
   t.not(r.status, 200, `refused: ${r.body.error}`);
   const tx = await survivor.call<{ error?: string }>('/v3/kv/txn', { success: [{ request_range: { key: b64('k') } }] }, 10000);
   t.not(tx.status, 200, `a txn of one range too: ${tx.body.error}`);
+  const alarms = await survivor.call<{ error?: string }>('/v3/maintenance/alarm', { action: 'GET' }, 10000);
+  t.not(alarms.status, 200, `and the list of alarms (a linearizable read, as etcd's goes through the log): ${alarms.body.error}`);
 });

@@ -381,7 +381,11 @@ export class KvMember implements KvService {
   }
 
   async alarm(req: api.AlarmRequest): Promise<api.AlarmResponse> {
-    if (req.action === AlarmAction.GET) return { alarms: [...this.store.alarms()] };
+    if (req.action === AlarmAction.GET) {
+      // A linearizable read (etcd 3.4 sends the GET through the log): no alarm raised before it is missed.
+      if (!this.opts.testOnlyUnsafeLocalReads) await this.linearize();
+      return { alarms: [...this.store.alarms()] };
+    }
     if (req.action !== AlarmAction.ACTIVATE && req.action !== AlarmAction.DEACTIVATE) return { alarms: [] };
     if (!Number.isSafeInteger(req.memberID)) throw new EtcdError(GrpcCode.InvalidArgument, 'kvd: an alarm memberID must be below 2^53 (as every kvd member ID is)');
     return (await this.propose({ alarm: req })) as api.AlarmResponse;
