@@ -12,7 +12,7 @@ import { EndpointPool } from './endpoints.js';
 import { ClientError, CompactedError, ErrorMessages, GrpcCode } from './errors.js';
 import { KeepAlive, type KeepAliveOptions } from './lease.js';
 import { decide, type Failure } from './retry.js';
-import { HttpTransport, parseEndpoint, TransportError, type Endpoint } from './transport.js';
+import { HttpTransport, parseEndpoint, TransportError, type ClientTls, type Endpoint } from './transport.js';
 import { TxnBuilder, type CommitOptions } from './txn.js';
 import type * as t from './types.js';
 import { Watcher, type WatchOptions } from './watch.js';
@@ -32,6 +32,8 @@ export interface ClientOptions {
   watchHeartbeatMs?: number;
   /** A pino logger (default: the `client` component logger). */
   logger?: Logger;
+  /** TLS towards https:// endpoints; given, endpoints without a scheme are https://. */
+  tls?: ClientTls;
 }
 
 export interface CallOptions {
@@ -62,7 +64,9 @@ export class Client {
   readonly requestTimeoutMs: number;
   readonly log: Logger;
   private readonly pool: EndpointPool;
-  private readonly transport = new HttpTransport();
+  private readonly transport: HttpTransport;
+  private readonly defaultTls: boolean;
+  private readonly tls: ClientTls | undefined;
   private readonly autoSync: boolean;
   private syncTimer: NodeJS.Timeout | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
@@ -74,7 +78,10 @@ export class Client {
   private isClosed = false;
 
   constructor(opts: ClientOptions) {
-    this.pool = new EndpointPool(opts.endpoints);
+    this.tls = opts.tls;
+    this.defaultTls = opts.tls !== undefined;
+    this.pool = new EndpointPool(opts.endpoints, Date.now, this.defaultTls);
+    this.transport = new HttpTransport(opts.tls);
     this.dialTimeoutMs = opts.dialTimeoutMs ?? 5000;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 10000;
     this.heartbeatMs = opts.watchHeartbeatMs ?? 5000;
@@ -153,6 +160,7 @@ export class Client {
         log: this.log,
         dialTimeoutMs: this.dialTimeoutMs,
         heartbeatMs: this.heartbeatMs,
+        tls: this.tls,
         track: (c) => this.open.add(c),
         untrack: (c) => this.open.delete(c),
         endpointFailed: (ep) => this.endpointFailed(ep),
@@ -298,7 +306,7 @@ export class Client {
   status(endpoint?: string, opts: CallOptions = {}): Promise<t.EndpointStatus> {
     const decode = (v: unknown, ep: Endpoint): t.EndpointStatus => ({ endpoint: ep.url, ...codec.decodeStatus(v) });
     const spec: CallSpec = { ...opts, idempotent: true };
-    if (endpoint !== undefined) spec.endpoint = parseEndpoint(endpoint);
+    if (endpoint !== undefined) spec.endpoint = parseEndpoint(endpoint, this.defaultTls);
     return this.call('/v3/maintenance/status', {}, decode, spec);
   }
 
@@ -329,7 +337,7 @@ export class Client {
   async hashKV(endpoint: string, revision = 0, opts: CallOptions = {}): Promise<t.EndpointHashKV> {
     const decode = (v: unknown, ep: Endpoint): t.EndpointHashKV => ({ endpoint: ep.url, ...codec.decodeHashKV(v) });
     try {
-      return await this.call('/v3/maintenance/hashkv', { revision: String(revision) }, decode, { ...opts, idempotent: true, endpoint: parseEndpoint(endpoint) });
+      return await this.call('/v3/maintenance/hashkv', { revision: String(revision) }, decode, { ...opts, idempotent: true, endpoint: parseEndpoint(endpoint, this.defaultTls) });
     } catch (e) {
       // etcd 3.4's gateway maps HashKV onto /v3/maintenance/hash, where Hash answers instead.
       if (e instanceof ClientError && e.httpStatus === 404) {
@@ -345,13 +353,13 @@ export class Client {
 
   /** Has `endpoint` rewrite its database files (etcd's Defragment); that member only. */
   async defragment(endpoint: string, opts: CallOptions = {}): Promise<void> {
-    await this.call('/v3/maintenance/defragment', {}, () => undefined, { ...opts, endpoint: parseEndpoint(endpoint) });
+    await this.call('/v3/maintenance/defragment', {}, () => undefined, { ...opts, endpoint: parseEndpoint(endpoint, this.defaultTls) });
   }
 
   /** `GET /health` of one endpoint (default: the current one); never throws for an unhealthy or dead member. */
   async health(endpoint?: string, opts: CallOptions = {}): Promise<t.EndpointHealth> {
     if (this.isClosed) throw closedError();
-    const ep = endpoint !== undefined ? parseEndpoint(endpoint) : this.pool.current();
+    const ep = endpoint !== undefined ? parseEndpoint(endpoint, this.defaultTls) : this.pool.current();
     const t0 = performance.now();
     const { signal, dispose } = this.signalFor(opts.signal);
     const timeoutMs = opts.timeoutMs ?? this.requestTimeoutMs;

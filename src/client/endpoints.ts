@@ -19,9 +19,11 @@ export class EndpointPool {
   constructor(
     endpoints: string[],
     private readonly now: () => number = Date.now,
+    /** Endpoints without a scheme are https:// (the client was given TLS settings). */
+    private readonly defaultTls = false,
   ) {
     if (endpoints.length === 0) throw new TypeError('no endpoints given');
-    this.configured = dedupe(endpoints.map(parseEndpoint));
+    this.configured = dedupe(endpoints.map((e) => parseEndpoint(e, defaultTls)));
     this.list = this.configured;
     this.pinned = this.list[0]!;
   }
@@ -81,11 +83,15 @@ export class EndpointPool {
    */
   update(clientURLs: string[]): boolean {
     const learned: Endpoint[] = [];
+    // Only URLs of a scheme the client was given: a member may advertise both http:// and
+    // https:// URLs, and a client without the members' authority cannot use the latter.
+    const schemes = new Set(this.configured.map((e) => e.tls));
     for (const u of clientURLs) {
       try {
-        learned.push(parseEndpoint(u));
+        const e = parseEndpoint(u);
+        if (schemes.has(e.tls)) learned.push(e);
       } catch {
-        /* an https:// or odd URL: not usable by this client */
+        /* an odd URL: not usable by this client */
       }
     }
     const known = new Set(this.configured.map((e) => e.url));
@@ -99,7 +105,7 @@ export class EndpointPool {
 
   /** Whether an endpoint URL is one of ours (for targeted calls). */
   find(url: string): Endpoint | undefined {
-    const e = parseEndpoint(url);
+    const e = parseEndpoint(url, this.defaultTls);
     return this.list.find((x) => x.url === e.url);
   }
 }

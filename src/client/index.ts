@@ -6,7 +6,7 @@ export { Watcher, type WatchOptions } from './watch.js';
 export { KeepAlive, type KeepAliveOptions } from './lease.js';
 export { REFUSED_BEFORE_PROPOSAL, decide, type Decision, type Failure } from './retry.js';
 export { keyRange, leaseHex, prefixEnd, toBytes, toId, toText, type Bytes, type RangeSpec } from './bytes.js';
-export { parseEndpoint } from './transport.js';
+export { parseEndpoint, type ClientTls } from './transport.js';
 export type { SortOrderName, SortTargetName } from './codec.js';
 export * from './types.js';
 export { Session, Mutex, Election, ConcurrencyError, type SessionOptions, type LockOptions, type ElectionCallOptions } from './concurrency/index.js';

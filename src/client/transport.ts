@@ -7,28 +7,48 @@
 // TCP connection is up (refused, unreachable, DNS, dial timeout) means the request was certainly
 // not sent; any error after it means it may have been received.
 import http from 'node:http';
+import https from 'node:https';
 
 export interface Endpoint {
-  /** Normalized: `http://host:port`. */
+  /** Normalized: `http://host:port` or `https://host:port`. */
   readonly url: string;
   readonly host: string;
   readonly port: number;
+  readonly tls: boolean;
 }
 
-/** `http://127.0.0.1:2379`, `127.0.0.1:2379` (etcdctl's form) or `localhost:2379` → an Endpoint. */
-export function parseEndpoint(s: string): Endpoint {
+/**
+ * TLS towards members served on https:// client URLs (kvd's --cert-file, etcd's). Each is the
+ * PEM text: `ca` the authorities trusted for the members' certificates (default: Node's
+ * bundled roots), `cert` and `key` this client's certificate when the members ask for one
+ * (--client-cert-auth).
+ */
+export interface ClientTls {
+  ca?: string | Buffer;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  /** Accept any member certificate (etcdctl's --insecure-skip-tls-verify): for tests only. */
+  insecureSkipVerify?: boolean;
+}
+
+/**
+ * `http://127.0.0.1:2379`, `https://…`, or `127.0.0.1:2379` (etcdctl's form, https when
+ * `defaultTls`) → an Endpoint.
+ */
+export function parseEndpoint(s: string, defaultTls = false): Endpoint {
   const raw = s.trim();
-  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `http://${raw}`;
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `${defaultTls ? 'https' : 'http'}://${raw}`;
   let u: URL;
   try {
     u = new URL(withScheme);
   } catch {
     throw new TypeError(`bad endpoint ${JSON.stringify(s)}`);
   }
-  if (u.protocol !== 'http:') throw new TypeError(`unsupported endpoint ${JSON.stringify(s)}: only http:// is supported`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TypeError(`unsupported endpoint ${JSON.stringify(s)}: only http:// and https:// are supported`);
   const port = u.port === '' ? 2379 : Number(u.port);
   const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
-  return { url: `http://${u.hostname}:${port}`, host, port };
+  const tls = u.protocol === 'https:';
+  return { url: `${tls ? 'https' : 'http'}://${u.hostname}:${port}`, host, port, tls };
 }
 
 /** A failure to get an HTTP answer. `sent` is false only when the request certainly did not leave. */
@@ -66,6 +86,18 @@ export interface HttpStream {
 
 export class HttpTransport {
   private readonly agent = new http.Agent({ keepAlive: true, scheduling: 'lifo' });
+  private readonly tlsAgent: https.Agent;
+
+  constructor(tls: ClientTls = {}) {
+    this.tlsAgent = new https.Agent({
+      keepAlive: true,
+      scheduling: 'lifo',
+      ca: tls.ca,
+      cert: tls.cert,
+      key: tls.key,
+      rejectUnauthorized: tls.insecureSkipVerify !== true,
+    });
+  }
 
   /** One request/answer exchange. Rejects with TransportError only. */
   request(ep: Endpoint, method: 'GET' | 'POST', path: string, body: string | undefined, opts: RequestOptions): Promise<HttpAnswer> {
@@ -169,7 +201,9 @@ export class HttpTransport {
       headers['content-type'] = 'application/json';
       headers['content-length'] = Buffer.byteLength(body);
     }
-    const req = http.request({ host: ep.host, port: ep.port, path, method, agent: this.agent, headers });
+    const req = ep.tls
+      ? https.request({ host: ep.host, port: ep.port, path, method, agent: this.tlsAgent, headers })
+      : http.request({ host: ep.host, port: ep.port, path, method, agent: this.agent, headers });
     req.on('error', (e: NodeJS.ErrnoException) => fail(e.code ?? 'EIO', e.message, e));
     const cleanup = (): void => {
       clearTimeout(timer);
@@ -208,7 +242,9 @@ export class HttpTransport {
         return;
       }
       dialTimer = setTimeout(() => fail('ECONNTIMEOUT', `dial timeout after ${opts.dialTimeoutMs} ms`, undefined, true), Math.max(1, opts.dialTimeoutMs));
-      s.once('connect', () => {
+      // Over TLS nothing is sent before the handshake: until it is done, a failure (a certificate
+      // refused either way) still means the request certainly did not leave.
+      s.once(ep.tls ? 'secureConnect' : 'connect', () => {
         connected = true;
         clearTimeout(dialTimer);
       });
@@ -237,5 +273,6 @@ export class HttpTransport {
 
   close(): void {
     this.agent.destroy();
+    this.tlsAgent.destroy();
   }
 }

@@ -20,7 +20,7 @@ import { b64, keyRange, type Bytes, type RangeSpec } from './bytes.js';
 import { decodeEvent, decodeHeader, num, type Json } from './codec.js';
 import { ClientError, CompactedError, GrpcCode } from './errors.js';
 import type { EndpointPool } from './endpoints.js';
-import type { Endpoint } from './transport.js';
+import type { ClientTls, Endpoint } from './transport.js';
 import type { WatchResponse } from './types.js';
 
 export interface WatchOptions extends RangeSpec {
@@ -41,6 +41,8 @@ export interface WatchHost {
   readonly log: Logger;
   readonly dialTimeoutMs: number;
   readonly heartbeatMs: number;
+  /** For https:// endpoints (the stream is then wss://). */
+  readonly tls?: ClientTls;
   track(c: { close(): void }): void;
   untrack(c: { close(): void }): void;
   endpointFailed(ep: Endpoint): void;
@@ -226,9 +228,11 @@ export class Watcher extends EventEmitter implements AsyncIterable<WatchResponse
   /** One connection: resolves with the reason it ended, rejects on what ends the watch (compaction, cancel by the server). */
   private connect(ep: Endpoint, onCreated: () => void): Promise<Error> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(`ws://${ep.url.slice('http://'.length)}/v3/watch`, {
+      const tls = this.host.tls;
+      const ws = new WebSocket(`${ep.tls ? 'wss' : 'ws'}${ep.url.slice(ep.url.indexOf(':'))}/v3/watch`, {
         perMessageDeflate: false,
         handshakeTimeout: this.host.dialTimeoutMs,
+        ...(ep.tls ? { ca: tls?.ca, cert: tls?.cert, key: tls?.key, rejectUnauthorized: tls?.insecureSkipVerify !== true } : {}),
       });
       this.ws = ws;
       let fatal: Error | undefined;

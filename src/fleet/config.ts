@@ -1,12 +1,15 @@
-// fleetd's configuration: fleet's flag names where fleet had them (--endpoints was etcd_servers,
-// --metadata, --public-ip, --agent-ttl, --engine-reconcile-interval), each also readable from
-// FLEETD_<FLAG> in the environment (FLEETD_AGENT_TTL=10), as kvd reads KVD_<FLAG>. Flags win over
-// the environment; a bad value is an error naming the flag, never a silent default.
+// fleetd's configuration: fleet's flag names where fleet had them (--endpoints was etcd_servers;
+// --ca-file, --cert-file and --key-file were etcd_cafile, etcd_certfile and etcd_keyfile, named
+// as fleetctl names them; --metadata, --public-ip, --agent-ttl, --engine-reconcile-interval), each
+// also readable from FLEETD_<FLAG> in the environment (FLEETD_AGENT_TTL=10), as kvd reads
+// KVD_<FLAG>. Flags win over the environment; a bad value is an error naming the flag, never a
+// silent default.
 import { isIP } from 'node:net';
 import { flagEnvName, flagUsageLines, readDaemonArgs, type DaemonFlag } from '../util/daemon-flags.js';
-import { parseEndpoint } from '../client/index.js';
+import { parseEndpoint, type ClientTls } from '../client/index.js';
 import { MachineIdError, validateMachineId } from './agent/machine-id.js';
 import { MetadataError, parseMetadata } from './agent/machine-info.js';
+import { readClientTls } from './client-tls.js';
 import { DEFAULT_PREFIX } from './registry/index.js';
 
 export const FLEETD_VERSION = '0.1.0';
@@ -17,8 +20,10 @@ export interface HostPort {
 }
 
 export interface FleetdConfig {
-  /** kvd client URLs (`http://host:port`). */
+  /** kvd client URLs (`http://host:port`, `https://host:port`). */
   endpoints: string[];
+  /** From --ca-file, --cert-file and --key-file (the files' contents); undefined when none is given. */
+  tls?: ClientTls;
   /** From --machine-id; otherwise the state directory's (or a new one). */
   machineId?: string;
   stateDir: string;
@@ -45,7 +50,10 @@ export class ConfigError extends Error {
 }
 
 const FLAGS = {
-  endpoints: { help: 'kvd client URLs to connect to, comma-separated', def: 'http://127.0.0.1:2379' },
+  endpoints: { help: 'kvd client URLs to connect to (http:// or https://), comma-separated', def: 'http://127.0.0.1:2379' },
+  'ca-file': { help: "PEM file of the CAs that sign the store's certificate on https:// endpoints; default: the system's", def: '' },
+  'cert-file': { help: "PEM file of this machine's client certificate, for a store that asks for one (with --key-file)", def: '' },
+  'key-file': { help: "PEM file of the client certificate's private key (with --cert-file)", def: '' },
   'machine-id': { help: "this machine's id (32 lowercase hex digits); default: the one kept in the state directory, generated on first start", def: '' },
   'state-dir': { help: 'directory for the machine id and the units\' journals', def: 'default.fleetd' },
   metadata: { help: 'machine metadata for MachineMetadata= (key=value, comma-separated)', def: '' },
@@ -87,8 +95,9 @@ export function parseFleetdArgs(argv: string[], env: NodeJS.ProcessEnv = process
   const get = (flag: FlagName): string => args.raw(flag) ?? FLAGS[flag].def;
 
   const machineId = get('machine-id');
+  const tls = readClientTls({ caFile: get('ca-file'), certFile: get('cert-file'), keyFile: get('key-file') }, (m) => new ConfigError(m));
   const config: FleetdConfig = {
-    endpoints: parseEndpoints(get('endpoints')),
+    endpoints: parseEndpoints(get('endpoints'), tls !== undefined),
     stateDir: nonEmpty('state-dir', get('state-dir')),
     metadata: wrap(MetadataError, () => parseMetadata(get('metadata'))),
     publicIp: parseIp('public-ip', get('public-ip')),
@@ -99,6 +108,7 @@ export function parseFleetdArgs(argv: string[], env: NodeJS.ProcessEnv = process
     logLevel: parseEnum('log-level', get('log-level'), ['debug', 'info', 'warn', 'error', 'fatal', 'silent']),
     prefix: parsePrefix(get('prefix')),
   };
+  if (tls) config.tls = tls;
   if (machineId !== '') config.machineId = wrap(MachineIdError, () => validateMachineId(machineId));
   const http = parseHostPort('http-addr', get('http-addr'));
   if (http) config.httpAddr = http;
@@ -122,17 +132,18 @@ function nonEmpty(flag: string, value: string): string {
   return value;
 }
 
-function parseEndpoints(value: string): string[] {
+/** As the client reads them: with TLS files given, an endpoint without a scheme is https://. */
+function parseEndpoints(value: string, defaultTls: boolean): string[] {
   const out: string[] = [];
   for (const part of value.split(',').map((s) => s.trim())) {
     if (part === '') continue;
     let url: string;
     try {
-      url = parseEndpoint(part).url;
+      url = parseEndpoint(part, defaultTls).url;
     } catch (e) {
       throw new ConfigError(`--endpoints: ${(e as Error).message}`);
     }
-    if (!/^(?:http:\/\/)?[^/]+\/?$/.test(part)) throw new ConfigError(`--endpoints: ${JSON.stringify(part)} must be http://host:port, without a path`);
+    if (!/^(?:https?:\/\/)?[^/]+\/?$/.test(part)) throw new ConfigError(`--endpoints: ${JSON.stringify(part)} must be http://host:port or https://host:port, without a path`);
     out.push(url);
   }
   if (out.length === 0) throw new ConfigError('--endpoints is empty');

@@ -75,7 +75,7 @@ export async function startFleetd(config: FleetdConfig, deps: FleetdDeps = {}): 
   const machineId = await loadMachineId(config.stateDir, config.machineId);
   const mlog = componentLogger('agent', { machine: machineId.slice(0, 8) });
 
-  const client = new Client({ endpoints: config.endpoints, logger: componentLogger('client', { machine: machineId.slice(0, 8) }) });
+  const client = new Client({ endpoints: config.endpoints, tls: config.tls, logger: componentLogger('client', { machine: machineId.slice(0, 8) }) });
   const registry = new Registry(client, config.prefix);
   const view = new RegistryView(registry);
   // Units learn which machine runs them (systemd's %m, which our specifiers do not resolve).

@@ -1,7 +1,7 @@
 // What every fleetctl command gets: its arguments and flags, the global options, its streams, and
 // the store (a client and the registry over it, made on first use and closed when the command ends).
 import { pino } from 'pino';
-import { Client } from '../client/index.js';
+import { Client, type ClientTls } from '../client/index.js';
 import { Registry, RegistryView, type RegistrySnapshot } from '../fleet/registry/index.js';
 import type { Flags, FlagSpec } from '../kvctl/flags.js';
 
@@ -20,6 +20,8 @@ export interface FleetctlIo {
 
 export interface GlobalOptions {
   endpoints: string[];
+  /** From --ca-file, --cert-file and --key-file; undefined when none is given. */
+  tls?: ClientTls;
   /** --request-timeout, in milliseconds. */
   requestTimeoutMs: number;
   /** The registry's key prefix (--etcd-key-prefix). */
@@ -58,6 +60,7 @@ export class Ctx {
       const logger = this.global.debug ? pino({ level: 'debug' }, pino.destination(2)) : pino({ level: 'silent' });
       this.client = new Client({
         endpoints: this.global.endpoints,
+        tls: this.global.tls,
         dialTimeoutMs: this.global.requestTimeoutMs,
         requestTimeoutMs: this.global.requestTimeoutMs,
         // fleetctl talks to the endpoints it was given, as fleet's etcd client does.

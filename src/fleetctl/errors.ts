@@ -33,7 +33,17 @@ function rootReason(e: Error): string {
     if (cause.message) reason = cause.message;
     cause = cause.cause;
   }
-  return reason.replace(/^https?:\/\/[^\s/]+: /, '');
+  return opensslReason(reason.replace(/^https?:\/\/[^\s/]+: /, ''));
+}
+
+/**
+ * OpenSSL's errors come as `<thread>:error:<code>:SSL routines:<function>:<reason>:<source file>:<line>:<detail>`
+ * and a newline (a store asking for a client certificate: "…:tlsv13 alert certificate
+ * required:…"): the reason alone, so that the message stays one line a user can read.
+ */
+function opensslReason(message: string): string {
+  const m = /^[0-9A-F]+:error:[0-9A-F]+:[^:]*:[^:]*:([^:]+):/.exec(message);
+  return (m ? m[1]! : message).replace(/\s+/g, ' ').trim();
 }
 
 /** One line for a failed call to the store, naming where fleetctl tried to reach it. */

@@ -2,6 +2,7 @@
 // kvd, through src/client). `run(argv, io)` is the whole program; bin/fleetctl.ts only wires it to
 // the process. See docs/fleetctl.md.
 import { ClientError } from '../client/index.js';
+import { readClientTls } from '../fleet/client-tls.js';
 import { DEFAULT_PREFIX, RecordError, RegistryError } from '../fleet/registry/index.js';
 import { KvctlError } from '../kvctl/errors.js';
 import { flagUsage, parseFlags, type FlagSpec } from '../kvctl/flags.js';
@@ -35,6 +36,9 @@ export const GLOBAL_FLAGS: FlagSpec[] = [
   { name: 'endpoint', type: 'string', default: DEFAULT_ENDPOINT, usage: 'Location of the store (kvd or etcd v3 client URLs), comma-separated' },
   { name: 'request-timeout', type: 'string', default: '3', usage: 'Amount of time in seconds to allow a single request before considering it failed.' },
   { name: 'etcd-key-prefix', type: 'string', default: DEFAULT_PREFIX, usage: 'Keyspace for fleet data in the store (development use only!)' },
+  { name: 'key-file', type: 'string', default: '', usage: 'Location of TLS key file used to secure communication with the store' },
+  { name: 'cert-file', type: 'string', default: '', usage: 'Location of TLS cert file used to secure communication with the store' },
+  { name: 'ca-file', type: 'string', default: '', usage: 'Location of TLS CA file used to secure communication with the store' },
   { name: 'debug', type: 'bool', default: false, usage: 'Print out more debug information to stderr' },
   { name: 'version', type: 'bool', default: false, usage: 'Print the version and exit' },
   { name: 'help', short: 'h', type: 'bool', default: false, usage: 'Print usage information and exit' },
@@ -266,7 +270,8 @@ function globalOptions(flags: ReturnType<typeof parseFlags>['flags']): GlobalOpt
     .map((e) => e.trim())
     .filter((e) => e !== '');
   if (endpoints.length === 0) throw new FleetctlError('No endpoint given: --endpoint needs at least one store URL (http://host:port)');
-  return { endpoints, requestTimeoutMs: requestTimeoutMs(flags.string('request-timeout')), prefix: flags.string('etcd-key-prefix'), debug: flags.bool('debug') };
+  const tls = readClientTls({ caFile: flags.string('ca-file'), certFile: flags.string('cert-file'), keyFile: flags.string('key-file') }, (m) => new FleetctlError(m));
+  return { endpoints, tls, requestTimeoutMs: requestTimeoutMs(flags.string('request-timeout')), prefix: flags.string('etcd-key-prefix'), debug: flags.bool('debug') };
 }
 
 function fail(io: FleetctlIo, e: unknown, usage: string | undefined, endpoints: string[]): number {

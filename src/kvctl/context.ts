@@ -1,7 +1,7 @@
 // What every command gets: its arguments and flags, the global options, the output format, and a
 // client made on first use (and closed when the command ends).
 import { pino } from 'pino';
-import { Client } from '../client/index.js';
+import { Client, type ClientTls } from '../client/index.js';
 import type { Flags, FlagSpec } from './flags.js';
 import type { KvctlIo } from './io.js';
 import { newPrinter, type Printer, type PrinterOptions } from './printer.js';
@@ -13,6 +13,8 @@ export interface GlobalOptions {
   writeOut: string;
   hex: boolean;
   debug: boolean;
+  /** From --cacert, --cert, --key, --insecure-transport, --insecure-skip-tls-verify. */
+  tls?: ClientTls;
 }
 
 export class Ctx {
@@ -33,7 +35,7 @@ export class Ctx {
   }
 
   /** A client of the --endpoints (or of `endpoints` when given); no member auto-sync, as etcdctl. */
-  client(endpoints: string[] = this.global.endpoints): Client {
+  client(endpoints: string[] = this.global.endpoints, tls: ClientTls | undefined = this.global.tls): Client {
     const logger = this.global.debug ? pino({ level: 'debug' }, pino.destination(2)) : pino({ level: 'silent' });
     const c = new Client({
       endpoints,
@@ -41,6 +43,7 @@ export class Ctx {
       requestTimeoutMs: this.global.commandTimeoutMs,
       autoSyncMembers: false,
       logger,
+      tls,
     });
     this.clients.push(c);
     return c;

@@ -15,6 +15,7 @@ import { Ctx, type Command, type GlobalOptions } from './context.js';
 import { Exit, KvctlError } from './errors.js';
 import { flagUsage, parseFlags, type FlagSpec } from './flags.js';
 import type { KvctlIo } from './io.js';
+import { GLOBAL_TLS_FLAGS, tlsFromFlags } from './tls.js';
 
 export { processIo, runAsProcess, type KvctlIo } from './io.js';
 export { Exit, KvctlError } from './errors.js';
@@ -23,7 +24,7 @@ export const VERSION = '3.4.0';
 export const API_VERSION = '3.4';
 
 export const GLOBAL_FLAGS: FlagSpec[] = [
-  { name: 'endpoints', type: 'strings', default: ['127.0.0.1:2379'], usage: 'member client URLs (host:port or http://host:port), comma-separated' },
+  { name: 'endpoints', type: 'strings', default: ['127.0.0.1:2379'], usage: 'member client URLs (host:port, http://host:port or https://host:port), comma-separated' },
   { name: 'dial-timeout', type: 'duration', default: 2000, usage: 'dial timeout for client connections' },
   { name: 'command-timeout', type: 'duration', default: 5000, usage: 'timeout for short running command (excluding dial timeout)' },
   { name: 'write-out', short: 'w', type: 'string', default: 'simple', usage: 'set the output format (simple, json, table)' },
@@ -31,12 +32,12 @@ export const GLOBAL_FLAGS: FlagSpec[] = [
   { name: 'debug', type: 'bool', default: false, usage: "enable client-side debug logging (on stderr)" },
   { name: 'keepalive-time', type: 'duration', default: 2000, usage: 'accepted for etcdctl compatibility (unused)' },
   { name: 'keepalive-timeout', type: 'duration', default: 6000, usage: 'accepted for etcdctl compatibility (unused)' },
-  { name: 'insecure-transport', type: 'bool', default: true, usage: 'accepted for etcdctl compatibility (kvctl speaks plain HTTP)' },
-  { name: 'insecure-skip-tls-verify', type: 'bool', default: false, usage: 'accepted for etcdctl compatibility (unused)' },
+  { name: 'insecure-transport', type: 'bool', default: true, usage: 'disable transport security for client connections' },
+  { name: 'insecure-skip-tls-verify', type: 'bool', default: false, usage: 'skip server certificate verification (CAUTION: this option should be enabled only for testing purposes)' },
   { name: 'insecure-discovery', type: 'bool', default: true, usage: 'accepted for etcdctl compatibility (unused)' },
-  { name: 'cacert', type: 'string', default: '', usage: 'not supported (no TLS)' },
-  { name: 'cert', type: 'string', default: '', usage: 'not supported (no TLS)' },
-  { name: 'key', type: 'string', default: '', usage: 'not supported (no TLS)' },
+  { name: 'cacert', type: 'string', default: '', usage: 'verify certificates of TLS-enabled secure servers using this CA bundle' },
+  { name: 'cert', type: 'string', default: '', usage: 'identify secure client using this TLS certificate file' },
+  { name: 'key', type: 'string', default: '', usage: 'identify secure client using this TLS key file' },
   { name: 'user', type: 'string', default: '', usage: 'not supported (no authentication)' },
   { name: 'password', type: 'string', default: '', usage: 'not supported (no authentication)' },
   { name: 'discovery-srv', short: 'd', type: 'string', default: '', usage: 'not supported (no DNS discovery)' },
@@ -175,9 +176,6 @@ function locate(argv: string[]): { words: string[]; rest: string[] } {
 
 function globalOptions(p: ReturnType<typeof parseFlags>): GlobalOptions {
   const f = p.flags;
-  for (const name of ['cacert', 'cert', 'key']) {
-    if (f.string(name) !== '') throw new KvctlError(Exit.BadFeature, `--${name}: TLS is not supported by kvctl`);
-  }
   for (const name of ['user', 'password']) {
     if (f.string(name) !== '') throw new KvctlError(Exit.BadFeature, `--${name}: authentication is not supported by kvctl`);
   }
@@ -195,6 +193,7 @@ function globalOptions(p: ReturnType<typeof parseFlags>): GlobalOptions {
     writeOut,
     hex: f.bool('hex'),
     debug: f.bool('debug'),
+    tls: tlsFromFlags(f, GLOBAL_TLS_FLAGS),
   };
 }
 

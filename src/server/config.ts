@@ -30,11 +30,22 @@ export interface KvdConfig {
   /** The Raft log's fsyncs run in libuv's pool while their wait for the disk averages more than this, in ms (0: always there). */
   walFsyncInPlaceMaxMs: number;
   logLevel: string;
+  /** TLS on the https:// client URLs (etcd's --cert-file, --key-file, --trusted-ca-file, --client-cert-auth). */
+  clientTls?: ClientTlsFiles;
   /**
    * TEST ONLY, breaks linearizability: serve linearizable reads from this member's own copy without
    * ReadIndex (see TEST_ONLY_UNSAFE_LOCAL_READS_FLAG). Never set in production.
    */
   testOnlyUnsafeLocalReads: boolean;
+}
+
+export interface ClientTlsFiles {
+  certFile: string;
+  keyFile: string;
+  /** Authorities for client certificates (with clientCertAuth) and for the members' certificates. */
+  trustedCaFile?: string;
+  /** Refuse clients without a certificate signed by trustedCaFile (else by the system's roots). */
+  clientCertAuth: boolean;
 }
 
 /**
@@ -90,6 +101,10 @@ const FLAGS = {
     help: "the Raft log's fsyncs run on the main thread while their wait for the disk averages at most this many ms, otherwise in a worker thread (0: always in a worker)",
     def: '1',
   },
+  'cert-file': { type: 'string', help: 'path to the client server TLS cert file (for https:// client URLs)', def: '' },
+  'key-file': { type: 'string', help: 'path to the client server TLS key file', def: '' },
+  'trusted-ca-file': { type: 'string', help: 'path to the client server TLS trusted CA cert file (client certificates, and the other members\' certificates)', def: '' },
+  'client-cert-auth': { type: 'string', help: 'enable client cert authentication (true or false)', def: 'false', goBool: true },
   'log-level': { type: 'string', help: 'log level: debug, info, warn, error, fatal', def: 'info' },
 } as const;
 
@@ -123,8 +138,8 @@ export function parseKvdArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
   const config: KvdConfig = {
     name,
     dataDir: get('data-dir'),
-    listenClientUrls: parseUrls('listen-client-urls', get('listen-client-urls'), ['http:']),
-    advertiseClientUrls: parseUrls('advertise-client-urls', get('advertise-client-urls'), ['http:']).map(stripSlash),
+    listenClientUrls: parseUrls('listen-client-urls', get('listen-client-urls'), ['http:', 'https:']),
+    advertiseClientUrls: parseUrls('advertise-client-urls', get('advertise-client-urls'), ['http:', 'https:']).map(stripSlash),
     listenPeerUrls: parseUrls('listen-peer-urls', get('listen-peer-urls'), ['http:', 'ws:']),
     initialAdvertisePeerUrls: parseUrls('initial-advertise-peer-urls', get('initial-advertise-peer-urls'), ['http:', 'ws:']).map(stripSlash),
     initialCluster: parseInitialCluster(get('initial-cluster')),
@@ -140,9 +155,14 @@ export function parseKvdArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     initialCorruptCheck: parseEnum('experimental-initial-corrupt-check', get('experimental-initial-corrupt-check'), ['true', 'false']) === 'true',
     quotaBackendBytes: parseWholeNumber('quota-backend-bytes', get('quota-backend-bytes'), 0) || DEFAULT_QUOTA_BYTES,
     logLevel: parseEnum('log-level', get('log-level'), ['debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+    clientTls: parseClientTls(get),
     // Deliberately not read from the environment: see TEST_ONLY_UNSAFE_LOCAL_READS_FLAG.
     testOnlyUnsafeLocalReads: args.bool(TEST_ONLY_UNSAFE_LOCAL_READS_FLAG),
   };
+  const https = config.listenClientUrls.find((u) => u.protocol === 'https:');
+  if (https && !config.clientTls) {
+    throw new ConfigError(`TLS key/cert (--cert-file, --key-file) must be provided for client url ${stripSlash(https)} with HTTPS scheme`);
+  }
   if (config.electionMs < 5 * config.heartbeatMs) {
     throw new ConfigError(
       `--election-timeout[${config.electionMs}ms] should be at least 5 times as --heartbeat-interval[${config.heartbeatMs}ms]`,
@@ -159,6 +179,21 @@ export function parseKvdArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     );
   }
   return { kind: 'config', config };
+}
+
+/** The client TLS flags: none, or a certificate and its key (and what goes with them). */
+function parseClientTls(get: (flag: FlagName) => string): ClientTlsFiles | undefined {
+  const certFile = get('cert-file');
+  const keyFile = get('key-file');
+  const trustedCaFile = get('trusted-ca-file');
+  const clientCertAuth = parseEnum('client-cert-auth', get('client-cert-auth'), ['true', 'false']) === 'true';
+  if (certFile === '' && keyFile === '') {
+    const orphan = trustedCaFile !== '' ? '--trusted-ca-file' : clientCertAuth ? '--client-cert-auth' : undefined;
+    if (orphan) throw new ConfigError(`${orphan} needs --cert-file and --key-file (client TLS)`);
+    return undefined;
+  }
+  if (certFile === '' || keyFile === '') throw new ConfigError('--cert-file and --key-file must be given together');
+  return { certFile, keyFile, trustedCaFile: trustedCaFile || undefined, clientCertAuth };
 }
 
 function stripSlash(u: URL | string): string {
@@ -203,7 +238,7 @@ function parseEnum<T extends string>(flag: string, value: string, allowed: reado
   return value as T;
 }
 
-/** A whole number of at least `min` (0 or 1), or a ConfigError naming the flag. */
+/** A Go duration (`30s`, `5m`) in ms, or a ConfigError naming the flag. */
 function parseDurationFlag(flag: string, value: string): number {
   try {
     return parseDuration(value);
@@ -212,6 +247,7 @@ function parseDurationFlag(flag: string, value: string): number {
   }
 }
 
+/** A whole number of at least `min` (0 or 1), or a ConfigError naming the flag. */
 function parseWholeNumber(flag: string, value: string, min: 0 | 1): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isSafeInteger(n) || n < min) {

@@ -1,7 +1,9 @@
 // The kvd process: a member (KvMember) served on its client URLs by the etcd JSON gateway, plus
 // the member-to-member internal endpoints. bin/kvd.ts only parses flags and calls startKvd().
 import http from 'node:http';
+import https from 'node:https';
 import type { Duplex } from 'node:stream';
+import { loadClientTls } from './client-tls.js';
 import { TEST_ONLY_UNSAFE_LOCAL_READS_FLAG, type KvdConfig } from './config.js';
 import { createHttpFrontEnd, useFastPath } from './http/index.js';
 import { KvMember } from './member/kv-member.js';
@@ -27,6 +29,8 @@ export async function startKvd(config: KvdConfig): Promise<RunningKvd> {
   rootLogger.level = config.logLevel;
   const log = componentLogger('kvd', { name: config.name });
   const peer = config.listenPeerUrls[0]!;
+  // Before anything starts: a certificate that cannot be used is a start-up error.
+  const tls = config.clientTls ? loadClientTls(config.clientTls) : undefined;
   const member = await KvMember.start({
     name: config.name,
     dataDir: config.dataDir,
@@ -47,6 +51,7 @@ export async function startKvd(config: KvdConfig): Promise<RunningKvd> {
     walFsyncInPlaceMaxMs: config.walFsyncInPlaceMaxMs,
     logger: log,
     testOnlyUnsafeLocalReads: config.testOnlyUnsafeLocalReads,
+    memberTls: tls?.member,
   });
   if (config.testOnlyUnsafeLocalReads) {
     // Loud on purpose, whatever the log level: this member breaks linearizability.
@@ -58,10 +63,12 @@ export async function startKvd(config: KvdConfig): Promise<RunningKvd> {
   const clientAddresses: { host: string; port: number }[] = [];
   try {
     for (const url of config.listenClientUrls) {
-      const server = http.createServer((req, res) => {
+      const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
         if (req.url?.startsWith(INTERNAL_PREFIX)) void serveInternal(member, req, res);
         else gateway.handle(req, res);
-      });
+      };
+      if (url.protocol === 'http:' && tls) log.warn({ url: url.href }, 'kvd: scheme is HTTP while key and cert files are present; ignoring key and cert files for this URL');
+      const server = url.protocol === 'https:' ? https.createServer(tls!.server, handler) : http.createServer(handler);
       server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => gateway.handleUpgrade(req, socket, head));
       server.keepAliveTimeout = 65_000;
       useFastPath(server, gateway);

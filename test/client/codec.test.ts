@@ -215,10 +215,13 @@ t.test('the retry rule', async (t) => {
 });
 
 t.test('endpoints: parsing, pinning, failover order, member sync', async (t) => {
-  t.same(parseEndpoint('127.0.0.1:2379'), { url: 'http://127.0.0.1:2379', host: '127.0.0.1', port: 2379 });
-  t.same(parseEndpoint(' http://localhost '), { url: 'http://localhost:2379', host: 'localhost', port: 2379 });
-  t.same(parseEndpoint('http://[::1]:23'), { url: 'http://[::1]:23', host: '::1', port: 23 });
-  t.throws(() => parseEndpoint('https://a:1'), /only http/);
+  t.same(parseEndpoint('127.0.0.1:2379'), { url: 'http://127.0.0.1:2379', host: '127.0.0.1', port: 2379, tls: false });
+  t.same(parseEndpoint(' http://localhost '), { url: 'http://localhost:2379', host: 'localhost', port: 2379, tls: false });
+  t.same(parseEndpoint('http://[::1]:23'), { url: 'http://[::1]:23', host: '::1', port: 23, tls: false });
+  t.same(parseEndpoint('https://a:1'), { url: 'https://a:1', host: 'a', port: 1, tls: true });
+  t.same(parseEndpoint('a:1', true), { url: 'https://a:1', host: 'a', port: 1, tls: true }, 'no scheme, TLS settings given: https');
+  t.same(parseEndpoint('http://a:1', true).tls, false, 'an explicit http:// stays');
+  t.throws(() => parseEndpoint('ftp://a:1'), /only http:\/\/ and https:\/\//);
   t.throws(() => parseEndpoint('http://a b'), /bad endpoint/);
   t.throws(() => new EndpointPool([]), /no endpoints/);
   let now = 1000;
@@ -236,7 +239,7 @@ t.test('endpoints: parsing, pinning, failover order, member sync', async (t) => 
   p.failed(p.current());
   t.equal(p.current().url, 'http://a:1', 'old failures are forgotten');
   t.equal(p.update(['http://b:2', 'http://d:4', 'http://d:4', 'https://e:5', 'bad url']), true);
-  t.same(p.urls(), ['http://a:1', 'http://b:2', 'http://c:3', 'http://d:4']);
+  t.same(p.urls(), ['http://a:1', 'http://b:2', 'http://c:3', 'http://d:4'], 'learned: only URLs of the schemes it was given');
   t.equal(p.update(['http://d:4']), false, 'no change');
   t.equal(p.find('d:4')?.url, 'http://d:4');
   p.failed(p.current()); // a -> b
@@ -245,6 +248,17 @@ t.test('endpoints: parsing, pinning, failover order, member sync', async (t) => 
   p.update([]);
   t.equal(p.current().url, 'http://a:1', 'the pinned endpoint left: back to the first');
   t.equal(p.size(), 3);
+});
+
+t.test('endpoints over TLS: https:// by default once TLS settings are given; learned https:// URLs', async (t) => {
+  const p = new EndpointPool(['a:1', 'http://b:2'], Date.now, true);
+  t.same(p.urls(), ['https://a:1', 'http://b:2']);
+  p.update(['https://c:3', 'http://d:4', 'ws://e:5']);
+  t.same(p.urls(), ['https://a:1', 'http://b:2', 'https://c:3', 'http://d:4'], 'both schemes given: both learned');
+  t.equal(p.find('c:3')?.url, 'https://c:3');
+  const tlsOnly = new EndpointPool(['https://a:1']);
+  tlsOnly.update(['http://a:2', 'https://b:2']);
+  t.same(tlsOnly.urls(), ['https://a:1', 'https://b:2'], 'an https:// client does not learn http:// URLs');
 });
 
 t.test('endpoints: after failures everywhere, one that answered comes before one that did not answer', async (t) => {

@@ -5,6 +5,7 @@ import { writeFile, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { freePort, tempDir } from '../raft/cluster.js';
 import { COMMANDS, VERSION } from '../../src/fleetctl/index.js';
@@ -55,6 +56,34 @@ t.test('unknown commands and flags', async (t) => {
   t.equal(timeout.code, 1);
   t.equal(timeout.stderr, 'invalid argument "soon" for "--request-timeout" flag: a positive number of seconds is expected\n');
   t.equal((await fleetctl(['list-units', '--endpoint=,'])).stderr, 'No endpoint given: --endpoint needs at least one store URL (http://host:port)\n');
+});
+
+t.test('TLS flags: --ca-file, --cert-file, --key-file', async (t) => {
+  const fixture = (name: string): string => fileURLToPath(new URL(`../fixtures/tls/${name}`, import.meta.url));
+  const [ca, cert, key] = [fixture('ca.pem'), fixture('client.pem'), fixture('client-key.pem')];
+  const help = (await fleetctl(['--help'])).stdout;
+  for (const flag of ['ca-file', 'cert-file', 'key-file']) t.match(help, new RegExp(`\\n {6}--${flag}=""\\t+Location of TLS `), `--${flag} is a global option`);
+
+  const cases: [string[], Record<string, string>, string][] = [
+    [['--cert-file', cert], {}, '--cert-file needs --key-file: a client certificate and its key go together\n'],
+    [['--key-file', key], {}, '--key-file needs --cert-file: a client certificate and its key go together\n'],
+    [['--ca-file=/nonexistent/ca.pem'], {}, '--ca-file: cannot read "/nonexistent/ca.pem": no such file or directory\n'],
+    [['--cert-file', cert, '--key-file', '/nonexistent/key.pem'], {}, '--key-file: cannot read "/nonexistent/key.pem": no such file or directory\n'],
+    [[], { FLEETCTL_CA_FILE: '/nonexistent/ca.pem' }, '--ca-file: cannot read "/nonexistent/ca.pem": no such file or directory\n'],
+    [[], { FLEETCTL_CERT_FILE: cert }, '--cert-file needs --key-file: a client certificate and its key go together\n'],
+    [['--ca-file', key], {}, `--ca-file: ${JSON.stringify(key)} holds no PEM certificate\n`],
+  ];
+  for (const [flags, env, stderr] of cases) {
+    t.same(await fleetctl(['list-machines', ...dead, ...flags], { env }), { code: 1, stdout: '', stderr }, `${flags.join(' ')} ${JSON.stringify(env)}`);
+  }
+
+  // Accepted: the store is then asked, over TLS, at the https:// endpoint (here nothing listens).
+  const https = deadEndpoint.replace('http:', 'https:');
+  const r = await fleetctl(['list-machines', `--endpoint=${https},${deadEndpoint}`, '--request-timeout=0.3', '--ca-file', ca, '--cert-file', cert, '--key-file', key]);
+  t.equal(r.code, 1);
+  t.match(r.stderr, new RegExp(`^Unable to reach the store at ${https.replace(/\./g, '\\.')},${deadEndpoint.replace(/\./g, '\\.')}: .+\n$`), 'https:// and http:// endpoints together');
+  const env = await fleetctl(['list-machines', `--endpoint=${https}`, '--request-timeout=0.3'], { env: { FLEETCTL_CA_FILE: ca, FLEETCTL_CERT_FILE: cert, FLEETCTL_KEY_FILE: key } });
+  t.match(env.stderr, `Unable to reach the store at ${https}:`, 'FLEETCTL_CA_FILE, FLEETCTL_CERT_FILE, FLEETCTL_KEY_FILE');
 });
 
 t.test('argument errors, before the store is asked anything', async (t) => {

@@ -1,6 +1,9 @@
 // kvd's flags: etcd's names and defaults, KVD_* environment equivalents, and clear errors.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, envName, parseKvdArgs, usage } from '../../src/server/config.js';
 
@@ -90,6 +93,54 @@ t.test('bad input gets one clear message', async (t) => {
   ];
   for (const [argv, msg] of bad) t.throws(() => parseKvdArgs(argv, {}), { name: 'ConfigError', message: msg }, argv.join(' '));
   t.ok(new ConfigError('x') instanceof Error);
+});
+
+t.test('client TLS: https:// client URLs with a certificate and its key; what goes with them', async (t) => {
+  t.equal(config([]).clientTls, undefined, 'off by default');
+  const https = ['--listen-client-urls', 'https://127.0.0.1:2379', '--advertise-client-urls', 'https://127.0.0.1:2379'];
+  const c = config([...https, '--cert-file', 'm.pem', '--key-file', 'm-key.pem']);
+  t.same(c.clientTls, { certFile: 'm.pem', keyFile: 'm-key.pem', trustedCaFile: undefined, clientCertAuth: false });
+  t.same(c.advertiseClientUrls, ['https://127.0.0.1:2379']);
+  t.same(
+    config(['--cert-file', 'm.pem', '--key-file', 'k.pem', '--trusted-ca-file', 'ca.pem', '--client-cert-auth']).clientTls,
+    { certFile: 'm.pem', keyFile: 'k.pem', trustedCaFile: 'ca.pem', clientCertAuth: true },
+    'with client certificates (and a certificate while the URLs are http://: warned about at start, as etcd)',
+  );
+  t.same(config([], { KVD_CERT_FILE: 'e.pem', KVD_KEY_FILE: 'ek.pem', KVD_CLIENT_CERT_AUTH: 'true' }).clientTls?.clientCertAuth, true, 'from the environment');
+  const bad: [string[], RegExp][] = [
+    [https, /^TLS key\/cert \(--cert-file, --key-file\) must be provided for client url https:\/\/127\.0\.0\.1:2379 with HTTPS scheme$/],
+    [['--cert-file', 'm.pem'], /^--cert-file and --key-file must be given together$/],
+    [['--key-file', 'k.pem'], /^--cert-file and --key-file must be given together$/],
+    [['--trusted-ca-file', 'ca.pem'], /^--trusted-ca-file needs --cert-file and --key-file \(client TLS\)$/],
+    [['--client-cert-auth'], /^--client-cert-auth needs --cert-file and --key-file/],
+    [['--cert-file', 'm.pem', '--key-file', 'k.pem', '--client-cert-auth=maybe'], /client-cert-auth: must be one of true, false/],
+    [['--listen-client-urls', 'ftp://127.0.0.1:2379'], /URL scheme must be http or https/],
+  ];
+  for (const [argv, msg] of bad) t.throws(() => parseKvdArgs(argv, {}), { name: 'ConfigError', message: msg }, argv.join(' '));
+});
+
+t.test('the kvd binary: a certificate that cannot be used stops it at start, naming the flag', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'flotilla-kvd-tls-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/tls/${name}`, import.meta.url));
+  const start = (...flags: string[]) =>
+    spawnSync(process.execPath, [kvd, '--data-dir', join(dir, 'data'), '--listen-client-urls', 'https://127.0.0.1:0', '--advertise-client-urls', 'https://127.0.0.1:2379', ...flags], {
+      encoding: 'utf8',
+      timeout: 20000,
+    });
+  const missing = start('--cert-file', join(dir, 'nope.pem'), '--key-file', fixture('member-key.pem'));
+  t.equal(missing.status, 1);
+  t.match(missing.stderr, /^kvd: cannot start: --cert-file: cannot read ".*nope\.pem": no such file or directory\n/);
+  const mismatch = start('--cert-file', fixture('member.pem'), '--key-file', fixture('client-key.pem'));
+  t.equal(mismatch.status, 1);
+  t.match(mismatch.stderr, /^kvd: cannot start: --cert-file ".*member\.pem", --key-file ".*client-key\.pem": .*key values mismatch/);
+  const notPem = start('--cert-file', fixture('make.sh'), '--key-file', fixture('member-key.pem'));
+  t.equal(notPem.status, 1);
+  t.match(notPem.stderr, /^kvd: cannot start: --cert-file .*make\.sh/);
+  const noCa = start('--cert-file', fixture('member.pem'), '--key-file', fixture('member-key.pem'), '--trusted-ca-file', fixture('make.sh'));
+  t.equal(noCa.status, 1);
+  t.match(noCa.stderr, /^kvd: cannot start: --trusted-ca-file: ".*make\.sh" holds no PEM certificate/);
+  t.notMatch(`${missing.stderr}${mismatch.stderr}${notPem.stderr}${noCa.stderr}`, /at .*\.js/, 'no stack trace');
 });
 
 t.test('the kvd binary: --help, --version, and an unknown flag exits 2 with one line', async (t) => {

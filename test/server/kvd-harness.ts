@@ -2,6 +2,7 @@
 // a tiny JSON-gateway client, and kill -9. Every process started here is killed at close().
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
+import https from 'node:https';
 import { fileURLToPath } from 'node:url';
 import { freePort, tempDir } from '../raft/cluster.js';
 
@@ -15,6 +16,15 @@ export interface KvdSpec {
   clientPort: number;
   peerPort: number;
   dataDir: string;
+  /** The client URLs are https:// (kvd's TLS flags among the cluster's flags); the harness's calls trust `ca`. */
+  tls?: HarnessTls;
+}
+
+/** What the harness's own calls to an https member use: its authority, and a client certificate if it asks for one. */
+export interface HarnessTls {
+  ca: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
 }
 
 export class KvdProc {
@@ -29,7 +39,7 @@ export class KvdProc {
   ) {}
 
   get url(): string {
-    return `http://127.0.0.1:${this.spec.clientPort}`;
+    return `${this.spec.tls ? 'https' : 'http'}://127.0.0.1:${this.spec.clientPort}`;
   }
 
   get alive(): boolean {
@@ -94,20 +104,32 @@ export class KvdProc {
 
   /** POST a JSON gateway request; resolves with the HTTP status and the parsed body. */
   async call<T = Record<string, unknown>>(path: string, body: unknown = {}, timeoutMs = 10000): Promise<{ status: number; body: T }> {
-    const res = await fetch(`${this.url}${path}`, {
-      method: 'POST',
-      body: typeof body === 'string' ? body : JSON.stringify(body),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    const text = await res.text();
+    const payload = typeof body === 'string' ? body : JSON.stringify(body);
+    const { status, text } = this.spec.tls
+      ? await httpsPost(`${this.url}${path}`, payload, this.spec.tls, timeoutMs)
+      : await fetch(`${this.url}${path}`, { method: 'POST', body: payload, signal: AbortSignal.timeout(timeoutMs) }).then(async (r) => ({ status: r.status, text: await r.text() }));
     let parsed: unknown = text;
     try {
       parsed = JSON.parse(text);
     } catch {
       /* plain text bodies stay strings */
     }
-    return { status: res.status, body: parsed as T };
+    return { status, body: parsed as T };
   }
+}
+
+/** fetch cannot be given an authority of its own: node's https for the TLS members. */
+function httpsPost(url: string, body: string, tls: HarnessTls, timeoutMs: number): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(url, { method: 'POST', ca: tls.ca, cert: tls.cert, key: tls.key, agent: false, signal: AbortSignal.timeout(timeoutMs) }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 export class KvdCluster {
@@ -127,13 +149,13 @@ export class KvdCluster {
   private dirs: string[] = [];
   token = `test-${process.pid}-${Math.floor(Math.random() * 1e9)}`;
 
-  static async create(n: number, flags: string[] = []): Promise<KvdCluster> {
+  static async create(n: number, flags: string[] = [], opts: { tls?: HarnessTls } = {}): Promise<KvdCluster> {
     const c = new KvdCluster();
     const specs: KvdSpec[] = [];
     for (let i = 1; i <= n; i++) {
       const dataDir = await tempDir('flotilla-kvd-');
       c.dirs.push(dataDir);
-      specs.push({ name: `m${i}`, clientPort: await freePort(), peerPort: await freePort(), dataDir });
+      specs.push({ name: `m${i}`, clientPort: await freePort(), peerPort: await freePort(), dataDir, tls: opts.tls });
     }
     const initial = specs.map((s) => `${s.name}=http://127.0.0.1:${s.peerPort}`).join(',');
     for (const s of specs) {
@@ -196,11 +218,12 @@ export class KvdCluster {
 }
 
 function memberArgs(s: KvdSpec): string[] {
+  const scheme = s.tls ? 'https' : 'http';
   return [
     '--name', s.name,
     '--data-dir', s.dataDir,
-    '--listen-client-urls', `http://127.0.0.1:${s.clientPort}`,
-    '--advertise-client-urls', `http://127.0.0.1:${s.clientPort}`,
+    '--listen-client-urls', `${scheme}://127.0.0.1:${s.clientPort}`,
+    '--advertise-client-urls', `${scheme}://127.0.0.1:${s.clientPort}`,
     '--listen-peer-urls', `http://127.0.0.1:${s.peerPort}`,
     '--initial-advertise-peer-urls', `http://127.0.0.1:${s.peerPort}`,
   ];

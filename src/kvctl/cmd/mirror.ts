@@ -7,6 +7,7 @@
 import { CompactedError, EventType, Op, prefixEnd, type Client, type TxnOp } from '../../client/index.js';
 import type { Command, Ctx } from '../context.js';
 import { badArgs, callFailed, Exit, KvctlError } from '../errors.js';
+import { tlsFromFlags, type TlsFlagNames } from '../tls.js';
 
 /** Keys read per page of the initial copy, and operations per destination txn (etcd's default limit). */
 const PAGE = 1000;
@@ -29,23 +30,21 @@ export const makeMirror: Command = {
     { name: 'prefix', type: 'string', default: '', usage: 'Key-value prefix to mirror' },
     { name: 'dest-prefix', type: 'string', default: '', usage: 'destination prefix the mirrored keys get in place of --prefix' },
     { name: 'no-dest-prefix', type: 'bool', default: false, usage: 'mirror key-values to the root of the destination cluster' },
-    { name: 'dest-cacert', type: 'string', default: '', usage: 'not supported (no TLS)' },
-    { name: 'dest-cert', type: 'string', default: '', usage: 'not supported (no TLS)' },
-    { name: 'dest-key', type: 'string', default: '', usage: 'not supported (no TLS)' },
-    { name: 'dest-insecure-transport', type: 'bool', default: true, usage: 'disable transport security for client connections (kvctl has no TLS)' },
+    { name: 'dest-cacert', type: 'string', default: '', usage: 'Verify certificates of TLS enabled secure servers using this CA bundle' },
+    { name: 'dest-cert', type: 'string', default: '', usage: 'Identify secure client using this TLS certificate file for the destination cluster' },
+    { name: 'dest-key', type: 'string', default: '', usage: 'Identify secure client using this TLS key file' },
+    { name: 'dest-insecure-transport', type: 'bool', default: true, usage: 'Disable transport security for client connections' },
   ],
   async run(ctx) {
     if (ctx.args.length !== 1) throw badArgs('make-mirror takes one destination argument');
-    for (const name of ['dest-cacert', 'dest-cert', 'dest-key']) {
-      if (ctx.flags.string(name) !== '') throw new KvctlError(Exit.BadFeature, `--${name}: TLS is not supported by kvctl`);
-    }
+    const destTls = tlsFromFlags(ctx.flags, DEST_TLS_FLAGS);
     const prefix = Buffer.from(ctx.flags.string('prefix'));
     let destPrefix = Buffer.from(ctx.flags.string('dest-prefix'));
     if (ctx.flags.bool('no-dest-prefix') && destPrefix.length > 0) {
       throw badArgs('`--dest-prefix` and `--no-dest-prefix` cannot be set at the same time, choose one');
     }
     if (!ctx.flags.bool('no-dest-prefix') && destPrefix.length === 0) destPrefix = prefix;
-    const mirror = new Mirror(ctx, ctx.client(), ctx.client([ctx.args[0]!]), prefix, destPrefix);
+    const mirror = new Mirror(ctx, ctx.client(), ctx.client([ctx.args[0]!], destTls), prefix, destPrefix);
     const report = setInterval(() => ctx.io.stdout(`${mirror.total}\n`), REPORT_MS);
     try {
       await mirror.run();
@@ -58,6 +57,8 @@ export const makeMirror: Command = {
     return Exit.Signal;
   },
 };
+
+const DEST_TLS_FLAGS: TlsFlagNames = { cacert: 'dest-cacert', cert: 'dest-cert', key: 'dest-key', insecureTransport: 'dest-insecure-transport' };
 
 class Mirror {
   /** Keys and changes copied so far. */

@@ -3,11 +3,15 @@
 // fast path, and given to the server's own connection handler only when a request needs it.
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
+import { Server as TlsServer } from 'node:tls';
 import type { HttpFrontEnd } from './front-end.js';
 
 export function useFastPath(server: Server, frontEnd: HttpFrontEnd): void {
-  const nodeHandlers = server.listeners('connection') as ((socket: Socket) => void)[];
-  server.removeAllListeners('connection');
+  // An https server's HTTP handling starts at 'secureConnection' (its 'connection' handler is the
+  // TLS handshake's): the fast path reads the decrypted stream there.
+  const event = server instanceof TlsServer ? 'secureConnection' : 'connection';
+  const nodeHandlers = server.listeners(event) as ((socket: Socket) => void)[];
+  server.removeAllListeners(event);
   const handOver = (socket: Socket, buffered: Buffer | null): void => {
     for (const h of nodeHandlers) h.call(server, socket);
     // Node's parser takes the socket's later reads; the bytes already read are given to it as
@@ -17,5 +21,5 @@ export function useFastPath(server: Server, frontEnd: HttpFrontEnd): void {
     // listened for it; it answers the request cut short (400) and ends the connection.
     if (socket.readableEnded) socket.emit('end');
   };
-  server.on('connection', (socket: Socket) => frontEnd.serveConnection(socket, handOver, server.keepAliveTimeout, server.headersTimeout));
+  server.on(event, (socket: Socket) => frontEnd.serveConnection(socket, handOver, server.keepAliveTimeout, server.headersTimeout));
 }

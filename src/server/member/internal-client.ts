@@ -1,6 +1,8 @@
 // Member-to-member calls outside Raft: a joining member asking an existing one who is in the
 // cluster (on the peer port), a follower forwarding to the leader what only the leader can answer,
 // and the corruption checks asking members for their hashes (on their client ports).
+import http from 'node:http';
+import https from 'node:https';
 import { EtcdError, Errors, GrpcCode } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import type { MemberInfo } from '../../raft/node/index.js';
@@ -34,9 +36,60 @@ export async function fetchClusterInfo(peerURLs: string[], log: Logger, timeoutM
   }
 }
 
+/**
+ * How this member reaches the others' client ports: plain, or over TLS for https:// URLs,
+ * trusting `ca` and presenting this member's own certificate (which a member with
+ * --client-cert-auth asks for), as etcd's members dial each other's gateways.
+ */
+export interface MemberTls {
+  ca?: Buffer;
+  cert: Buffer;
+  key: Buffer;
+}
+
+/** Keep-alive connections to the other members' client ports (one agent per scheme). */
+export class MemberAgents {
+  private readonly plain = new http.Agent({ keepAlive: true });
+  private readonly secure: https.Agent;
+
+  constructor(tls?: MemberTls) {
+    this.secure = new https.Agent({ keepAlive: true, ca: tls?.ca, cert: tls?.cert, key: tls?.key });
+  }
+
+  /** POSTs `body` (JSON text) to `url`; resolves with the status and the answer's text. */
+  post(url: URL, body: string, signal: AbortSignal): Promise<{ status: number; text: string }> {
+    return new Promise((resolve, reject) => {
+      const tls = url.protocol === 'https:';
+      const options = {
+        method: 'POST',
+        agent: tls ? this.secure : this.plain,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        signal,
+      };
+      const onAnswer = (res: http.IncomingMessage): void => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+        res.on('close', () => {
+          if (!res.complete) reject(new Error('the connection closed during the answer'));
+        });
+      };
+      const req = tls ? https.request(url, options, onAnswer) : http.request(url, options, onAnswer);
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  close(): void {
+    this.plain.destroy();
+    this.secure.destroy();
+  }
+}
+
 /** A follower's request to the leader: no answer in time is etcd's timeout, a connection gone "leader changed". */
-export function forwardToLeader<T>(clientURL: string, path: string, body: unknown, timeoutMs: number, signal?: AbortSignal): Promise<T> {
-  return callMember<T>(clientURL, path, body, timeoutMs, { signal, unreachable: () => new EtcdError(GrpcCode.Unavailable, 'etcdserver: leader changed') });
+export function forwardToLeader<T>(agents: MemberAgents, clientURL: string, path: string, body: unknown, timeoutMs: number, signal?: AbortSignal): Promise<T> {
+  return callMember<T>(agents, clientURL, path, body, timeoutMs, { signal, unreachable: () => new EtcdError(GrpcCode.Unavailable, 'etcdserver: leader changed') });
 }
 
 /**
@@ -44,6 +97,7 @@ export function forwardToLeader<T>(clientURL: string, path: string, body: unknow
  * is etcd's timeout; a connection that fails (or `signal` aborted) is `unreachable()`.
  */
 export async function callMember<T>(
+  agents: MemberAgents,
   clientURL: string,
   path: string,
   body: unknown,
@@ -58,25 +112,21 @@ export async function callMember<T>(
     ac.abort();
   }, timeoutMs);
   try {
-    let res: Response;
-    let json: { error?: string; code?: number } & T;
+    let res: { status: number; text: string };
     try {
-      res = await fetch(`${clientURL}/flotilla/internal/${path}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-        signal: ac.signal,
-      });
-      json = (await res.json().catch((e: unknown) => {
-        if (ac.signal.aborted) throw e;
-        return {};
-      })) as { error?: string; code?: number } & T;
+      res = await agents.post(new URL(`${clientURL}/flotilla/internal/${path}`), JSON.stringify(body), ac.signal);
     } catch {
       // No answer in time is etcd's timeout. Otherwise the leader went away (its connection failed,
       // or this member saw another leader, which aborts `signal`): the caller may try the new one.
       throw timedOut ? Errors.timeout() : opts.unreachable();
     }
-    if (!res.ok) throw new EtcdError((json.code as GrpcCode) ?? GrpcCode.Unknown, json.error ?? `HTTP ${res.status}`);
+    let json: { error?: string; code?: number } & T;
+    try {
+      json = JSON.parse(res.text) as { error?: string; code?: number } & T;
+    } catch {
+      json = {} as { error?: string; code?: number } & T;
+    }
+    if (res.status < 200 || res.status > 299) throw new EtcdError((json.code as GrpcCode) ?? GrpcCode.Unknown, json.error ?? `HTTP ${res.status}`);
     return json;
   } finally {
     clearTimeout(timer);

@@ -17,7 +17,7 @@ import { EtcdError, Errors, GrpcCode } from '../../util/errors.js';
 import { componentLogger, type Logger } from '../../util/log.js';
 import type { KvService, WatchSession, WatchSink } from '../service.js';
 import { clusterIdFor, hexId, memberIdFor } from './ids.js';
-import { callMember, fetchClusterInfo, forwardToLeader } from './internal-client.js';
+import { callMember, fetchClusterInfo, forwardToLeader, MemberAgents, type MemberTls } from './internal-client.js';
 import { MemberMetrics } from './metrics.js';
 import { checkAgainstPeers, CorruptionCheck, type MemberHash } from './corruption.js';
 
@@ -63,6 +63,8 @@ export interface KvMemberOptions {
   leaseCheckMs?: number;
   /** TEST ONLY, breaks linearizability: linearizable reads skip ReadIndex (see config.ts). */
   testOnlyUnsafeLocalReads?: boolean;
+  /** TLS for this member's calls to the others' https:// client URLs (forwards, hash checks). */
+  memberTls?: MemberTls;
 }
 
 /** What the data directory remembers about this member, so that restarts ignore the bootstrap flags (as etcd does). */
@@ -97,6 +99,7 @@ export class KvMember implements KvService {
   private stopped = false;
   private readonly quotaBytes: number;
   private readonly corruptionCheck: CorruptionCheck;
+  private readonly agents: MemberAgents;
 
   private constructor(
     readonly opts: KvMemberOptions,
@@ -107,6 +110,7 @@ export class KvMember implements KvService {
     log: Logger,
   ) {
     this.memberId = identity.memberId;
+    this.agents = new MemberAgents(opts.memberTls);
     this.quotaBytes = opts.quotaBackendBytes || DEFAULT_QUOTA_BYTES;
     this.corruptionCheck = new CorruptionCheck({
       periodMs: opts.corruptCheckMs ?? 0,
@@ -152,6 +156,7 @@ export class KvMember implements KvService {
     const identity = await resolveIdentity(opts, log);
     const store = await KvStore.open(join(opts.dataDir, 'kv'), { logger: log, clock: opts.clock, valueCacheBytes: opts.valueCacheBytes });
     let node: RaftNode | undefined;
+    let member: KvMember | undefined;
     try {
       const initial: MemberInfo[] = [];
       if (opts.initialClusterState === 'new') {
@@ -163,7 +168,6 @@ export class KvMember implements KvService {
       // as etcd ignores it (the peers a member joined through may have been removed since).
       const joinPeers = opts.initialClusterState === 'existing' ? () => fetchClusterInfo(peersOtherThan(opts), log).then((c) => c.members) : undefined;
       const header = { cluster_id: identity.clusterId, member_id: identity.memberId };
-      let member: KvMember | undefined;
       const hub = new WatchHub(store, {
         header: () => ({ ...header, raft_term: member?.node.term() ?? 0 }),
         logger: log,
@@ -206,6 +210,7 @@ export class KvMember implements KvService {
       return member;
     } catch (err) {
       if (node) await node.stop({ transfer: false }).catch(() => undefined);
+      member?.agents.close();
       await store.close().catch(() => undefined);
       throw err;
     }
@@ -218,6 +223,7 @@ export class KvMember implements KvService {
     this.corruptionCheck.stop();
     this.hub.close();
     await this.node.stop({ transfer: true });
+    this.agents.close();
     await this.store.close();
   }
 
@@ -488,7 +494,7 @@ export class KvMember implements KvService {
   /** Another member's hash at `revision`: once it has applied it, or (`local`) from what it has applied. */
   private askHash(clientURL: string, revision: number, local: boolean): Promise<{ hash: number; compactRevision: number }> {
     const unreachable = () => new EtcdError(GrpcCode.Unavailable, `no answer from ${clientURL}`);
-    return callMember(clientURL, 'hashkv', { revision, local }, local ? 5000 : this.node.requestTimeoutMs, { unreachable });
+    return callMember(this.agents, clientURL, 'hashkv', { revision, local }, local ? 5000 : this.node.requestTimeoutMs, { unreachable });
   }
 
   /** Every other member that has published a client URL. */
@@ -563,7 +569,7 @@ export class KvMember implements KvService {
     const leader = this.node.members().find((m) => m.id === leaderId);
     if (!leader) throw Errors.noLeader();
     if (leader.clientURLs.length === 0) throw Errors.notCapable();
-    return forwardToLeader<T>(leader.clientURLs[0]!, path, body, this.node.requestTimeoutMs, this.leaderTerm.signal);
+    return forwardToLeader<T>(this.agents, leader.clientURLs[0]!, path, body, this.node.requestTimeoutMs, this.leaderTerm.signal);
   }
 
   private onLeaderChange(leader: number): void {

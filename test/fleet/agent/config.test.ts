@@ -1,4 +1,6 @@
 // fleetd's flags: defaults, FLEETD_* equivalents (flags win), and a precise error for every bad value.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { ConfigError, envName, FLEETD_VERSION, parseDuration, parseFleetdArgs, parseHostPort, usage, type FleetdConfig } from '../../../src/fleet/config.js';
 
@@ -106,7 +108,7 @@ t.test('help and version', async (t) => {
   t.same(parseFleetdArgs(['--version']), { kind: 'version' });
   t.match(FLEETD_VERSION, /^\d+\.\d+\.\d+$/);
   const u = usage();
-  for (const flag of ['endpoints', 'machine-id', 'state-dir', 'metadata', 'public-ip', 'agent-ttl', 'engine-reconcile-interval', 'engine-hold-off', 'http-addr', 'dns-addr', 'dns-domain', 'log-level', 'help', 'version']) {
+  for (const flag of ['endpoints', 'ca-file', 'cert-file', 'key-file', 'machine-id', 'state-dir', 'metadata', 'public-ip', 'agent-ttl', 'engine-reconcile-interval', 'engine-hold-off', 'http-addr', 'dns-addr', 'dns-domain', 'log-level', 'help', 'version']) {
     t.match(u, `--${flag}\n`, `--${flag} is documented`);
   }
   t.notMatch(u, '--prefix', 'the advanced --prefix is not in the help');
@@ -118,8 +120,9 @@ t.test('bad input: a precise error naming the flag', async (t) => {
     [['--bogus'], {}, /^Unknown option '--bogus'/],
     [['extra'], {}, /Unexpected argument 'extra'/],
     [['--agent-ttl'], {}, /Option '--agent-ttl <value>' argument missing/],
-    [['--endpoints', 'https://127.0.0.1:2379'], {}, '--endpoints: unsupported endpoint "https://127.0.0.1:2379": only http:// is supported'],
-    [['--endpoints', 'http://127.0.0.1:2379/v3'], {}, '--endpoints: "http://127.0.0.1:2379/v3" must be http://host:port, without a path'],
+    [['--endpoints', 'unix:///run/kvd.sock'], {}, '--endpoints: unsupported endpoint "unix:///run/kvd.sock": only http:// and https:// are supported'],
+    [['--endpoints', 'http://127.0.0.1:2379/v3'], {}, '--endpoints: "http://127.0.0.1:2379/v3" must be http://host:port or https://host:port, without a path'],
+    [['--endpoints', 'https://127.0.0.1:2379/v3'], {}, /must be http:\/\/host:port or https:\/\/host:port, without a path/],
     [['--endpoints', 'http://[bad'], {}, /--endpoints: bad endpoint/],
     [['--endpoints', ' , '], {}, '--endpoints is empty'],
     [['--machine-id', 'XYZ'], {}, '--machine-id: machine id must be 32 lowercase hexadecimal digits (got "XYZ")'],
@@ -155,4 +158,31 @@ t.test('durations and addresses', async (t) => {
   t.equal(parseDuration('x', '1m', { min: 0 }), 60_000);
   t.equal(parseHostPort('x', ''), undefined);
   t.same(parseHostPort('x', 'localhost:1'), { host: 'localhost', port: 1 });
+});
+
+t.test('TLS towards the store: --ca-file, --cert-file, --key-file', async (t) => {
+  const fixture = (name: string): string => fileURLToPath(new URL(`../../fixtures/tls/${name}`, import.meta.url));
+  const [ca, cert, key] = [fixture('ca.pem'), fixture('client.pem'), fixture('client-key.pem')];
+  t.equal(config([]).tls, undefined, 'no TLS files, no TLS settings');
+
+  const c = config(['--endpoints', 'https://127.0.0.1:2379,http://127.0.0.1:22379', '--ca-file', ca, '--cert-file', cert, '--key-file', key]);
+  t.same(c.endpoints, ['https://127.0.0.1:2379', 'http://127.0.0.1:22379'], 'https:// endpoints, mixed with http://');
+  t.same(c.tls, { ca: readFileSync(ca), cert: readFileSync(cert), key: readFileSync(key) }, "the files' contents, read at start");
+  t.same(config(['--endpoints', 'https://127.0.0.1:2379']).tls, undefined, "https:// alone: the system's CAs, no client certificate");
+  t.same(config(['--ca-file', ca]).tls, { ca: readFileSync(ca) }, 'a CA without a client certificate');
+  t.same(config(['--endpoints', '127.0.0.1:2379', '--ca-file', ca]).endpoints, ['https://127.0.0.1:2379'], 'with TLS files, no scheme means https://, as the client reads it');
+  t.same(config(['--endpoints', '127.0.0.1:2379']).endpoints, ['http://127.0.0.1:2379'], 'without, http://');
+  t.same(config([], { FLEETD_CA_FILE: ca, FLEETD_CERT_FILE: cert, FLEETD_KEY_FILE: key }).tls, c.tls, 'FLEETD_CA_FILE, FLEETD_CERT_FILE, FLEETD_KEY_FILE');
+
+  const cases: [string[], string | RegExp][] = [
+    [['--cert-file', cert], '--cert-file needs --key-file: a client certificate and its key go together'],
+    [['--key-file', key], '--key-file needs --cert-file: a client certificate and its key go together'],
+    [['--ca-file', '/nonexistent/ca.pem'], '--ca-file: cannot read "/nonexistent/ca.pem": no such file or directory'],
+    [['--cert-file', '/nonexistent/client.pem', '--key-file', key], '--cert-file: cannot read "/nonexistent/client.pem": no such file or directory'],
+    [['--cert-file', cert, '--key-file', '/nonexistent/key.pem'], '--key-file: cannot read "/nonexistent/key.pem": no such file or directory'],
+    [['--ca-file', fixture('')], `--ca-file: cannot read ${JSON.stringify(fixture(''))}: illegal operation on a directory`],
+    [['--ca-file', key], `--ca-file: ${JSON.stringify(key)} holds no PEM certificate`],
+    [['--cert-file', cert, '--key-file', fixture('member-key.pem')], /^--cert-file ".*client\.pem", --key-file ".*member-key\.pem": not a PEM certificate and its key: .*key values mismatch/],
+  ];
+  for (const [argv, message] of cases) t.throws(() => parseFleetdArgs(argv, {}), { name: 'ConfigError', message }, argv.join(' '));
 });

@@ -207,6 +207,7 @@ t.test('with a kvd', async (t) => {
       [['--bogus'], "fleetd: Unknown option '--bogus'"],
       [['--agent-ttl', '0'], 'fleetd: --agent-ttl: must be a whole number of seconds from 1 to 3600 (got "0")'],
       [['--metadata', 'k'], 'fleetd: --metadata: "k" is not key=value'],
+      [['--ca-file', '/nonexistent/ca.pem'], 'fleetd: --ca-file: cannot read "/nonexistent/ca.pem": no such file or directory'],
     ] as [string[], string][]) {
       const r = await run(dist('fleetd'), args);
       t.equal(r.code, 2, args.join(' '));

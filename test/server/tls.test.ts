@@ -1,0 +1,88 @@
+// kvd's client port over TLS (etcd's --cert-file, --key-file, --trusted-ca-file, --client-cert-auth),
+// with real processes: the gateway, kvctl and the client library (watch included) over https and
+// wss, clients that do not trust the member's authority refused, client certificates asked for
+// and checked, and the members' own calls to each other (a forwarded keep-alive) over TLS.
+import t from 'tap';
+import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { Client } from '../../src/client/index.js';
+import { inProcess } from '../kvctl/helpers.js';
+import { KvdCluster } from './kvd-harness.js';
+
+const path = (name: string) => fileURLToPath(new URL(`../fixtures/tls/${name}`, import.meta.url));
+const pem = (name: string) => readFileSync(path(name));
+const SERVER_FLAGS = ['--cert-file', path('member.pem'), '--key-file', path('member-key.pem')];
+
+t.test('a member on https: the gateway, kvctl and the client library over TLS; a client that does not trust its authority is refused', async (t) => {
+  const c = await KvdCluster.create(1, SERVER_FLAGS, { tls: { ca: pem('ca.pem') } });
+  t.teardown(() => c.close());
+  const m = c.members[0]!;
+  t.match(m.url, /^https:\/\//);
+  const kvctl = (...args: string[]) => inProcess(['--endpoints', m.url, ...args]);
+  t.same(await kvctl('--cacert', path('ca.pem'), 'put', 'foo', 'bar'), { code: 0, stdout: 'OK\n', stderr: '', stdoutBytes: Buffer.from('OK\n') });
+  const hostPort = m.url.slice('https://'.length);
+  const bare = await inProcess(['--endpoints', hostPort, '--cacert', path('ca.pem'), 'get', 'foo']);
+  t.same([bare.code, bare.stdout], [0, 'foo\nbar\n'], 'an endpoint without a scheme is https:// once a TLS flag is given (as etcdctl)');
+
+  const untrusted = await kvctl('get', 'foo');
+  t.not(untrusted.code, 0, 'without --cacert the member is not trusted');
+  t.match(untrusted.stderr, /self[- ]signed certificate|unable to verify|unable to get local issuer/i);
+  const wrongCa = await kvctl('--cacert', path('other-ca.pem'), 'get', 'foo');
+  t.not(wrongCa.code, 0, 'an authority that did not sign it');
+  t.match(wrongCa.stderr, /certificate/i);
+  const skipped = await kvctl('--insecure-skip-tls-verify', 'get', 'foo');
+  t.same([skipped.code, skipped.stdout], [0, 'foo\nbar\n'], '--insecure-skip-tls-verify accepts it (an https:// endpoint needs no other flag)');
+  const systemRoots = await inProcess(['--endpoints', hostPort, '--insecure-transport=false', 'get', 'foo']);
+  t.same([systemRoots.code !== 0, /certificate/i.test(systemRoots.stderr)], [true, true], '--insecure-transport=false: TLS with the system authorities, which do not know this one');
+  const missing = await kvctl('--cacert', '/nonexistent/ca.pem', 'get', 'foo');
+  t.same([missing.code, missing.stderr], [128, 'Error: open /nonexistent/ca.pem: no such file or directory\n'], "an unreadable file: etcdctl's error");
+  const halfPair = await kvctl('--cacert', path('ca.pem'), '--cert', path('client.pem'), 'get', 'foo');
+  t.same([halfPair.code, halfPair.stderr], [128, 'Error: --cert and --key must be given together\n']);
+
+  const plain = await fetch(`http://${hostPort}/v3/kv/range`, { method: 'POST', body: '{"key":"Zm9v"}' }).then(
+    (r) => `HTTP ${r.status}`,
+    (e: Error) => e.message,
+  );
+  t.not(plain, 'HTTP 200', `plain HTTP to the TLS port gets no answer (${plain})`);
+
+  // The client library: a watch (a wss:// stream) sees a put made over https.
+  const client = new Client({ endpoints: [m.url], tls: { ca: pem('ca.pem') }, autoSyncMembers: false });
+  t.teardown(() => client.close());
+  const ac = new AbortController();
+  const watcher = client.watch('w/', { prefix: true, signal: ac.signal });
+  const seen = new Promise<string>((resolve) => {
+    void (async () => {
+      for await (const r of watcher) for (const e of r.events) return resolve(Buffer.from(e.kv.value).toString());
+    })();
+  });
+  await watcher.ready();
+  await client.put('w/1', 'over tls');
+  t.equal(await seen, 'over tls', 'the watch over wss:// got the event');
+  ac.abort();
+  t.equal(Buffer.from((await client.get('foo')).kvs[0]!.value).toString(), 'bar');
+});
+
+t.test('--client-cert-auth: only clients with a certificate from --trusted-ca-file; members forward to each other over TLS', async (t) => {
+  const flags = [...SERVER_FLAGS, '--trusted-ca-file', path('ca.pem'), '--client-cert-auth'];
+  const c = await KvdCluster.create(3, flags, { tls: { ca: pem('ca.pem'), cert: pem('client.pem'), key: pem('client-key.pem') } });
+  t.teardown(() => c.close());
+  const leader = await c.leader();
+  const follower = c.members.find((m) => m !== leader)!;
+  const withCert = ['--cacert', path('ca.pem'), '--cert', path('client.pem'), '--key', path('client-key.pem')];
+  const noCert = await inProcess(['--endpoints', follower.url, '--cacert', path('ca.pem'), 'put', 'a', '1']);
+  t.not(noCert.code, 0, 'a client without a certificate is refused');
+  t.match(noCert.stderr, /alert certificate required/, 'the member says why');
+  t.equal((await inProcess(['--endpoints', follower.url, ...withCert, 'put', 'a', '1'])).stdout, 'OK\n', 'a client with one is served');
+
+  // A keep-alive sent to a follower is forwarded to the leader's https:// client URL: the
+  // follower presents its own certificate there.
+  const grant = await inProcess(['--endpoints', leader.url, ...withCert, 'lease', 'grant', '60']);
+  const id = /lease ([0-9a-f]+) granted/.exec(grant.stdout)?.[1];
+  t.ok(id, grant.stdout);
+  const kept = await inProcess(['--endpoints', follower.url, ...withCert, 'lease', 'keep-alive', '--once', id!]);
+  t.same([kept.code, kept.stdout.trim()], [0, `lease ${id} keepalived with TTL(60)`], 'forwarded to the leader over TLS');
+  const status = await inProcess(['--endpoints', follower.url, ...withCert, 'endpoint', 'status', '--cluster', '-w', 'json']);
+  t.equal(status.code, 0, status.stderr);
+  const endpoints = (JSON.parse(status.stdout) as { Endpoint: string }[]).map((e) => e.Endpoint).sort();
+  t.same(endpoints, c.members.map((m) => m.url).sort(), "--cluster reaches every member's https:// URL");
+});
