@@ -31,7 +31,9 @@ export interface KvdConfig {
   walFsyncInPlaceMaxMs: number;
   logLevel: string;
   /** TLS on the https:// client URLs (etcd's --cert-file, --key-file, --trusted-ca-file, --client-cert-auth). */
-  clientTls?: ClientTlsFiles;
+  clientTls?: TlsFiles;
+  /** TLS on the https:// peer URLs (--peer-cert-file, --peer-key-file, --peer-trusted-ca-file, --peer-client-cert-auth). */
+  peerTls?: TlsFiles;
   /**
    * TEST ONLY, breaks linearizability: serve linearizable reads from this member's own copy without
    * ReadIndex (see TEST_ONLY_UNSAFE_LOCAL_READS_FLAG). Never set in production.
@@ -39,12 +41,13 @@ export interface KvdConfig {
   testOnlyUnsafeLocalReads: boolean;
 }
 
-export interface ClientTlsFiles {
+/** One port's TLS flags (the client port's, or the peer port's with `peer-` before each name). */
+export interface TlsFiles {
   certFile: string;
   keyFile: string;
-  /** Authorities for client certificates (with clientCertAuth) and for the members' certificates. */
+  /** Authorities for the certificates of those who connect (with clientCertAuth) and of the members this one calls. */
   trustedCaFile?: string;
-  /** Refuse clients without a certificate signed by trustedCaFile (else by the system's roots). */
+  /** Refuse connections without a certificate signed by trustedCaFile (else by the system's roots). */
   clientCertAuth: boolean;
 }
 
@@ -105,6 +108,10 @@ const FLAGS = {
   'key-file': { type: 'string', help: 'path to the client server TLS key file', def: '' },
   'trusted-ca-file': { type: 'string', help: 'path to the client server TLS trusted CA cert file (client certificates, and the other members\' certificates)', def: '' },
   'client-cert-auth': { type: 'string', help: 'enable client cert authentication (true or false)', def: 'false', goBool: true },
+  'peer-cert-file': { type: 'string', help: 'path to the peer server TLS cert file (for https:// peer URLs; also presented when dialing peers)', def: '' },
+  'peer-key-file': { type: 'string', help: 'path to the peer server TLS key file', def: '' },
+  'peer-trusted-ca-file': { type: 'string', help: "path to the peer server TLS trusted CA file (the other members' peer certificates)", def: '' },
+  'peer-client-cert-auth': { type: 'string', help: 'enable peer client cert authentication (true or false)', def: 'false', goBool: true },
   'log-level': { type: 'string', help: 'log level: debug, info, warn, error, fatal', def: 'info' },
 } as const;
 
@@ -140,8 +147,8 @@ export function parseKvdArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     dataDir: get('data-dir'),
     listenClientUrls: parseUrls('listen-client-urls', get('listen-client-urls'), ['http:', 'https:']),
     advertiseClientUrls: parseUrls('advertise-client-urls', get('advertise-client-urls'), ['http:', 'https:']).map(stripSlash),
-    listenPeerUrls: parseUrls('listen-peer-urls', get('listen-peer-urls'), ['http:', 'ws:']),
-    initialAdvertisePeerUrls: parseUrls('initial-advertise-peer-urls', get('initial-advertise-peer-urls'), ['http:', 'ws:']).map(stripSlash),
+    listenPeerUrls: parseUrls('listen-peer-urls', get('listen-peer-urls'), PEER_SCHEMES),
+    initialAdvertisePeerUrls: parseUrls('initial-advertise-peer-urls', get('initial-advertise-peer-urls'), PEER_SCHEMES).map(stripSlash),
     initialCluster: parseInitialCluster(get('initial-cluster')),
     initialClusterState: parseEnum('initial-cluster-state', get('initial-cluster-state'), ['new', 'existing']),
     initialClusterToken: get('initial-cluster-token'),
@@ -155,7 +162,8 @@ export function parseKvdArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     initialCorruptCheck: parseEnum('experimental-initial-corrupt-check', get('experimental-initial-corrupt-check'), ['true', 'false']) === 'true',
     quotaBackendBytes: parseWholeNumber('quota-backend-bytes', get('quota-backend-bytes'), 0) || DEFAULT_QUOTA_BYTES,
     logLevel: parseEnum('log-level', get('log-level'), ['debug', 'info', 'warn', 'error', 'fatal', 'silent']),
-    clientTls: parseClientTls(get),
+    clientTls: parseTls(get, ''),
+    peerTls: parseTls(get, 'peer-'),
     // Deliberately not read from the environment: see TEST_ONLY_UNSAFE_LOCAL_READS_FLAG.
     testOnlyUnsafeLocalReads: args.bool(TEST_ONLY_UNSAFE_LOCAL_READS_FLAG),
   };
@@ -163,6 +171,16 @@ export function parseKvdArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
   if (https && !config.clientTls) {
     throw new ConfigError(`TLS key/cert (--cert-file, --key-file) must be provided for client url ${stripSlash(https)} with HTTPS scheme`);
   }
+  const peerHttps = config.listenPeerUrls.find((u) => u.protocol === 'https:' || u.protocol === 'wss:');
+  if (peerHttps && !config.peerTls) {
+    throw new ConfigError(`TLS key/cert (--peer-cert-file, --peer-key-file) must be provided for peer url ${stripSlash(peerHttps)} with HTTPS scheme`);
+  }
+  // The other members dial what this one advertises: a TLS listener advertised as http:// (or the
+  // reverse) could never be reached.
+  const tlsPeer = (u: string) => /^(https|wss):/.test(u);
+  const listenTls = tlsPeer(config.listenPeerUrls[0]!.href);
+  const mismatched = config.initialAdvertisePeerUrls.find((u) => tlsPeer(u) !== listenTls);
+  if (mismatched) throw new ConfigError(`--initial-advertise-peer-urls: ${mismatched} and --listen-peer-urls ${stripSlash(config.listenPeerUrls[0]!)} must both be https:// or both plain`);
   if (config.electionMs < 5 * config.heartbeatMs) {
     throw new ConfigError(
       `--election-timeout[${config.electionMs}ms] should be at least 5 times as --heartbeat-interval[${config.heartbeatMs}ms]`,
@@ -181,18 +199,22 @@ export function parseKvdArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
   return { kind: 'config', config };
 }
 
-/** The client TLS flags: none, or a certificate and its key (and what goes with them). */
-function parseClientTls(get: (flag: FlagName) => string): ClientTlsFiles | undefined {
-  const certFile = get('cert-file');
-  const keyFile = get('key-file');
-  const trustedCaFile = get('trusted-ca-file');
-  const clientCertAuth = parseEnum('client-cert-auth', get('client-cert-auth'), ['true', 'false']) === 'true';
+const PEER_SCHEMES = ['http:', 'ws:', 'https:', 'wss:'];
+
+/** One port's TLS flags (`prefix` '' for the client port, 'peer-' for the peer port): none, or a certificate and its key and what goes with them. */
+function parseTls(get: (flag: FlagName) => string, prefix: '' | 'peer-'): TlsFiles | undefined {
+  const flag = (name: string) => `${prefix}${name}` as FlagName;
+  const certFile = get(flag('cert-file'));
+  const keyFile = get(flag('key-file'));
+  const trustedCaFile = get(flag('trusted-ca-file'));
+  const clientCertAuth = parseEnum(flag('client-cert-auth'), get(flag('client-cert-auth')), ['true', 'false']) === 'true';
+  const pair = `--${prefix}cert-file and --${prefix}key-file`;
   if (certFile === '' && keyFile === '') {
-    const orphan = trustedCaFile !== '' ? '--trusted-ca-file' : clientCertAuth ? '--client-cert-auth' : undefined;
-    if (orphan) throw new ConfigError(`${orphan} needs --cert-file and --key-file (client TLS)`);
+    const orphan = trustedCaFile !== '' ? `--${prefix}trusted-ca-file` : clientCertAuth ? `--${prefix}client-cert-auth` : undefined;
+    if (orphan) throw new ConfigError(`${orphan} needs ${pair} (${prefix === '' ? 'client' : 'peer'} TLS)`);
     return undefined;
   }
-  if (certFile === '' || keyFile === '') throw new ConfigError('--cert-file and --key-file must be given together');
+  if (certFile === '' || keyFile === '') throw new ConfigError(`${pair} must be given together`);
   return { certFile, keyFile, trustedCaFile: trustedCaFile || undefined, clientCertAuth };
 }
 
@@ -224,7 +246,7 @@ function parseInitialCluster(value: string): Map<string, string[]> {
     const eq = part.indexOf('=');
     if (eq <= 0) throw new ConfigError(`--initial-cluster: "${part}" is not name=URL`);
     const name = part.slice(0, eq);
-    const url = parseUrls('initial-cluster', part.slice(eq + 1), ['http:', 'ws:'])[0]!;
+    const url = parseUrls('initial-cluster', part.slice(eq + 1), PEER_SCHEMES)[0]!;
     const list = out.get(name) ?? [];
     list.push(stripSlash(url));
     out.set(name, list);

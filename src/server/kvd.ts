@@ -3,7 +3,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
-import { loadClientTls } from './client-tls.js';
+import { loadPortTls } from './port-tls.js';
 import { TEST_ONLY_UNSAFE_LOCAL_READS_FLAG, type KvdConfig } from './config.js';
 import { createHttpFrontEnd, useFastPath } from './http/index.js';
 import { KvMember } from './member/kv-member.js';
@@ -30,7 +30,9 @@ export async function startKvd(config: KvdConfig): Promise<RunningKvd> {
   const log = componentLogger('kvd', { name: config.name });
   const peer = config.listenPeerUrls[0]!;
   // Before anything starts: a certificate that cannot be used is a start-up error.
-  const tls = config.clientTls ? loadClientTls(config.clientTls) : undefined;
+  const tls = config.clientTls ? loadPortTls(config.clientTls, '') : undefined;
+  const peerTls = config.peerTls ? loadPortTls(config.peerTls, 'peer-') : undefined;
+  if (peerTls && !/^(https|wss):/.test(peer.protocol)) log.warn({ url: peer.href }, 'kvd: scheme is HTTP while peer key and cert files are present; ignoring peer key and cert files');
   const member = await KvMember.start({
     name: config.name,
     dataDir: config.dataDir,
@@ -51,7 +53,8 @@ export async function startKvd(config: KvdConfig): Promise<RunningKvd> {
     walFsyncInPlaceMaxMs: config.walFsyncInPlaceMaxMs,
     logger: log,
     testOnlyUnsafeLocalReads: config.testOnlyUnsafeLocalReads,
-    memberTls: tls?.member,
+    memberTls: tls?.dial,
+    peerTls: /^(https|wss):/.test(peer.protocol) ? peerTls : undefined,
   });
   if (config.testOnlyUnsafeLocalReads) {
     // Loud on purpose, whatever the log level: this member breaks linearizability.

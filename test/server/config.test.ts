@@ -107,6 +107,12 @@ t.test('client TLS: https:// client URLs with a certificate and its key; what go
     'with client certificates (and a certificate while the URLs are http://: warned about at start, as etcd)',
   );
   t.same(config([], { KVD_CERT_FILE: 'e.pem', KVD_KEY_FILE: 'ek.pem', KVD_CLIENT_CERT_AUTH: 'true' }).clientTls?.clientCertAuth, true, 'from the environment');
+  const peer = config([
+    '--listen-peer-urls', 'https://127.0.0.1:2380', '--initial-advertise-peer-urls', 'https://127.0.0.1:2380', '--initial-cluster', 'default=https://127.0.0.1:2380',
+    '--peer-cert-file', 'p.pem', '--peer-key-file', 'pk.pem', '--peer-trusted-ca-file', 'ca.pem', '--peer-client-cert-auth',
+  ]);
+  t.same(peer.peerTls, { certFile: 'p.pem', keyFile: 'pk.pem', trustedCaFile: 'ca.pem', clientCertAuth: true }, 'the peer port');
+  t.equal(peer.clientTls, undefined, 'independent of the client port');
   const bad: [string[], RegExp][] = [
     [https, /^TLS key\/cert \(--cert-file, --key-file\) must be provided for client url https:\/\/127\.0\.0\.1:2379 with HTTPS scheme$/],
     [['--cert-file', 'm.pem'], /^--cert-file and --key-file must be given together$/],
@@ -115,6 +121,10 @@ t.test('client TLS: https:// client URLs with a certificate and its key; what go
     [['--client-cert-auth'], /^--client-cert-auth needs --cert-file and --key-file/],
     [['--cert-file', 'm.pem', '--key-file', 'k.pem', '--client-cert-auth=maybe'], /client-cert-auth: must be one of true, false/],
     [['--listen-client-urls', 'ftp://127.0.0.1:2379'], /URL scheme must be http or https/],
+    [['--listen-peer-urls', 'https://127.0.0.1:2380', '--initial-advertise-peer-urls', 'https://127.0.0.1:2380', '--initial-cluster', 'default=https://127.0.0.1:2380'], /^TLS key\/cert \(--peer-cert-file, --peer-key-file\) must be provided for peer url https:\/\/127\.0\.0\.1:2380 with HTTPS scheme$/],
+    [['--peer-cert-file', 'p.pem'], /^--peer-cert-file and --peer-key-file must be given together$/],
+    [['--peer-client-cert-auth'], /^--peer-client-cert-auth needs --peer-cert-file and --peer-key-file \(peer TLS\)$/],
+    [['--peer-cert-file', 'p.pem', '--peer-key-file', 'k.pem', '--listen-peer-urls', 'https://127.0.0.1:2380'], /--initial-advertise-peer-urls: http:\/\/127\.0\.0\.1:2380 and --listen-peer-urls https:\/\/127\.0\.0\.1:2380 must both be https:\/\/ or both plain/],
   ];
   for (const [argv, msg] of bad) t.throws(() => parseKvdArgs(argv, {}), { name: 'ConfigError', message: msg }, argv.join(' '));
 });

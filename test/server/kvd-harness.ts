@@ -18,6 +18,8 @@ export interface KvdSpec {
   dataDir: string;
   /** The client URLs are https:// (kvd's TLS flags among the cluster's flags); the harness's calls trust `ca`. */
   tls?: HarnessTls;
+  /** The peer URLs are https:// (kvd's --peer-cert-file and friends among the cluster's flags). */
+  peerTls?: boolean;
 }
 
 /** What the harness's own calls to an https member use: its authority, and a client certificate if it asks for one. */
@@ -149,15 +151,15 @@ export class KvdCluster {
   private dirs: string[] = [];
   token = `test-${process.pid}-${Math.floor(Math.random() * 1e9)}`;
 
-  static async create(n: number, flags: string[] = [], opts: { tls?: HarnessTls } = {}): Promise<KvdCluster> {
+  static async create(n: number, flags: string[] = [], opts: { tls?: HarnessTls; peerTls?: boolean } = {}): Promise<KvdCluster> {
     const c = new KvdCluster();
     const specs: KvdSpec[] = [];
     for (let i = 1; i <= n; i++) {
       const dataDir = await tempDir('flotilla-kvd-');
       c.dirs.push(dataDir);
-      specs.push({ name: `m${i}`, clientPort: await freePort(), peerPort: await freePort(), dataDir, tls: opts.tls });
+      specs.push({ name: `m${i}`, clientPort: await freePort(), peerPort: await freePort(), dataDir, tls: opts.tls, peerTls: opts.peerTls });
     }
-    const initial = specs.map((s) => `${s.name}=http://127.0.0.1:${s.peerPort}`).join(',');
+    const initial = specs.map((s) => `${s.name}=${peerUrl(s)}`).join(',');
     for (const s of specs) {
       c.members.push(
         new KvdProc(s, () => [...memberArgs(s), '--initial-cluster', initial, '--initial-cluster-token', c.token, ...flags], () => c.notifyStarted()),
@@ -171,12 +173,13 @@ export class KvdCluster {
   async newMember(name: string, flags: string[] = []): Promise<KvdProc> {
     const dataDir = await tempDir('flotilla-kvd-');
     this.dirs.push(dataDir);
-    const spec: KvdSpec = { name, clientPort: await freePort(), peerPort: await freePort(), dataDir };
+    const like = this.members[0]?.spec;
+    const spec: KvdSpec = { name, clientPort: await freePort(), peerPort: await freePort(), dataDir, tls: like?.tls, peerTls: like?.peerTls };
     const others = this.members.filter((m) => m.alive);
     const proc = new KvdProc(spec, () => [
       ...memberArgs(spec),
       '--initial-cluster',
-      [...others, { spec }].map((m) => `${m.spec.name}=http://127.0.0.1:${m.spec.peerPort}`).join(','),
+      [...others, { spec }].map((m) => `${m.spec.name}=${peerUrl(m.spec)}`).join(','),
       '--initial-cluster-state',
       'existing',
       '--initial-cluster-token',
@@ -217,6 +220,11 @@ export class KvdCluster {
   }
 }
 
+/** The member's peer URL, as the others are told it. */
+export function peerUrl(s: KvdSpec): string {
+  return `${s.peerTls ? 'https' : 'http'}://127.0.0.1:${s.peerPort}`;
+}
+
 function memberArgs(s: KvdSpec): string[] {
   const scheme = s.tls ? 'https' : 'http';
   return [
@@ -224,8 +232,8 @@ function memberArgs(s: KvdSpec): string[] {
     '--data-dir', s.dataDir,
     '--listen-client-urls', `${scheme}://127.0.0.1:${s.clientPort}`,
     '--advertise-client-urls', `${scheme}://127.0.0.1:${s.clientPort}`,
-    '--listen-peer-urls', `http://127.0.0.1:${s.peerPort}`,
-    '--initial-advertise-peer-urls', `http://127.0.0.1:${s.peerPort}`,
+    '--listen-peer-urls', peerUrl(s),
+    '--initial-advertise-peer-urls', peerUrl(s),
   ];
 }
 

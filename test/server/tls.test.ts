@@ -1,13 +1,15 @@
 // kvd's client port over TLS (etcd's --cert-file, --key-file, --trusted-ca-file, --client-cert-auth),
 // with real processes: the gateway, kvctl and the client library (watch included) over https and
 // wss, clients that do not trust the member's authority refused, client certificates asked for
-// and checked, and the members' own calls to each other (a forwarded keep-alive) over TLS.
+// and checked, the members' own calls to each other (a forwarded keep-alive) over TLS, and the peer
+// port over TLS (Raft, a member joining, a connection without a member certificate refused).
 import t from 'tap';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { Client } from '../../src/client/index.js';
 import { inProcess } from '../kvctl/helpers.js';
-import { KvdCluster } from './kvd-harness.js';
+import https from 'node:https';
+import { b64, KvdCluster } from './kvd-harness.js';
 
 const path = (name: string) => fileURLToPath(new URL(`../fixtures/tls/${name}`, import.meta.url));
 const pem = (name: string) => readFileSync(path(name));
@@ -85,4 +87,42 @@ t.test('--client-cert-auth: only clients with a certificate from --trusted-ca-fi
   t.equal(status.code, 0, status.stderr);
   const endpoints = (JSON.parse(status.stdout) as { Endpoint: string }[]).map((e) => e.Endpoint).sort();
   t.same(endpoints, c.members.map((m) => m.url).sort(), "--cluster reaches every member's https:// URL");
+});
+
+/** A GET over https with the given TLS settings: the status, or the error's message. */
+function httpsGet(url: string, tls: { ca: Buffer; cert?: Buffer; key?: Buffer }): Promise<string> {
+  return new Promise((resolve) => {
+    const req = https.get(url, { ...tls, agent: false, signal: AbortSignal.timeout(5000) }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(`HTTP ${res.statusCode}`));
+      res.on('error', (e) => resolve(e.message));
+    });
+    req.on('error', (e) => resolve(e.message));
+  });
+}
+
+t.test('the peer port over TLS (--peer-cert-file, --peer-client-cert-auth): Raft between the members, a member joining, a connection without a member certificate refused', async (t) => {
+  const peerFlags = ['--peer-cert-file', path('member.pem'), '--peer-key-file', path('member-key.pem'), '--peer-trusted-ca-file', path('ca.pem'), '--peer-client-cert-auth'];
+  const c = await KvdCluster.create(3, peerFlags, { peerTls: true });
+  t.teardown(() => c.close());
+  const leader = await c.leader();
+  t.equal((await leader.call('/v3/kv/put', { key: b64('p'), value: b64('1') })).status, 200);
+  for (const m of c.members) {
+    t.equal((await inProcess(['--endpoints', m.url, 'get', 'p', '--print-value-only'])).stdout, '1\n', `${m.spec.name} has it (a linearizable read)`);
+  }
+  // A member added and started later asks the others who is in the cluster over https, then
+  // gets the log over wss.
+  const fresh = await c.newMember('m4', peerFlags);
+  const add = await inProcess(['--endpoints', leader.url, 'member', 'add', 'm4', `--peer-urls=https://127.0.0.1:${fresh.spec.peerPort}`]);
+  t.equal(add.code, 0, add.stderr);
+  await fresh.start();
+  t.equal((await inProcess(['--endpoints', fresh.url, 'get', 'p', '--print-value-only'])).stdout, '1\n', 'the member that joined over TLS caught up');
+  t.equal((await inProcess(['--endpoints', fresh.url, 'put', 'q', '2'])).stdout, 'OK\n', 'and writes through the cluster');
+
+  const peerPort = `https://127.0.0.1:${leader.spec.peerPort}/flotilla/cluster`;
+  t.equal(await httpsGet(peerPort, { ca: pem('ca.pem'), cert: pem('member.pem'), key: pem('member-key.pem') }), 'HTTP 200', 'a member certificate is let in');
+  t.match(await httpsGet(peerPort, { ca: pem('ca.pem') }), /certificate required|socket hang up|ECONNRESET/, 'no certificate: refused');
+  await leader.waitForLog(/refused peer connection.*TLS handshake failed|TLS handshake failed.*refused peer connection/);
+  const plain = await fetch(peerPort.replace('https:', 'http:')).then((r) => `HTTP ${r.status}`, (e: Error) => e.message);
+  t.not(plain, 'HTTP 200', `plain HTTP to the peer port gets nothing (${plain})`);
 });

@@ -7,7 +7,7 @@ import { decodeConfChange } from '../confchange.js';
 import { NodeStoppedError, ProposalDroppedError, ProposalTimeoutError, RaftError, ReadIndexTimeoutError, TooManyRequestsError } from '../errors.js';
 import { RaftCore, bootstrapEntries, type RaftStatus } from '../raft.js';
 import { RaftStorage } from '../storage/index.js';
-import { PeerTransport, type PeerStats } from '../transport/index.js';
+import { PeerTransport, type PeerStats, type PeerTls } from '../transport/index.js';
 import { ConfChangeType, EntryType, MessageType, Role, type Entry, type HardState, type Message, type NodeId, type Ready, type Snapshot } from '../types.js';
 import { componentLogger, type Logger } from '../../util/log.js';
 import { decodeMemberContext, encodeMemberContext, unwrapSnapshot, wrapSnapshot, wrapSnapshotPieces, type MemberInfo } from './members.js';
@@ -67,6 +67,8 @@ export interface RaftNodeOptions {
   logger?: Logger;
   /** Plain HTTP requests on the peer port (see PeerTransport). */
   peerHttpHandler?: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void;
+  /** TLS on the peer port (https:// peer URLs). */
+  peerTls?: PeerTls;
 }
 
 export interface RaftNodeStatus extends RaftStatus {
@@ -269,6 +271,7 @@ export class RaftNode extends EventEmitter {
       snapshotChunkBytes: opts.snapshotChunkBytes,
       logger: log,
       httpHandler: opts.peerHttpHandler,
+      tls: opts.peerTls,
     });
   }
 

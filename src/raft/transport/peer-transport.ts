@@ -55,6 +55,16 @@ export interface TransportOptions {
   logger?: Logger;
   /** Serves plain HTTP requests on the peer port (the WebSocket upgrade is the transport's own). */
   httpHandler?: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void;
+  /** TLS on the peer port: the listener is https, and connections to peers present `dial`'s certificate. */
+  tls?: PeerTls;
+}
+
+/** The peer port's TLS (kvd's --peer-cert-file and friends). */
+export interface PeerTls {
+  /** The listener's: its certificate, and whether (and against what) it checks the dialing member's. */
+  server: import('node:tls').TlsOptions;
+  /** What a connection to a peer trusts (`ca`) and presents (`cert`, `key`). */
+  dial: { ca?: Buffer; cert?: Buffer; key?: Buffer };
 }
 
 const MiB = 1024 * 1024;
@@ -110,6 +120,7 @@ export class PeerTransport {
       codec: this.codec,
       logger: this.log,
       httpHandler: opts.httpHandler,
+      tls: opts.tls?.server,
       isMember: (id) => this.peers.has(id),
       onInboundOpen: (c) => this.inboundOpened(c),
       onInboundClose: (c) => this.inboundClosed(c),
@@ -207,6 +218,7 @@ export class PeerTransport {
       clusterId: this.opts.clusterId,
       peerId: id,
       url,
+      tls: this.opts.tls?.dial,
       codec: this.codec,
       logger: this.log,
       maxFrameBytes: this.maxFrameBytes,

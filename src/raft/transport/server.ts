@@ -2,6 +2,8 @@
 // Each upgrade is checked against the cluster id and the membership before it is accepted; each
 // accepted connection carries frames from one peer to this node and nothing back.
 import http from 'node:http';
+import https from 'node:https';
+import type { TlsOptions } from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -37,6 +39,8 @@ export interface ListenerOptions {
   logger: Logger;
   /** Plain (non-upgrade) HTTP requests on the peer port, e.g. a joining member asking for cluster info. */
   httpHandler?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
+  /** Serve https (and wss) with these options instead of plain HTTP. */
+  tls?: TlsOptions;
   isMember(id: NodeId): boolean;
   onInboundOpen(conn: InboundConnection): void;
   onInboundClose(conn: InboundConnection): void;
@@ -83,7 +87,7 @@ export class PeerListener {
   private startPending: (() => void) | undefined;
 
   constructor(private readonly opts: ListenerOptions) {
-    this.server = http.createServer((req, res) => {
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       if (this.opts.httpHandler) {
         try {
           this.opts.httpHandler(req, res);
@@ -96,7 +100,8 @@ export class PeerListener {
       }
       res.writeHead(426, { 'content-type': 'text/plain', connection: 'close' });
       res.end('flotilla raft peer listener: WebSocket upgrade required\n');
-    });
+    };
+    this.server = opts.tls ? https.createServer(opts.tls, handler) : http.createServer(handler);
     this.wss = new WebSocketServer({
       noServer: true,
       perMessageDeflate: false,
@@ -108,6 +113,12 @@ export class PeerListener {
       socket.on('close', () => this.sockets.delete(socket));
     });
     this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
+    // A member whose certificate this listener refuses (or that does not speak TLS) retries every
+    // few seconds: said once a minute per reason, as other refusals.
+    this.server.on('tlsClientError', (err: Error, socket: Socket) => {
+      this.noteRefusal(`TLS handshake failed: ${err.message}`, `${socket.remoteAddress}:${socket.remotePort}`, {});
+      socket.destroy();
+    });
     this.server.on('clientError', (err, socket) => {
       opts.logger.debug({ err: err.message }, 'bad HTTP request on the peer listener');
       socket.destroy();
@@ -165,8 +176,8 @@ export class PeerListener {
     await closed;
   }
 
-  private refuse(socket: Duplex, remote: string, reason: string, fields: Record<string, unknown>): void {
-    // A misconfigured or removed member retries every few seconds: warn once a minute per reason.
+  /** A misconfigured or removed member retries every few seconds: warn once a minute per reason. */
+  private noteRefusal(reason: string, remote: string, fields: Record<string, unknown>): void {
     const now = Date.now();
     const last = this.refusalsLogged.get(reason);
     if (last === undefined || now - last >= REFUSAL_LOG_INTERVAL_MS) {
@@ -176,6 +187,10 @@ export class PeerListener {
     } else {
       this.opts.logger.debug({ remote, reason, ...fields }, 'refused peer connection');
     }
+  }
+
+  private refuse(socket: Duplex, remote: string, reason: string, fields: Record<string, unknown>): void {
+    this.noteRefusal(reason, remote, fields);
     const body = `${reason}\n`;
     socket.on('error', () => {});
     socket.end(

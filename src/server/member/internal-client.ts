@@ -14,15 +14,15 @@ export interface ClusterInfo {
 }
 
 /** Asks each peer URL in turn for the cluster's id and members, retrying for up to `timeoutMs`. */
-export async function fetchClusterInfo(peerURLs: string[], log: Logger, timeoutMs = 10000): Promise<ClusterInfo> {
+export async function fetchClusterInfo(agents: MemberAgents, peerURLs: string[], log: Logger, timeoutMs = 10000): Promise<ClusterInfo> {
   if (peerURLs.length === 0) throw new EtcdError(GrpcCode.InvalidArgument, 'joining an existing cluster needs the other members in --initial-cluster');
   const deadline = Date.now() + timeoutMs;
   let lastErr = '';
   for (let attempt = 0; ; attempt++) {
     for (const url of peerURLs) {
       try {
-        const res = await fetch(`${url.replace(/^ws/, 'http')}/flotilla/cluster`, { signal: AbortSignal.timeout(2000) });
-        if (res.ok) return (await res.json()) as ClusterInfo;
+        const res = await agents.request('GET', new URL(`${url.replace(/^ws/, 'http')}/flotilla/cluster`), undefined, AbortSignal.timeout(2000));
+        if (res.status === 200) return JSON.parse(res.text) as ClusterInfo;
         lastErr = `${url}: HTTP ${res.status}`;
       } catch (err) {
         lastErr = `${url}: ${(err as Error).message}`;
@@ -37,14 +37,14 @@ export async function fetchClusterInfo(peerURLs: string[], log: Logger, timeoutM
 }
 
 /**
- * How this member reaches the others' client ports: plain, or over TLS for https:// URLs,
+ * How this member reaches the others' ports outside Raft: plain, or over TLS for https:// URLs,
  * trusting `ca` and presenting this member's own certificate (which a member with
- * --client-cert-auth asks for), as etcd's members dial each other's gateways.
+ * --client-cert-auth, or --peer-client-cert-auth, asks for), as etcd's members dial each other.
  */
 export interface MemberTls {
   ca?: Buffer;
-  cert: Buffer;
-  key: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
 }
 
 /** Keep-alive connections to the other members' client ports (one agent per scheme). */
@@ -56,14 +56,14 @@ export class MemberAgents {
     this.secure = new https.Agent({ keepAlive: true, ca: tls?.ca, cert: tls?.cert, key: tls?.key });
   }
 
-  /** POSTs `body` (JSON text) to `url`; resolves with the status and the answer's text. */
-  post(url: URL, body: string, signal: AbortSignal): Promise<{ status: number; text: string }> {
+  /** Sends `body` (JSON text, for a POST) to `url`; resolves with the status and the answer's text. */
+  request(method: 'GET' | 'POST', url: URL, body: string | undefined, signal: AbortSignal): Promise<{ status: number; text: string }> {
     return new Promise((resolve, reject) => {
       const tls = url.protocol === 'https:';
       const options = {
-        method: 'POST',
+        method,
         agent: tls ? this.secure : this.plain,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
         signal,
       };
       const onAnswer = (res: http.IncomingMessage): void => {
@@ -114,7 +114,7 @@ export async function callMember<T>(
   try {
     let res: { status: number; text: string };
     try {
-      res = await agents.post(new URL(`${clientURL}/flotilla/internal/${path}`), JSON.stringify(body), ac.signal);
+      res = await agents.request('POST', new URL(`${clientURL}/flotilla/internal/${path}`), JSON.stringify(body), ac.signal);
     } catch {
       // No answer in time is etcd's timeout. Otherwise the leader went away (its connection failed,
       // or this member saw another leader, which aborts `signal`): the caller may try the new one.

@@ -17,7 +17,8 @@ import { EtcdError, Errors, GrpcCode } from '../../util/errors.js';
 import { componentLogger, type Logger } from '../../util/log.js';
 import type { KvService, WatchSession, WatchSink } from '../service.js';
 import { clusterIdFor, hexId, memberIdFor } from './ids.js';
-import { callMember, fetchClusterInfo, forwardToLeader, MemberAgents, type MemberTls } from './internal-client.js';
+import { callMember, fetchClusterInfo, forwardToLeader, MemberAgents, type ClusterInfo, type MemberTls } from './internal-client.js';
+import type { PeerTls } from '../../raft/transport/index.js';
 import { MemberMetrics } from './metrics.js';
 import { checkAgainstPeers, CorruptionCheck, type MemberHash } from './corruption.js';
 
@@ -65,6 +66,8 @@ export interface KvMemberOptions {
   testOnlyUnsafeLocalReads?: boolean;
   /** TLS for this member's calls to the others' https:// client URLs (forwards, hash checks). */
   memberTls?: MemberTls;
+  /** TLS on the peer port (Raft, and a joining member's question to the others). */
+  peerTls?: PeerTls;
 }
 
 /** What the data directory remembers about this member, so that restarts ignore the bootstrap flags (as etcd does). */
@@ -166,7 +169,7 @@ export class KvMember implements KvService {
       }
       // Asked only by a member with no Raft state yet: on a restart --initial-cluster is ignored,
       // as etcd ignores it (the peers a member joined through may have been removed since).
-      const joinPeers = opts.initialClusterState === 'existing' ? () => fetchClusterInfo(peersOtherThan(opts), log).then((c) => c.members) : undefined;
+      const joinPeers = opts.initialClusterState === 'existing' ? () => askToJoin(peersOtherThan(opts), opts.peerTls, log).then((c) => c.members) : undefined;
       const header = { cluster_id: identity.clusterId, member_id: identity.memberId };
       const hub = new WatchHub(store, {
         header: () => ({ ...header, raft_term: member?.node.term() ?? 0 }),
@@ -193,6 +196,7 @@ export class KvMember implements KvService {
         walFsyncInPlaceMaxMs: opts.walFsyncInPlaceMaxMs,
         requestTimeoutMs: opts.requestTimeoutMs,
         logger: log,
+        peerTls: opts.peerTls,
         peerHttpHandler: (req, res) => {
           if (member) member.servePeerHttp(req, res);
           else res.writeHead(503, { 'content-type': 'text/plain' }).end('starting\n');
@@ -746,7 +750,7 @@ async function resolveIdentity(opts: KvMemberOptions, log: Logger): Promise<Memb
       name: opts.name,
     };
   } else {
-    const info = await fetchClusterInfo(peersOtherThan(opts), log);
+    const info = await askToJoin(peersOtherThan(opts), opts.peerTls, log);
     const mine = new Set(opts.advertisePeerURLs.map(normalizeUrl));
     const me = info.members.find((m) => m.peerURLs.some((u) => mine.has(normalizeUrl(u))));
     if (!me) {
@@ -760,4 +764,14 @@ async function resolveIdentity(opts: KvMemberOptions, log: Logger): Promise<Memb
   await writeFile(`${file}.tmp`, JSON.stringify(identity));
   await rename(`${file}.tmp`, file);
   return identity;
+}
+
+/** A joining member's question to the existing ones (on their peer ports), over TLS when those are https://. */
+async function askToJoin(peerURLs: string[], tls: PeerTls | undefined, log: Logger): Promise<ClusterInfo> {
+  const agents = new MemberAgents(tls?.dial);
+  try {
+    return await fetchClusterInfo(agents, peerURLs, log);
+  } finally {
+    agents.close();
+  }
 }
