@@ -356,6 +356,27 @@ export class Client {
     await this.call('/v3/maintenance/defragment', {}, () => undefined, { ...opts, endpoint: parseEndpoint(endpoint, this.defaultTls) });
   }
 
+  /** `GET /metrics` of one endpoint (default: the current one): the member's Prometheus text. */
+  async metrics(endpoint?: string, opts: CallOptions = {}): Promise<string> {
+    if (this.isClosed) throw closedError();
+    const ep = endpoint !== undefined ? parseEndpoint(endpoint, this.defaultTls) : this.pool.current();
+    const { signal, dispose } = this.signalFor(opts.signal);
+    const timeoutMs = opts.timeoutMs ?? this.requestTimeoutMs;
+    try {
+      const a = await this.transport.request(ep, 'GET', '/metrics', undefined, { dialTimeoutMs: Math.min(this.dialTimeoutMs, timeoutMs), timeoutMs, signal });
+      if (a.status !== 200) throw new ClientError('Server', GrpcCode.Unknown, `HTTP ${a.status}: ${a.body.trim().slice(0, 200)}`, { endpoint: ep.url, httpStatus: a.status });
+      return a.body;
+    } catch (e) {
+      if (e instanceof TransportError) {
+        if (e.code === 'ABORT_ERR') throw this.abortError();
+        throw new ClientError('Unavailable', e.timeout ? GrpcCode.DeadlineExceeded : GrpcCode.Unavailable, e.message, { endpoint: ep.url, cause: e });
+      }
+      throw e;
+    } finally {
+      dispose();
+    }
+  }
+
   /** `GET /health` of one endpoint (default: the current one); never throws for an unhealthy or dead member. */
   async health(endpoint?: string, opts: CallOptions = {}): Promise<t.EndpointHealth> {
     if (this.isClosed) throw closedError();

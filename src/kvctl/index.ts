@@ -6,6 +6,7 @@ import { elect, lock } from './cmd/concurrency.js';
 import { alarmDisarm, alarmList, defrag, endpointHashKV } from './cmd/maintenance.js';
 import { makeMirror } from './cmd/mirror.js';
 import { checkPerf } from './cmd/check.js';
+import { checkDatascale } from './cmd/check-datascale.js';
 import { leaseGrant, leaseKeepAlive, leaseList, leaseRevoke, leaseTimeToLive } from './cmd/lease.js';
 import { endpointHealth, endpointStatus, memberAdd, memberList, memberPromote, memberRemove, memberUpdate, moveLeader } from './cmd/member.js';
 import { serviceCheckFail, serviceCheckPass, serviceCheckWarn, serviceDeregister, serviceGet, serviceList, serviceRegister, serviceWatch } from './cmd/service.js';
@@ -59,6 +60,7 @@ const version: Command = {
 export const COMMANDS: Command[] = [
   alarmDisarm,
   alarmList,
+  checkDatascale,
   checkPerf,
   compaction,
   defrag,

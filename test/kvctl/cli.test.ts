@@ -115,7 +115,7 @@ t.test('argument errors that need their own --endpoints', async (t) => {
 t.test('help, version, groups', async (t) => {
   const root = await inProcess([]);
   t.equal(root.code, 0);
-  t.match(root.stdout, /COMMANDS:\n\talarm disarm\t\tDisarms all alarms\n\talarm list\t\tLists all alarms\n\tcheck perf\t\tCheck the performance of the etcd cluster\n\tcompaction\t\tCompacts the event history/, "etcdctl's order: alarm first");
+  t.match(root.stdout, /COMMANDS:\n\talarm disarm\t\tDisarms all alarms\n\talarm list\t\tLists all alarms\n\tcheck datascale\t\tCheck the memory usage of holding data for different workloads on a given server endpoint\.\n\tcheck perf\t\tCheck the performance of the etcd cluster\n\tcompaction\t\tCompacts the event history/, "etcdctl's order: alarm first");
   t.match(root.stdout, /\tlease keep-alive\tKeeps leases alive/);
   t.equal((await inProcess(['--help'])).stdout, root.stdout);
   t.equal((await inProcess(['--bogus'])).code, 1);

@@ -3,6 +3,8 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
+import { createServer } from 'node:http';
+import { listenOnLoopback } from '../support/loopback-server.js';
 import { pino } from 'pino';
 import { Client, Op } from '../../src/client/index.js';
 import { KvStore } from '../../src/kv/index.js';
@@ -405,6 +407,40 @@ t.test('check perf: the load, the report, the keys gone (speed itself is for the
   await client.delete('/perf/left');
   const bad = await k(['check', 'perf', '--load=huge']);
   t.same([bad.code, bad.stderr], [4, 'Error: unknown load option huge\n']);
+});
+
+t.test("check datascale: the puts, the first endpoint's memory before and after, the keys gone", async (t) => {
+  const before = (await client.get('x')).header.revision!;
+  const r = await k(['check', 'datascale', '--keys=300', '--prefix=/scale/', '--auto-compact']);
+  t.same([r.code, r.stderr], [0, '']);
+  t.match(
+    r.stdout,
+    /^Start data scale check for work load \[300 key-value pairs, 1024 bytes per key-value, 50 concurrent clients\]\.\ncompacted revision \d+\nPASS: Approximate system memory used : -?\d+\.\d\d MB\.\n$/,
+  );
+  const after = (await client.get('x')).header.revision!;
+  t.equal(after - before, 301, '300 puts, then one delete');
+  t.same((await client.get('/scale/', { prefix: true, countOnly: true })).count, 0, 'the keys are deleted afterwards');
+  await client.put('/scale/left', 'x');
+  const busy = await k(['check', 'datascale', '--keys=1', '--prefix=/scale/']);
+  t.same([busy.code, busy.stderr], [3, 'Error: prefix "/scale/" has keys. Delete with etcdctl del --prefix /scale/ first\n']);
+  await client.delete('/scale/left');
+  t.same((await k(['check', 'datascale', '--load=huge'])).stderr, 'Error: unknown load option huge\n');
+  t.same((await k(['check', 'datascale', '--keys=-1'])).stderr, 'Error: --keys must be 0 or more\n');
+  const noMetrics = await inProcess(['--endpoints', 'http://127.0.0.1:1', 'check', 'datascale', '--keys=1', '--command-timeout=1s', '--dial-timeout=200ms']);
+  t.not(noMetrics.code, 0, 'an endpoint that does not answer: an error, nothing written');
+  // A member whose /metrics has no resident memory (or fails): etcdctl's FAIL line, no put made.
+  let puts = 0;
+  let metrics = 'other_metric 1\n';
+  const fake = await listenOnLoopback(t, createServer((req, res) => {
+    if (req.url === '/metrics') return void res.writeHead(metrics === '' ? 500 : 200).end(metrics || 'broken');
+    if (req.url === '/v3/kv/put') puts++;
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"header":{"revision":"1"}}');
+  }));
+  const none = await inProcess(['--endpoints', fake, 'check', 'datascale', '--keys=5']);
+  t.same([none.code, none.stdout, puts], [1, 'FAIL: Could not read process_resident_memory_bytes before the put operations.\n', 0]);
+  metrics = '';
+  const broken = await inProcess(['--endpoints', fake, 'check', 'datascale', '--keys=5']);
+  t.same([broken.code, broken.stderr, puts], [1, 'Error: HTTP 500: broken\n', 0], 'a /metrics that fails: its error');
 });
 
 t.test('snapshot save and status in-process', async (t) => {

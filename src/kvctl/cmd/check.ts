@@ -40,35 +40,50 @@ export const checkPerf: Command = {
     { name: 'duration', type: 'int', default: 60, usage: 'Seconds the load runs (kvctl only; etcdctl always runs 60)' },
   ],
   async run(ctx) {
-    const model = ALIASES[ctx.flags.string('load')];
-    if (model === undefined) throw new KvctlError(Exit.BadFeature, `unknown load option ${ctx.flags.string('load')}`);
-    const cfg = LOADS[model]!;
+    const cfg = LOADS[loadModel(ctx)]!;
     const seconds = ctx.flags.int('duration');
     if (seconds < 1) throw new KvctlError(Exit.BadArgs, '--duration must be at least 1');
     const prefix = ctx.flags.string('prefix');
     const client = ctx.client();
-    const existing = await client.get(prefix, { prefix: true, limit: 1, ...ctx.call() }).catch((e: unknown) => {
-      throw callFailed(e);
-    });
-    if (existing.kvs.length > 0) {
-      throw new KvctlError(Exit.InvalidInput, `prefix ${goQuote(prefix)} has keys. Delete with etcdctl del --prefix ${prefix} first`);
-    }
+    await requireEmptyPrefix(ctx, client, prefix);
     const stats = await putAtRate(ctx, client, Buffer.from(prefix), cfg.limit, cfg.clients, seconds * 1000);
     // Deleting a minute of puts can take a while: 30 s, as etcdctl allows it.
-    const deleted = await client.delete(prefix, { prefix: true, timeoutMs: 30_000 }).catch((e: unknown) => {
-      throw callFailed(e);
-    });
-    if (ctx.flags.bool('auto-compact')) {
-      const rev = deleted.header.revision ?? 0;
-      await client.compact(rev, ctx.call()).catch((e: unknown) => {
-        throw callFailed(e);
-      });
-      ctx.io.stdout(`compacted revision ${rev}\n`);
-    }
-    if (ctx.flags.bool('auto-defrag')) await defragEach(ctx, client, ctx.global.endpoints);
+    await cleanUp(ctx, client, prefix, 30_000);
     return verdict(ctx, stats, cfg.limit);
   },
 };
+
+/** The --load model's name (`small` is `s`, ...); an unknown one is etcdctl's error. */
+export function loadModel(ctx: Ctx): string {
+  const model = ALIASES[ctx.flags.string('load')];
+  if (model === undefined) throw new KvctlError(Exit.BadFeature, `unknown load option ${ctx.flags.string('load')}`);
+  return model;
+}
+
+/** The checks write under their prefix only when nothing is there (they delete it all after). */
+export async function requireEmptyPrefix(ctx: Ctx, client: Client, prefix: string): Promise<void> {
+  const existing = await client.get(prefix, { prefix: true, limit: 1, ...ctx.call() }).catch((e: unknown) => {
+    throw callFailed(e);
+  });
+  if (existing.kvs.length > 0) {
+    throw new KvctlError(Exit.InvalidInput, `prefix ${goQuote(prefix)} has keys. Delete with etcdctl del --prefix ${prefix} first`);
+  }
+}
+
+/** Deletes the check's keys, then compacts and defragments when asked (--auto-compact, --auto-defrag). */
+export async function cleanUp(ctx: Ctx, client: Client, prefix: string, timeoutMs: number): Promise<void> {
+  const deleted = await client.delete(prefix, { prefix: true, timeoutMs }).catch((e: unknown) => {
+    throw callFailed(e);
+  });
+  if (ctx.flags.bool('auto-compact')) {
+    const rev = deleted.header.revision ?? 0;
+    await client.compact(rev, ctx.call()).catch((e: unknown) => {
+      throw callFailed(e);
+    });
+    ctx.io.stdout(`compacted revision ${rev}\n`);
+  }
+  if (ctx.flags.bool('auto-defrag')) await defragEach(ctx, client, ctx.global.endpoints);
+}
 
 export interface PerfStats {
   latenciesS: number[];
