@@ -6,6 +6,7 @@
 // silent default.
 import { isIP } from 'node:net';
 import { flagEnvName, flagUsageLines, readDaemonArgs, type DaemonFlag } from '../util/daemon-flags.js';
+import { parseSecondsOrDuration } from '../util/duration.js';
 import { parseEndpoint, type ClientTls } from '../client/index.js';
 import { MachineIdError, validateMachineId } from './agent/machine-id.js';
 import { MetadataError, parseMetadata } from './agent/machine-info.js';
@@ -182,14 +183,11 @@ export function parseDomain(flag: string, value: string): string {
   return domain;
 }
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m)?$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000 };
-
 /** `2`, `2s`, `1.5s`, `500ms`, `1m` as milliseconds; a bare number is seconds, as in fleet's config. */
 export function parseDuration(flag: string, value: string, opts: { min: number }): number {
-  const m = DURATION.exec(value.trim());
-  if (!m) throw new ConfigError(`--${flag}: ${JSON.stringify(value)} is not a duration (e.g. 2, 2s, 500ms, 1m)`);
-  const ms = Math.round(Number(m[1]) * UNIT_MS[m[2] ?? 's']!);
+  const read = parseSecondsOrDuration(value);
+  if (read === undefined) throw new ConfigError(`--${flag}: ${JSON.stringify(value)} is not a duration (e.g. 2, 2s, 500ms, 1m)`);
+  const ms = Math.round(read);
   if (ms < opts.min) throw new ConfigError(`--${flag}: must be at least ${opts.min} ms (got ${JSON.stringify(value)})`);
   return ms;
 }

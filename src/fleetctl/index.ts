@@ -3,6 +3,7 @@
 // the process. See docs/fleetctl.md.
 import { ClientError } from '../client/index.js';
 import { readClientTls } from '../fleet/client-tls.js';
+import { parseSecondsOrDuration } from '../util/duration.js';
 import { DEFAULT_PREFIX, RecordError, RegistryError } from '../fleet/registry/index.js';
 import { KvctlError } from '../kvctl/errors.js';
 import { flagUsage, parseFlags, type FlagSpec } from '../kvctl/flags.js';
@@ -255,8 +256,7 @@ function locate(argv: string[]): { word: string | undefined; rest: string[] } {
 
 /** --request-timeout in seconds as fleet takes it (`3`, `0.5`), or a Go duration (`500ms`). */
 function requestTimeoutMs(raw: string): number {
-  const m = /^(\d+(?:\.\d*)?|\.\d+)(ms|s|m)?$/.exec(raw.trim());
-  const value = m ? Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 'm' ? 60000 : 1000) : NaN;
+  const value = parseSecondsOrDuration(raw) ?? NaN;
   if (!Number.isFinite(value) || value <= 0) {
     throw new FleetctlError(`invalid argument "${raw}" for "--request-timeout" flag: a positive number of seconds is expected`, Exit.Error, true);
   }

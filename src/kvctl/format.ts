@@ -1,6 +1,7 @@
 // Go's ways of writing numbers, strings and durations, as etcdctl (a Go program) prints them:
 // %x and %016x of IDs, %q quoting, go-humanize's byte sizes, time.Duration's String(), and the
 // parsers (strconv.ParseInt, time.ParseDuration) whose error texts etcdctl passes on.
+import { scanDuration } from '../util/duration.js';
 
 /** `%x` of a uint64 (member IDs): lower-case hex, no padding. */
 export function hexId(id: bigint | number): string {
@@ -218,32 +219,14 @@ export function goDuration(ns: number): string {
   return neg ? `-${s}` : s;
 }
 
-const UNITS: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, 'μs': 1e3, ms: 1e6, s: 1e9, m: 6e10, h: 3.6e12 };
-
 /** time.ParseDuration, in milliseconds; throws Go's error text. */
 export function parseGoDuration(text: string): number {
+  const r = scanDuration(text);
+  if ('ms' in r) return r.ms;
   const quoted = goQuote(text);
-  let s = text;
-  let neg = false;
-  if (s.startsWith('-') || s.startsWith('+')) {
-    neg = s[0] === '-';
-    s = s.slice(1);
-  }
-  if (s === '0') return 0;
-  if (s === '') throw new Error(`time: invalid duration ${quoted}`);
-  let total = 0;
-  while (s !== '') {
-    const num = /^(\d+(?:\.\d*)?|\.\d+)/.exec(s);
-    if (!num) throw new Error(`time: invalid duration ${quoted}`);
-    s = s.slice(num[0].length);
-    const unit = /^[^\d.]+/.exec(s);
-    if (!unit) throw new Error(`time: missing unit in duration ${quoted}`);
-    const mult = UNITS[unit[0]];
-    if (mult === undefined) throw new Error(`time: unknown unit ${goQuote(unit[0])} in duration ${quoted}`);
-    s = s.slice(unit[0].length);
-    total += Number(num[0]) * mult;
-  }
-  return ((neg ? -1 : 1) * total) / 1e6;
+  if (r.error === 'missing unit') throw new Error(`time: missing unit in duration ${quoted}`);
+  if (r.error === 'unknown unit') throw new Error(`time: unknown unit ${goQuote(r.unit)} in duration ${quoted}`);
+  throw new Error(`time: invalid duration ${quoted}`);
 }
 
 export class GoParseError extends Error {}

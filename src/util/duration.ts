@@ -1,20 +1,51 @@
 // Durations as Consul and Go write them (`10s`, `500ms`, `1m30s`), to and from milliseconds.
+// One grammar for every duration the programs read, Go's time.ParseDuration's: kvd's and
+// kvctl's flags (etcd's are Go durations), Consul's check intervals and fleet's timeouts. Each
+// caller words its own errors (kvctl Go's exact texts, the others a hint of the form).
 
-const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+/** Nanoseconds per unit, as Go spells them (both micro signs). */
+const UNIT_NS: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, 'μs': 1e3, ms: 1e6, s: 1e9, m: 6e10, h: 3.6e12 };
 
-/** Milliseconds of a Go-style duration; throws an Error saying what is wrong. */
-export function parseDuration(text: string): number {
-  const bad = () => new Error(`${JSON.stringify(text)} is not a duration (write it like 10s, 500ms or 1m30s)`);
-  if (typeof text !== 'string' || text === '') throw bad();
-  let rest = text;
-  let total = 0;
-  while (rest !== '') {
-    const m = /^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/.exec(rest);
-    if (!m) throw bad();
-    total += Number(m[1]) * UNITS[m[2]!]!;
-    rest = rest.slice(m[0].length);
+/** A duration read (in ms, negative allowed), or why not, in Go's terms. */
+export type ScannedDuration = { ms: number } | { error: 'invalid' | 'missing unit' } | { error: 'unknown unit'; unit: string };
+
+/** time.ParseDuration's grammar: `300ms`, `-1.5h`, `2h45m`, `.5s`, `0`. */
+export function scanDuration(text: string): ScannedDuration {
+  let s = text;
+  let neg = false;
+  if (s.startsWith('-') || s.startsWith('+')) {
+    neg = s[0] === '-';
+    s = s.slice(1);
   }
-  return total;
+  if (s === '0') return { ms: 0 };
+  if (s === '') return { error: 'invalid' };
+  let ns = 0;
+  while (s !== '') {
+    const num = /^(\d+(?:\.\d*)?|\.\d+)/.exec(s);
+    if (!num) return { error: 'invalid' };
+    s = s.slice(num[0].length);
+    const unit = /^[^\d.]+/.exec(s);
+    if (!unit) return { error: 'missing unit' };
+    const mult = UNIT_NS[unit[0]];
+    if (mult === undefined) return { error: 'unknown unit', unit: unit[0] };
+    s = s.slice(unit[0].length);
+    ns += Number(num[0]) * mult;
+  }
+  return { ms: ((neg ? -1 : 1) * ns) / 1e6 };
+}
+
+/** Milliseconds of a Go-style duration, not negative; throws an Error saying what is wrong. */
+export function parseDuration(text: string): number {
+  const r = typeof text === 'string' ? scanDuration(text) : { error: 'invalid' as const };
+  if (!('ms' in r) || r.ms < 0) throw new Error(`${JSON.stringify(text)} is not a duration (write it like 10s, 500ms or 1m30s)`);
+  return r.ms;
+}
+
+/** fleet's form: a bare number is seconds (`2`, `0.5`), anything else a Go duration; undefined when neither, or negative. */
+export function parseSecondsOrDuration(text: string): number | undefined {
+  const t = text.trim();
+  const r = scanDuration(/^(\d+(?:\.\d*)?|\.\d+)$/.test(t) ? `${t}s` : t);
+  return 'ms' in r && r.ms >= 0 ? r.ms : undefined;
 }
 
 /** The shortest Go-style text of a whole number of milliseconds: 10000 → `10s`, 90000 → `1m30s`. */

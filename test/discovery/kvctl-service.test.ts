@@ -209,7 +209,7 @@ t.test('help', async (t) => {
   t.match(help.stdout, /--ttl-lease=0/);
   const root = await kvctl('--help');
   t.match(root.stdout, /\tservice register\tRegisters a service instance\n/);
-  t.match(root.stdout, /COMMANDS:\n\talarm disarm\t\tDisarms all alarms\n\talarm list\t\tLists all alarms\n\tcheck perf\t\tCheck the performance of the etcd cluster\n\tcompaction\t\tCompacts the event history/, 'the other commands keep their layout');
+  t.match(root.stdout, /COMMANDS:\n\talarm disarm\t\tDisarms all alarms\n\talarm list\t\tLists all alarms\n\tcheck datascale\t\tCheck the memory usage of holding data for different workloads on a given server endpoint\.\n\tcheck perf\t\tCheck the performance of the etcd cluster\n\tcompaction\t\tCompacts the event history/, 'the other commands keep their layout');
 });
 
 t.test('a store that cannot be reached: a connection error', async (t) => {
