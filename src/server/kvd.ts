@@ -32,7 +32,8 @@ export async function startKvd(config: KvdConfig): Promise<RunningKvd> {
   // Before anything starts: a certificate that cannot be used is a start-up error.
   const tls = config.clientTls ? loadPortTls(config.clientTls, '') : undefined;
   const peerTls = config.peerTls ? loadPortTls(config.peerTls, 'peer-') : undefined;
-  if (peerTls && !/^(https|wss):/.test(peer.protocol)) log.warn({ url: peer.href }, 'kvd: scheme is HTTP while peer key and cert files are present; ignoring peer key and cert files');
+  const peerIsTls = peer.protocol === 'https:' || peer.protocol === 'wss:';
+  if (peerTls && !peerIsTls) log.warn({ url: peer.href }, 'kvd: scheme is HTTP while peer key and cert files are present; ignoring peer key and cert files');
   const member = await KvMember.start({
     name: config.name,
     dataDir: config.dataDir,
@@ -54,7 +55,7 @@ export async function startKvd(config: KvdConfig): Promise<RunningKvd> {
     logger: log,
     testOnlyUnsafeLocalReads: config.testOnlyUnsafeLocalReads,
     memberTls: tls?.dial,
-    peerTls: /^(https|wss):/.test(peer.protocol) ? peerTls : undefined,
+    peerTls: peerIsTls ? peerTls : undefined,
   });
   if (config.testOnlyUnsafeLocalReads) {
     // Loud on purpose, whatever the log level: this member breaks linearizability.
