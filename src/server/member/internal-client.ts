@@ -47,13 +47,19 @@ export interface MemberTls {
   key?: Buffer;
 }
 
+/**
+ * Idle connections are dropped after this, before the other member's server drops them (kvd's
+ * keep-alive timeout is 65 s): a request never goes out on a connection being closed under it.
+ */
+const IDLE_MS = 30_000;
+
 /** Keep-alive connections to the other members' client ports (one agent per scheme). */
 export class MemberAgents {
-  private readonly plain = new http.Agent({ keepAlive: true });
+  private readonly plain = new http.Agent({ keepAlive: true, timeout: IDLE_MS });
   private readonly secure: https.Agent;
 
   constructor(tls?: MemberTls) {
-    this.secure = new https.Agent({ keepAlive: true, ca: tls?.ca, cert: tls?.cert, key: tls?.key });
+    this.secure = new https.Agent({ keepAlive: true, timeout: IDLE_MS, ca: tls?.ca, cert: tls?.cert, key: tls?.key });
   }
 
   /** Sends `body` (JSON text, for a POST) to `url`; resolves with the status and the answer's text. */
