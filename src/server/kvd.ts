@@ -3,7 +3,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
-import { loadPortTls } from './port-tls.js';
+import { WatchedPortTls } from './port-tls.js';
 import { TEST_ONLY_UNSAFE_LOCAL_READS_FLAG, type KvdConfig } from './config.js';
 import { createHttpFrontEnd, useFastPath } from './http/index.js';
 import { KvMember } from './member/kv-member.js';
@@ -30,10 +30,11 @@ export async function startKvd(config: KvdConfig): Promise<RunningKvd> {
   const log = componentLogger('kvd', { name: config.name });
   const peer = config.listenPeerUrls[0]!;
   // Before anything starts: a certificate that cannot be used is a start-up error.
-  const tls = config.clientTls ? loadPortTls(config.clientTls, '') : undefined;
-  const peerTls = config.peerTls ? loadPortTls(config.peerTls, 'peer-') : undefined;
+  const clientTlsFiles = config.clientTls ? new WatchedPortTls(config.clientTls, '', log) : undefined;
+  const tls = clientTlsFiles?.current;
   const peerIsTls = peer.protocol === 'https:' || peer.protocol === 'wss:';
-  if (peerTls && !peerIsTls) log.warn({ url: peer.href }, 'kvd: scheme is HTTP while peer key and cert files are present; ignoring peer key and cert files');
+  if (config.peerTls && !peerIsTls) log.warn({ url: peer.href }, 'kvd: scheme is HTTP while peer key and cert files are present; ignoring peer key and cert files');
+  const peerTlsFiles = config.peerTls && peerIsTls ? new WatchedPortTls(config.peerTls, 'peer-', log) : undefined;
   const member = await KvMember.start({
     name: config.name,
     dataDir: config.dataDir,
@@ -55,7 +56,7 @@ export async function startKvd(config: KvdConfig): Promise<RunningKvd> {
     logger: log,
     testOnlyUnsafeLocalReads: config.testOnlyUnsafeLocalReads,
     memberTls: tls?.dial,
-    peerTls: peerIsTls ? peerTls : undefined,
+    peerTls: peerTlsFiles?.current,
   });
   if (config.testOnlyUnsafeLocalReads) {
     // Loud on purpose, whatever the log level: this member breaks linearizability.
@@ -95,6 +96,12 @@ export async function startKvd(config: KvdConfig): Promise<RunningKvd> {
     throw err;
   }
   log.info({ clientURLs: config.advertiseClientUrls, peerURLs: config.initialAdvertisePeerUrls, dataDir: config.dataDir }, 'kvd: serving');
+  // Rotated certificates are taken up without a restart.
+  clientTlsFiles?.start((t) => {
+    for (const s of servers) if (s instanceof https.Server) s.setSecureContext(t.server);
+    member.setMemberTls(t.dial);
+  });
+  peerTlsFiles?.start((t) => member.node.setPeerTls(t));
   const memoryRelief = new MemoryRelief({ log });
   memoryRelief.start();
   const heapGrowth = new HeapGrowth();
@@ -107,6 +114,8 @@ export async function startKvd(config: KvdConfig): Promise<RunningKvd> {
       stopping ??= (async () => {
         memoryRelief.stop();
         heapGrowth.stop();
+        clientTlsFiles?.stop();
+        peerTlsFiles?.stop();
         for (const s of servers) {
           s.close();
           s.closeAllConnections();

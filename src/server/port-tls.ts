@@ -2,10 +2,12 @@
 // --client-cert-auth) or the peer port's (the same with --peer-): the files read and checked once
 // at start (util/tls-files.ts), then the options of the port's server and of this member's own
 // connections to the other members' ports of that kind, where it presents the same certificate.
+import { statSync } from 'node:fs';
 import type { TlsOptions } from 'node:tls';
 import type { TlsFiles } from './config.js';
 import type { MemberTls } from './member/internal-client.js';
 import { checkTlsContext, readFlagFile, requireCertificates } from '../util/tls-files.js';
+import type { Logger } from '../util/log.js';
 
 export interface PortTls {
   /** For the port's https server. */
@@ -28,4 +30,74 @@ export function loadPortTls(files: TlsFiles, prefix: '' | 'peer-'): PortTls {
     server: { cert, key, ca, requestCert: files.clientCertAuth, rejectUnauthorized: files.clientCertAuth },
     dial: { cert, key, ca },
   };
+}
+
+/** How often the files are looked at for a new certificate. */
+export const TLS_FILES_CHECK_MS = 5000;
+
+/**
+ * A port's TLS files, watched for a replaced certificate (a rotation): every TLS_FILES_CHECK_MS
+ * their sizes and modification times are compared with those last loaded, and on a change the
+ * files are loaded again and `onChange` gets the result, for the port's server (its next
+ * handshakes) and for this member's next connections to the others. etcd reloads its certificate
+ * on each new connection; this is the same without reading files per handshake. Files that do not
+ * load (a rotation half done: a new certificate, the old key) leave the settings as they were,
+ * said once in the log; they are tried again on the next change.
+ */
+export class WatchedPortTls {
+  private tls: PortTls;
+  private stamp: string;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly files: TlsFiles,
+    private readonly prefix: '' | 'peer-',
+    private readonly log: Logger,
+  ) {
+    this.stamp = this.fileStamp();
+    this.tls = loadPortTls(files, prefix);
+  }
+
+  get current(): PortTls {
+    return this.tls;
+  }
+
+  start(onChange: (tls: PortTls) => void, intervalMs = TLS_FILES_CHECK_MS): void {
+    this.timer = setInterval(() => this.check(onChange), intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Loads the files again if they changed since the last look. */
+  check(onChange: (tls: PortTls) => void): void {
+    const stamp = this.fileStamp();
+    if (stamp === this.stamp) return;
+    this.stamp = stamp;
+    try {
+      this.tls = loadPortTls(this.files, this.prefix);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, `kvd: the ${this.prefix === '' ? 'client' : 'peer'} TLS files changed but do not load; still using the previous certificate`);
+      return;
+    }
+    this.log.info({ certFile: this.files.certFile }, `kvd: reloaded the ${this.prefix === '' ? 'client' : 'peer'} TLS certificate`);
+    onChange(this.tls);
+  }
+
+  private fileStamp(): string {
+    const paths = [this.files.certFile, this.files.keyFile, this.files.trustedCaFile];
+    return paths
+      .map((p) => {
+        if (p === undefined) return '';
+        try {
+          const s = statSync(p);
+          return `${s.size}:${s.mtimeMs}`;
+        } catch {
+          return 'missing';
+        }
+      })
+      .join('|');
+  }
 }

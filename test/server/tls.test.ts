@@ -9,6 +9,10 @@ import { readFileSync } from 'node:fs';
 import { Client } from '../../src/client/index.js';
 import { inProcess } from '../kvctl/helpers.js';
 import https from 'node:https';
+import { connect } from 'node:tls';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { b64, KvdCluster } from './kvd-harness.js';
 
 const path = (name: string) => fileURLToPath(new URL(`../fixtures/tls/${name}`, import.meta.url));
@@ -125,4 +129,38 @@ t.test('the peer port over TLS (--peer-cert-file, --peer-client-cert-auth): Raft
   await leader.waitForLog(/refused peer connection.*TLS handshake failed|TLS handshake failed.*refused peer connection/);
   const plain = await fetch(peerPort.replace('https:', 'http:')).then((r) => `HTTP ${r.status}`, (e: Error) => e.message);
   t.not(plain, 'HTTP 200', `plain HTTP to the peer port gets nothing (${plain})`);
+});
+
+/** The name in the certificate a member presents to a new connection. */
+function servedName(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, ca: pem('ca.pem') }, () => {
+      const cn = socket.getPeerCertificate().subject.CN;
+      socket.end();
+      resolve(Array.isArray(cn) ? cn.join(',') : String(cn));
+    });
+    socket.on('error', reject);
+  });
+}
+
+t.test('a rotated certificate is served from the next connection on, without a restart; files that do not load are not', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'flotilla-kvd-tls-rotate-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
+  copyFileSync(path('member.pem'), cert);
+  copyFileSync(path('member-key.pem'), key);
+  const c = await KvdCluster.create(1, ['--cert-file', cert, '--key-file', key, '--log-level', 'info'], { tls: { ca: pem('ca.pem') } });
+  t.teardown(() => c.close());
+  const m = c.members[0]!;
+  const port = m.spec.clientPort;
+  t.equal(await servedName(port), 'member');
+  // Half a rotation: the new certificate with the old key. Not taken; the member goes on serving.
+  copyFileSync(path('member2.pem'), cert);
+  await m.waitForLog(/the client TLS files changed but do not load; still using the previous certificate/);
+  t.equal(await servedName(port), 'member', 'the previous certificate is kept');
+  t.equal((await inProcess(['--endpoints', m.url, '--cacert', path('ca.pem'), 'put', 'k', 'v'])).stdout, 'OK\n');
+  copyFileSync(path('member2-key.pem'), key);
+  await m.waitForLog(/reloaded the client TLS certificate/);
+  t.equal(await servedName(port), 'member2', 'the new one, from the next connection on');
+  t.equal((await inProcess(['--endpoints', m.url, '--cacert', path('ca.pem'), 'get', 'k', '--print-value-only'])).stdout, 'v\n');
 });

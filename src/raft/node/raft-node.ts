@@ -275,6 +275,11 @@ export class RaftNode extends EventEmitter {
     });
   }
 
+  /** A rotated peer certificate (kvd watches its files): see PeerTransport.setTls. */
+  setPeerTls(tls: PeerTls): void {
+    this.transport.setTls(tls);
+  }
+
   /** Opens the data directory, recovers the log and the state machine, and builds the node (not yet started). */
   static async create(opts: RaftNodeOptions): Promise<RaftNode> {
     const log = opts.logger ?? componentLogger('raft', { member: opts.id });

@@ -40,8 +40,8 @@ export interface PeerConnectionOptions {
   clusterId: number;
   peerId: NodeId;
   url: string;
-  /** For https:// (wss://) peer URLs: the authorities trusted, and this member's certificate. */
-  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+  /** For https:// (wss://) peer URLs: the authorities trusted, and this member's certificate (as of each dial). */
+  tls?: () => { ca?: Buffer; cert?: Buffer; key?: Buffer } | undefined;
   codec: Codec;
   logger: Logger;
   maxFrameBytes: number;
@@ -332,7 +332,7 @@ export class PeerConnection {
         maxPayload: this.o.maxFrameBytes,
         handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
         generateMask: zeroMask,
-        ...this.o.tls,
+        ...this.o.tls?.(),
         headers: {
           [HEADER_CLUSTER]: String(this.o.clusterId),
           [HEADER_FROM]: String(this.o.selfId),

@@ -86,6 +86,8 @@ function checkId(name: string, v: unknown): void {
 
 export class PeerTransport {
   private readonly opts: TransportOptions;
+  /** The peer port's TLS as now (replaced by setTls when its certificate is rotated). */
+  private tls: PeerTls | undefined;
   private readonly log: Logger;
   private readonly codec = new Codec();
   private readonly peers = new Map<NodeId, Peer>();
@@ -104,6 +106,7 @@ export class PeerTransport {
     checkId('id', opts.id);
     checkId('clusterId', opts.clusterId);
     this.opts = opts;
+    this.tls = opts.tls;
     this.log = opts.logger ?? componentLogger('raft-transport', { node: opts.id });
     this.maxFrameBytes = opts.maxFrameBytes ?? 16 * MiB;
     if (!(this.maxFrameBytes >= 2 * CHUNK_HEADER_ROOM)) {
@@ -141,6 +144,12 @@ export class PeerTransport {
   }
 
   /** Binds the listener and dials every peer. */
+  /** A rotated certificate: the listener's next handshakes and the next connections to peers use it. */
+  setTls(tls: PeerTls): void {
+    this.tls = tls;
+    this.listener.setTls(tls.server);
+  }
+
   async start(): Promise<void> {
     if (this.state !== 'new') throw new TransportError('CONFIG', `start() called on a ${this.state} transport`);
     this.state = 'starting';
@@ -218,7 +227,7 @@ export class PeerTransport {
       clusterId: this.opts.clusterId,
       peerId: id,
       url,
-      tls: this.opts.tls?.dial,
+      tls: () => this.tls?.dial,
       codec: this.codec,
       logger: this.log,
       maxFrameBytes: this.maxFrameBytes,

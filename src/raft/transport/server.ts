@@ -77,7 +77,7 @@ export class InboundConnection {
 }
 
 export class PeerListener {
-  private readonly server: http.Server;
+  private readonly server: http.Server | https.Server;
   private readonly wss: WebSocketServer;
   private readonly sockets = new Set<Socket>();
   private readonly conns = new Set<InboundConnection>();
@@ -123,6 +123,11 @@ export class PeerListener {
       opts.logger.debug({ err: err.message }, 'bad HTTP request on the peer listener');
       socket.destroy();
     });
+  }
+
+  /** The certificate (and authorities) of the next handshakes; connections open keep theirs. */
+  setTls(tls: TlsOptions): void {
+    if (this.server instanceof https.Server) this.server.setSecureContext(tls);
   }
 
   start(): Promise<void> {

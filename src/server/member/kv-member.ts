@@ -102,7 +102,7 @@ export class KvMember implements KvService {
   private stopped = false;
   private readonly quotaBytes: number;
   private readonly corruptionCheck: CorruptionCheck;
-  private readonly agents: MemberAgents;
+  private agents: MemberAgents;
 
   private constructor(
     readonly opts: KvMemberOptions,
@@ -229,6 +229,14 @@ export class KvMember implements KvService {
     await this.node.stop({ transfer: true });
     this.agents.close();
     await this.store.close();
+  }
+
+  /**
+   * A rotated client-port certificate: the next calls to the others present it. The agent before
+   * is left to finish what it has in flight; its idle connections close on their own.
+   */
+  setMemberTls(tls: MemberTls): void {
+    this.agents = new MemberAgents(tls);
   }
 
   // ---- KV -------------------------------------------------------------------------------------
