@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { Client } from '../../client/index.js';
 import type { Command, Ctx } from '../context.js';
 import { callFailed, errorText, Exit, KvctlError } from '../errors.js';
-import { cleanUp, loadModel, requireEmptyPrefix } from './check.js';
+import { CLEAN_UP_FLAGS, cleanUp, loadModel, requireEmptyPrefix } from './check.js';
 
 /** etcdctl's workloads: key-values written, bytes per key-value, concurrent clients. */
 const LOADS: Record<string, { limit: number; kvSize: number; clients: number }> = {
@@ -34,8 +34,7 @@ export const checkDatascale: Command = {
   flags: [
     { name: 'load', type: 'string', default: 's', usage: "The datascale check's workload model. Accepted workloads: s(small), m(medium), l(large), xl(xLarge)" },
     { name: 'prefix', type: 'string', default: '/etcdctl-check-datascale/', usage: "The prefix for writing the datascale check's keys." },
-    { name: 'auto-compact', type: 'bool', default: false, usage: 'Compact storage with last revision after test is finished.' },
-    { name: 'auto-defrag', type: 'bool', default: false, usage: 'Defragment storage after test is finished.' },
+    ...CLEAN_UP_FLAGS,
     { name: 'keys', type: 'int', default: 0, usage: "Key-values to write instead of the load's (kvctl only; 0: the load's)" },
   ],
   async run(ctx) {

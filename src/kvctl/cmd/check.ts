@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Client } from '../../client/index.js';
 import type { Command, Ctx } from '../context.js';
+import type { FlagSpec } from '../flags.js';
 import { callFailed, errorText, Exit, KvctlError } from '../errors.js';
 import { goQuote } from '../format.js';
 import { defragEach } from './maintenance.js';
@@ -21,6 +22,12 @@ const ALIASES: Record<string, string> = { s: 's', small: 's', m: 'm', medium: 'm
 const KEY_BYTES = 256;
 const VALUE = Buffer.alloc(1024);
 
+/** What cleanUp reads: etcdctl's flags of both checks. */
+export const CLEAN_UP_FLAGS: FlagSpec[] = [
+  { name: 'auto-compact', type: 'bool', default: false, usage: 'Compact storage with last revision after test is finished.' },
+  { name: 'auto-defrag', type: 'bool', default: false, usage: 'Defragment storage after test is finished.' },
+];
+
 export const checkPerf: Command = {
   name: 'check perf',
   use: 'check perf [options]',
@@ -35,8 +42,7 @@ export const checkPerf: Command = {
   flags: [
     { name: 'load', type: 'string', default: 's', usage: "The performance check's workload model. Accepted workloads: s(small), m(medium), l(large), xl(xLarge)" },
     { name: 'prefix', type: 'string', default: '/etcdctl-check-perf/', usage: "The prefix for writing the performance check's keys." },
-    { name: 'auto-compact', type: 'bool', default: false, usage: 'Compact storage with last revision after test is finished.' },
-    { name: 'auto-defrag', type: 'bool', default: false, usage: 'Defragment storage after test is finished.' },
+    ...CLEAN_UP_FLAGS,
     { name: 'duration', type: 'int', default: 60, usage: 'Seconds the load runs (kvctl only; etcdctl always runs 60)' },
   ],
   async run(ctx) {
