@@ -21,8 +21,8 @@ export function processesUrl(machine: MachineRecord, unit: string): string {
 export interface AgentProcesses {
   /** The cgroup of the unit's main command; null where the agent makes none. */
   cgroup: string | null;
-  /** threads and rssBytes: from agents of this version on (older ones send neither). */
-  processes: { pid: number; command: string; threads?: number; rssBytes?: number }[];
+  /** threads and rssBytes: from agents of session 26's version on, cpuMs of session 27's (older ones send none). */
+  processes: { pid: number; command: string; threads?: number; rssBytes?: number; cpuMs?: number }[];
 }
 
 /** The agent's error text: its JSON `{"error": ...}` (or `message`), else the body as it is. */

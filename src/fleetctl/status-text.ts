@@ -60,15 +60,38 @@ export function systemdBytes(n: number): string {
 }
 
 /**
- * systemd's Tasks and Memory lines, summed over the unit's processes: threads, and resident memory
- * (systemd reads the cgroup's memory counter, which also counts the page cache the unit caused).
- * None when the agent did not say (an older one).
+ * systemd's format_timespan at millisecond accuracy, as its CPU line prints it: `54ms`, `1.5s`,
+ * `1min 7.213s`, `2h 3min 4s` (the seconds' fraction without trailing zeros).
+ */
+export function systemdTimespan(ms: number): string {
+  ms = Math.round(ms);
+  if (ms < 1000) return `${ms}ms`;
+  const parts: string[] = [];
+  const h = Math.floor(ms / 3_600_000);
+  const min = Math.floor((ms % 3_600_000) / 60_000);
+  const rest = ms % 60_000;
+  if (h > 0) parts.push(`${h}h`);
+  if (min > 0) parts.push(`${min}min`);
+  if (rest > 0) {
+    const frac = String(rest % 1000).padStart(3, '0').replace(/0+$/, '');
+    parts.push(`${Math.floor(rest / 1000)}${frac ? `.${frac}` : ''}s`);
+  }
+  return parts.join(' ');
+}
+
+/**
+ * systemd's Tasks, Memory and CPU lines, summed over the unit's processes: threads, resident
+ * memory and CPU time. systemd reads the unit's cgroup: its memory counter also counts the page
+ * cache the unit caused, and its CPU time that of processes already gone. Each line only when the
+ * agent said (an older one sends neither, or no CPU).
  */
 function usageLines(p: AgentProcesses): string[] {
-  if (!p.processes.every((q) => typeof q.threads === 'number' && typeof q.rssBytes === 'number')) return [];
-  const tasks = p.processes.reduce((n, q) => n + q.threads!, 0);
-  const rss = p.processes.reduce((n, q) => n + q.rssBytes!, 0);
-  return [`    Tasks: ${tasks}`, `   Memory: ${systemdBytes(rss)}`];
+  const all = (field: 'threads' | 'rssBytes' | 'cpuMs') => p.processes.every((q) => typeof q[field] === 'number');
+  const sum = (field: 'threads' | 'rssBytes' | 'cpuMs') => p.processes.reduce((n, q) => n + q[field]!, 0);
+  if (!all('threads') || !all('rssBytes')) return [];
+  const lines = [`    Tasks: ${sum('threads')}`, `   Memory: ${systemdBytes(sum('rssBytes'))}`];
+  if (all('cpuMs')) lines.push(`      CPU: ${systemdTimespan(sum('cpuMs'))}`);
+  return lines;
 }
 
 /** The status block of one unit, each line ending in a newline. `processes`: what its agent lists, when it could be read. */

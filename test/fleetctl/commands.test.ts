@@ -157,8 +157,8 @@ t.test('list-units, list-unit-files, list-machines: fleet\'s tables', async (t) 
 t.test('status and journal, through the agent API', async (t) => {
   agent.journals.set('hello.service', Array.from({ length: 12 }, (_, i) => `Nov 14 22:13:${String(20 + i)} 01234567 hello.service[4242]: hi ${i + 1}`));
   const procs = [
-    { pid: 4242, command: '/bin/sh -c while :; do echo hi; sleep 1; done', threads: 1, rssBytes: 1_572_864 },
-    { pid: 4250, command: 'sleep 1', threads: 1, rssBytes: 786_432 },
+    { pid: 4242, command: '/bin/sh -c while :; do echo hi; sleep 1; done', threads: 1, rssBytes: 1_572_864, cpuMs: 1230 },
+    { pid: 4250, command: 'sleep 1', threads: 1, rssBytes: 786_432, cpuMs: 4 },
   ];
   agent.processes.set('hello.service', { name: 'hello.service', machine: M1, cgroup: '/flotilla-1b2c', processes: procs });
   const st = await ctl(['status', 'hello.service']);
@@ -173,6 +173,7 @@ t.test('status and journal, through the agent API', async (t) => {
       `  Machine: ${M1}/10.0.0.1\n` +
       '    Tasks: 2\n' +
       '   Memory: 2.2M\n' +
+      '      CPU: 1.234s\n' +
       '   CGroup: /flotilla-1b2c\n' +
       '           ├─4242 /bin/sh -c while :; do echo hi; sleep 1; done\n' +
       '           └─4250 sleep 1\n' +
@@ -185,7 +186,10 @@ t.test('status and journal, through the agent API', async (t) => {
   // Where the agent makes no cgroups, the processes are listed all the same; an agent of an older
   // version, which sends no threads and memory, gets no Tasks and Memory lines.
   agent.processes.set('hello.service', { cgroup: null, processes: [{ pid: 4242, command: procs[0]!.command }] });
+  t.notMatch((await ctl(['status', 'hello.service'])).stdout, /Tasks:|Memory:|CPU:/);
   t.match((await ctl(['status', 'hello.service'])).stdout, /\n {2}Machine: \S+\n {3}CGroup: \(none\)\n {11}└─4242 \/bin\/sh -c while :; do echo hi; sleep 1; done\n\nNov 14/);
+  agent.processes.set('hello.service', { cgroup: null, processes: [{ pid: 4242, command: procs[0]!.command, threads: 3, rssBytes: 2048 }] });
+  t.match((await ctl(['status', 'hello.service'])).stdout, /\n {4}Tasks: 3\n {3}Memory: 2\.0K\n {3}CGroup: \(none\)\n/, 'an agent that sends no CPU time: no CPU line');
   // Nothing running: no CGroup block, as systemctl status shows none.
   agent.processes.set('hello.service', { cgroup: null, processes: [] });
   const idle = await ctl(['status', 'hello.service']);

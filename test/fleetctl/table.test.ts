@@ -3,7 +3,7 @@
 import t from 'tap';
 import { formatMetadata, parseFields, LIST_UNITS_FIELDS } from '../../src/fleetctl/fields.js';
 import { goList, unitNameOf, withDefaultType } from '../../src/fleetctl/names.js';
-import { systemdAgo, systemdBytes, systemdTimestamp } from '../../src/fleetctl/status-text.js';
+import { systemdAgo, systemdBytes, systemdTimespan, systemdTimestamp } from '../../src/fleetctl/status-text.js';
 import { tabwrite } from '../../src/fleetctl/table.js';
 import { machineLegend } from '../../src/fleetctl/units.js';
 import { machine } from './helpers.js';
@@ -68,4 +68,15 @@ t.test("systemd's byte sizes: 1024-based, one decimal truncated", async (t) => {
   t.equal(systemdBytes(2_359_296), '2.2M', '2.25M shows as 2.2M');
   t.equal(systemdBytes(5 * 2 ** 30 - 1), '4.9G');
   t.equal(systemdBytes(2 ** 40), '1.0T');
+});
+
+t.test("systemd's timespans, as its CPU line prints them", async (t) => {
+  t.equal(systemdTimespan(0), '0ms');
+  t.equal(systemdTimespan(54), '54ms');
+  t.equal(systemdTimespan(999.6), '1s');
+  t.equal(systemdTimespan(1500), '1.5s');
+  t.equal(systemdTimespan(2000), '2s');
+  t.equal(systemdTimespan(67_213), '1min 7.213s');
+  t.equal(systemdTimespan(7_384_000), '2h 3min 4s');
+  t.equal(systemdTimespan(3_600_000), '1h');
 });

@@ -45,6 +45,8 @@ t.test('each pid with its arguments, in the order given; a process that is gone 
   // This test's own node, started long ago: its threads (V8's, libuv's) and its memory.
   const [self] = describeProcesses([process.pid]);
   t.ok(self!.threads > 1, `node runs several threads (${self!.threads})`);
+  t.ok(self!.cpuMs > 0, `node has used CPU time (${self!.cpuMs} ms)`);
+  t.ok(listed[1]!.cpuMs >= 0 && listed[1]!.cpuMs < self!.cpuMs, `sleep has used next to none (${listed[1]!.cpuMs} ms)`);
   t.ok(self!.rssBytes > 10 * 2 ** 20 && self!.rssBytes > listed[1]!.rssBytes, `node's resident memory (${self!.rssBytes} bytes), more than sleep's`);
   t.same(describeProcesses([]), []);
 });
@@ -62,6 +64,8 @@ t.test('a process with no command line left (a zombie) shows its name in bracket
   const parent = start(['/bin/sh', '-c', '/bin/true & exec /bin/sleep 1000'], true);
   await pollUntil(() => childrenOf(parent.pid!).some((c) => readFileSync(`/proc/${c}/stat`, 'latin1').includes(') Z ')), 'the zombie');
   const zombie = childrenOf(parent.pid!)[0]!;
-  t.same(describeProcesses([zombie]), [{ pid: zombie, command: '[true]', threads: 1, rssBytes: 0 }], 'no memory left');
+  const listed = describeProcesses([zombie]);
+  t.same(listed.map(({ cpuMs: _cpu, ...rest }) => rest), [{ pid: zombie, command: '[true]', threads: 1, rssBytes: 0 }], 'no memory left');
+  t.ok(listed[0]!.cpuMs >= 0, `and the CPU time it used (${listed[0]!.cpuMs} ms)`);
   t.same(groupPids(parent.pid!), [parent.pid!], 'its group lists the sleep, not the zombie');
 });
