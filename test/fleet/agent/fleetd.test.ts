@@ -109,7 +109,7 @@ t.test('with a kvd', async (t) => {
     // fleetctl status end to end: the state from the registry, the processes and journal from this agent.
     const ctl = await fleetctl(['status', 'inproc.service', `--endpoint=${url}`, '--request-timeout=30']);
     t.equal(ctl.stderr, '');
-    t.match(ctl.stdout, new RegExp(`\\n {4}Tasks: 1\\n {3}Memory: \\d+\\.\\d[KM]\\n {3}CGroup: \\S+\\n {11}└─${pid} sleep 1000\\n\\n`), 'the CGroup block lists the unit\'s one process, after its tasks and memory');
+    t.match(ctl.stdout, new RegExp(`\\n {4}Tasks: 1\\n {3}Memory: \\d+\\.\\d[KM]\\n {6}CPU: \\d+(?:\\.\\d+)?m?s\\n {3}CGroup: \\S+\\n {11}└─${pid} sleep 1000\\n\\n`), 'the CGroup block lists the unit\'s one process, after its tasks, memory and CPU time');
     t.match(ctl.stdout, 'hello inproc');
 
     await fleetd.stop();
