@@ -22,17 +22,10 @@ export function refusedByAlarm(alarms: readonly AlarmMember[], req: InternalRequ
   return undefined;
 }
 
-const PUTS = (op: RequestOp): boolean => 'request_put' in op;
-
-/** An op `is` anywhere in the txn, either branch, nested txns included. */
-function txnHas(t: TxnRequest, is: (op: RequestOp) => boolean): boolean {
-  const has = (op: RequestOp): boolean => is(op) || ('request_txn' in op && txnHas(op.request_txn, is));
-  return (t.success ?? []).some(has) || (t.failure ?? []).some(has);
-}
-
-/** A put anywhere in the txn: a txn that may add data. */
+/** A put anywhere in the txn, either branch, nested txns included: a txn that may add data. */
 export function txnHasPut(t: TxnRequest): boolean {
-  return txnHas(t, PUTS);
+  const has = (op: RequestOp): boolean => 'request_put' in op || ('request_txn' in op && txnHasPut(op.request_txn));
+  return (t.success ?? []).some(has) || (t.failure ?? []).some(has);
 }
 
 /**

@@ -171,15 +171,14 @@ export function parseKvdArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
   if (https && !config.clientTls) {
     throw new ConfigError(`TLS key/cert (--cert-file, --key-file) must be provided for client url ${stripSlash(https)} with HTTPS scheme`);
   }
-  const peerHttps = config.listenPeerUrls.find((u) => u.protocol === 'https:' || u.protocol === 'wss:');
+  const peerHttps = config.listenPeerUrls.find(isTlsUrl);
   if (peerHttps && !config.peerTls) {
     throw new ConfigError(`TLS key/cert (--peer-cert-file, --peer-key-file) must be provided for peer url ${stripSlash(peerHttps)} with HTTPS scheme`);
   }
   // The other members dial what this one advertises: a TLS listener advertised as http:// (or the
   // reverse) could never be reached.
-  const tlsPeer = (u: string) => /^(https|wss):/.test(u);
-  const listenTls = tlsPeer(config.listenPeerUrls[0]!.href);
-  const mismatched = config.initialAdvertisePeerUrls.find((u) => tlsPeer(u) !== listenTls);
+  const listenTls = isTlsUrl(config.listenPeerUrls[0]!);
+  const mismatched = config.initialAdvertisePeerUrls.find((u) => isTlsUrl(u) !== listenTls);
   if (mismatched) throw new ConfigError(`--initial-advertise-peer-urls: ${mismatched} and --listen-peer-urls ${stripSlash(config.listenPeerUrls[0]!)} must both be https:// or both plain`);
   if (config.electionMs < 5 * config.heartbeatMs) {
     throw new ConfigError(
@@ -200,6 +199,12 @@ export function parseKvdArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
 }
 
 const PEER_SCHEMES = ['http:', 'ws:', 'https:', 'wss:'];
+
+/** An https:// (or, for peers, wss://) URL: served and dialed over TLS. */
+export function isTlsUrl(u: URL | string): boolean {
+  const protocol = typeof u === 'string' ? new URL(u).protocol : u.protocol;
+  return protocol === 'https:' || protocol === 'wss:';
+}
 
 /** One port's TLS flags (`prefix` '' for the client port, 'peer-' for the peer port): none, or a certificate and its key and what goes with them. */
 function parseTls(get: (flag: FlagName) => string, prefix: '' | 'peer-'): TlsFiles | undefined {

@@ -4,7 +4,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WatchedPortTls } from './port-tls.js';
-import { TEST_ONLY_UNSAFE_LOCAL_READS_FLAG, type KvdConfig } from './config.js';
+import { isTlsUrl, TEST_ONLY_UNSAFE_LOCAL_READS_FLAG, type KvdConfig } from './config.js';
 import { createHttpFrontEnd, useFastPath } from './http/index.js';
 import { KvMember } from './member/kv-member.js';
 import { EtcdError, GrpcCode } from '../util/errors.js';
@@ -32,7 +32,7 @@ export async function startKvd(config: KvdConfig): Promise<RunningKvd> {
   // Before anything starts: a certificate that cannot be used is a start-up error.
   const clientTlsFiles = config.clientTls ? new WatchedPortTls(config.clientTls, '', log) : undefined;
   const tls = clientTlsFiles?.current;
-  const peerIsTls = peer.protocol === 'https:' || peer.protocol === 'wss:';
+  const peerIsTls = isTlsUrl(peer);
   if (config.peerTls && !peerIsTls) log.warn({ url: peer.href }, 'kvd: scheme is HTTP while peer key and cert files are present; ignoring peer key and cert files');
   const peerTlsFiles = config.peerTls && peerIsTls ? new WatchedPortTls(config.peerTls, 'peer-', log) : undefined;
   const member = await KvMember.start({
@@ -72,8 +72,8 @@ export async function startKvd(config: KvdConfig): Promise<RunningKvd> {
         if (req.url?.startsWith(INTERNAL_PREFIX)) void serveInternal(member, req, res);
         else gateway.handle(req, res);
       };
-      if (url.protocol === 'http:' && tls) log.warn({ url: url.href }, 'kvd: scheme is HTTP while key and cert files are present; ignoring key and cert files for this URL');
-      const server = url.protocol === 'https:' ? https.createServer(tls!.server, handler) : http.createServer(handler);
+      if (!isTlsUrl(url) && tls) log.warn({ url: url.href }, 'kvd: scheme is HTTP while key and cert files are present; ignoring key and cert files for this URL');
+      const server = isTlsUrl(url) ? https.createServer(tls!.server, handler) : http.createServer(handler);
       server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => gateway.handleUpgrade(req, socket, head));
       server.keepAliveTimeout = 65_000;
       useFastPath(server, gateway);

@@ -156,7 +156,7 @@ export class KvMember implements KvService {
   static async start(opts: KvMemberOptions): Promise<KvMember> {
     const log = opts.logger ?? componentLogger('kvd', { name: opts.name });
     await mkdir(opts.dataDir, { recursive: true });
-    const identity = await resolveIdentity(opts, log);
+    const { identity, joinedMembers } = await resolveIdentity(opts, log);
     const store = await KvStore.open(join(opts.dataDir, 'kv'), { logger: log, clock: opts.clock, valueCacheBytes: opts.valueCacheBytes });
     let node: RaftNode | undefined;
     let member: KvMember | undefined;
@@ -169,7 +169,9 @@ export class KvMember implements KvService {
       }
       // Asked only by a member with no Raft state yet: on a restart --initial-cluster is ignored,
       // as etcd ignores it (the peers a member joined through may have been removed since).
-      const joinPeers = opts.initialClusterState === 'existing' ? () => askToJoin(peersOtherThan(opts), opts.peerTls, log).then((c) => c.members) : undefined;
+      // A member that has just learned its identity from them has their members already.
+      const joinPeers =
+        opts.initialClusterState === 'existing' ? () => (joinedMembers ? Promise.resolve(joinedMembers) : askToJoin(peersOtherThan(opts), opts.peerTls, log).then((c) => c.members)) : undefined;
       const header = { cluster_id: identity.clusterId, member_id: identity.memberId };
       const hub = new WatchHub(store, {
         header: () => ({ ...header, raft_term: member?.node.term() ?? 0 }),
@@ -738,18 +740,20 @@ function peersOtherThan(opts: KvMemberOptions): string[] {
 
 /**
  * This member's id and its cluster's: read from the data directory after the first start;
- * computed from --initial-cluster for a new cluster; asked of the existing members when joining.
+ * computed from --initial-cluster for a new cluster; asked of the existing members when joining
+ * (then with the members they named, which the Raft node starts from).
  */
-async function resolveIdentity(opts: KvMemberOptions, log: Logger): Promise<MemberIdentity> {
+async function resolveIdentity(opts: KvMemberOptions, log: Logger): Promise<{ identity: MemberIdentity; joinedMembers?: MemberInfo[] }> {
   const file = join(opts.dataDir, 'member.json');
   try {
     const saved = JSON.parse(await readFile(file, 'utf8')) as MemberIdentity;
     if (saved.name !== opts.name) log.warn({ saved: saved.name, flag: opts.name }, 'kvd: --name differs from the data directory; keeping the data directory’s identity');
-    return saved;
+    return { identity: saved };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   let identity: MemberIdentity;
+  let joinedMembers: MemberInfo[] | undefined;
   if (opts.initialClusterState === 'new') {
     const ids = [...opts.initialCluster.values()].map((urls) => memberIdFor(urls, opts.initialClusterToken));
     identity = {
@@ -768,10 +772,11 @@ async function resolveIdentity(opts: KvMemberOptions, log: Logger): Promise<Memb
       );
     }
     identity = { memberId: me.id, clusterId: info.clusterId, name: opts.name };
+    joinedMembers = info.members;
   }
   await writeFile(`${file}.tmp`, JSON.stringify(identity));
   await rename(`${file}.tmp`, file);
-  return identity;
+  return { identity, joinedMembers };
 }
 
 /** A joining member's question to the existing ones (on their peer ports), over TLS when those are https://. */
