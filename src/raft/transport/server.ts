@@ -7,7 +7,9 @@ import type { TlsOptions } from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { guardConnections, type CertificateRule } from '../../util/certificate-rule.js';
 import type { Logger } from '../../util/log.js';
+import { RefusalLog } from '../../util/refusal-log.js';
 import type { Message, NodeId } from '../types.js';
 import { PROTOCOL_VERSION, type Codec } from './codec.js';
 import { CloseCode, TransportError } from './errors.js';
@@ -18,8 +20,6 @@ export const HEADER_FROM = 'x-flotilla-from';
 export const HEADER_TO = 'x-flotilla-to';
 export const HEADER_PROTO = 'x-flotilla-proto';
 export const HEADER_REASON = 'x-flotilla-reason';
-
-const REFUSAL_LOG_INTERVAL_MS = 60_000;
 
 /** Parses a positive integer below 2^53 written in decimal; undefined if it is not one. */
 export function parseId(value: string | string[] | undefined): number | undefined {
@@ -41,6 +41,8 @@ export interface ListenerOptions {
   httpHandler?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
   /** Serve https (and wss) with these options instead of plain HTTP. */
   tls?: TlsOptions;
+  /** With `tls`: what a connecting member's certificate must also be (its CN, or a hostname it is valid for). */
+  allowedCertificates?: CertificateRule;
   isMember(id: NodeId): boolean;
   onInboundOpen(conn: InboundConnection): void;
   onInboundClose(conn: InboundConnection): void;
@@ -83,10 +85,11 @@ export class PeerListener {
   private readonly conns = new Set<InboundConnection>();
   private bound: { host: string; port: number } | undefined;
   private stopped = false;
-  private readonly refusalsLogged = new Map<string, number>();
   private startPending: (() => void) | undefined;
+  private readonly refusals: RefusalLog;
 
   constructor(private readonly opts: ListenerOptions) {
+    this.refusals = new RefusalLog(opts.logger, 'refused peer connection');
     const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       if (this.opts.httpHandler) {
         try {
@@ -116,9 +119,12 @@ export class PeerListener {
     // A member whose certificate this listener refuses (or that does not speak TLS) retries every
     // few seconds: said once a minute per reason, as other refusals.
     this.server.on('tlsClientError', (err: Error, socket: Socket) => {
-      this.noteRefusal(`TLS handshake failed: ${err.message}`, `${socket.remoteAddress}:${socket.remotePort}`, {});
+      this.refusals.note(`TLS handshake failed: ${err.message}`, `${socket.remoteAddress}:${socket.remotePort}`, {});
       socket.destroy();
     });
+    if (opts.tls && opts.allowedCertificates) {
+      guardConnections(this.server as https.Server, opts.allowedCertificates, (reason, socket) => this.refusals.note(`peer certificate refused: ${reason}`, `${socket.remoteAddress}:${socket.remotePort}`, {}));
+    }
     this.server.on('clientError', (err, socket) => {
       opts.logger.debug({ err: err.message }, 'bad HTTP request on the peer listener');
       socket.destroy();
@@ -181,21 +187,8 @@ export class PeerListener {
     await closed;
   }
 
-  /** A misconfigured or removed member retries every few seconds: warn once a minute per reason. */
-  private noteRefusal(reason: string, remote: string, fields: Record<string, unknown>): void {
-    const now = Date.now();
-    const last = this.refusalsLogged.get(reason);
-    if (last === undefined || now - last >= REFUSAL_LOG_INTERVAL_MS) {
-      if (this.refusalsLogged.size >= 1000) this.refusalsLogged.clear();
-      this.refusalsLogged.set(reason, now);
-      this.opts.logger.warn({ remote, reason, ...fields }, 'refused peer connection');
-    } else {
-      this.opts.logger.debug({ remote, reason, ...fields }, 'refused peer connection');
-    }
-  }
-
   private refuse(socket: Duplex, remote: string, reason: string, fields: Record<string, unknown>): void {
-    this.noteRefusal(reason, remote, fields);
+    this.refusals.note(reason, remote, fields);
     const body = `${reason}\n`;
     socket.on('error', () => {});
     socket.end(

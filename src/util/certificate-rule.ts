@@ -1,0 +1,44 @@
+// Who may connect beyond the authority's signature: etcd's --peer-cert-allowed-cn,
+// --peer-cert-allowed-hostname and --client-cert-allowed-hostname. Node's TLS server has no hook
+// inside the handshake for such a check (Go's VerifyPeerCertificate), so it runs on the finished
+// handshake, before the connection is handed to the server's HTTP (or WebSocket) handling: a
+// refused connection is closed before any request on it is read.
+import { isIP } from 'node:net';
+import type { Server, TLSSocket } from 'node:tls';
+
+/** The certificate's subject CN must be `cn`, or the certificate must be valid for `hostname`. */
+export type CertificateRule = { cn: string } | { hostname: string };
+
+/** Why `rule` refuses the certificate the other end presented, or undefined when it passes. */
+export function certificateRefusal(socket: TLSSocket, rule: CertificateRule): string | undefined {
+  const cert = socket.getPeerX509Certificate();
+  if (!cert) return 'no client certificate';
+  if ('cn' in rule) {
+    // Go's CommonName is the subject's last CN.
+    const cns = socket.getPeerCertificate().subject?.CN;
+    const cn = Array.isArray(cns) ? cns[cns.length - 1] : cns;
+    return cn === rule.cn ? undefined : `the certificate's CN ${JSON.stringify(cn ?? '')} is not the allowed ${JSON.stringify(rule.cn)}`;
+  }
+  // As Go's VerifyHostname since Go 1.15: the subject alternative names only, never the CN.
+  const valid = isIP(rule.hostname) !== 0 ? cert.checkIP(rule.hostname) : cert.checkHost(rule.hostname, { subject: 'never' });
+  return valid !== undefined ? undefined : `the certificate is not valid for the allowed hostname ${JSON.stringify(rule.hostname)}`;
+}
+
+/**
+ * Puts `rule` in front of the server's own handling of each finished handshake: a connection it
+ * refuses is destroyed and reported to `onRefused`; the others go on as before. Call it after
+ * everything else that handles 'secureConnection' is in place.
+ */
+export function guardConnections(server: Server, rule: CertificateRule, onRefused: (reason: string, socket: TLSSocket) => void): void {
+  const handlers = server.listeners('secureConnection') as ((socket: TLSSocket) => void)[];
+  server.removeAllListeners('secureConnection');
+  server.on('secureConnection', (socket: TLSSocket) => {
+    const reason = certificateRefusal(socket, rule);
+    if (reason !== undefined) {
+      onRefused(reason, socket);
+      socket.destroy();
+      return;
+    }
+    for (const h of handlers) h.call(server, socket);
+  });
+}
