@@ -1,7 +1,10 @@
 // kvd's configuration: etcd's flag names and defaults, each also readable from KVD_<FLAG> in the
 // environment (as etcd reads ETCD_<FLAG>). Flags win over the environment.
+import { join } from 'node:path';
 import { DEFAULT_QUOTA_BYTES } from './member/kv-member.js';
 import { parseDuration } from '../util/duration.js';
+import type { CertificateRule } from '../util/certificate-rule.js';
+import { opensslCiphers } from '../util/cipher-suites.js';
 import { flagEnvName, flagUsageLines, readDaemonArgs } from '../util/daemon-flags.js';
 
 export interface KvdConfig {
@@ -34,6 +37,8 @@ export interface KvdConfig {
   clientTls?: TlsFiles;
   /** TLS on the https:// peer URLs (--peer-cert-file, --peer-key-file, --peer-trusted-ca-file, --peer-client-cert-auth). */
   peerTls?: TlsFiles;
+  /** --auto-tls / --peer-auto-tls given with a certificate of its own, which wins (warned about at start, as etcd). */
+  autoTlsIgnored: ('client' | 'peer')[];
   /**
    * TEST ONLY, breaks linearizability: serve linearizable reads from this member's own copy without
    * ReadIndex (see TEST_ONLY_UNSAFE_LOCAL_READS_FLAG). Never set in production.
@@ -49,6 +54,18 @@ export interface TlsFiles {
   trustedCaFile?: string;
   /** Refuse connections without a certificate signed by trustedCaFile (else by the system's roots). */
   clientCertAuth: boolean;
+  /** A PEM certificate revocation list: a connection presenting a certificate it names is refused (--client-crl-file, --peer-crl-file). */
+  crlFile?: string;
+  /** What else a connecting certificate must be (--peer-cert-allowed-cn, --client-cert-allowed-hostname, --peer-cert-allowed-hostname). */
+  allowed?: CertificateRule;
+  /** --cipher-suites in OpenSSL's names (for both ports); undefined: Node's defaults. */
+  ciphers?: string;
+  /**
+   * --auto-tls / --peer-auto-tls without a certificate given: certFile and keyFile are in the data
+   * directory, made at the first start (server/self-signed.ts); the members do not check each
+   * other's certificate.
+   */
+  selfSigned?: boolean;
 }
 
 /**
@@ -108,10 +125,22 @@ const FLAGS = {
   'key-file': { type: 'string', help: 'path to the client server TLS key file', def: '' },
   'trusted-ca-file': { type: 'string', help: 'path to the client server TLS trusted CA cert file (client certificates, and the other members\' certificates)', def: '' },
   'client-cert-auth': { type: 'string', help: 'enable client cert authentication (true or false)', def: 'false', goBool: true },
+  'auto-tls': { type: 'string', help: 'client TLS using generated certificates (when --cert-file and --key-file are not given)', def: 'false', goBool: true },
   'peer-cert-file': { type: 'string', help: 'path to the peer server TLS cert file (for https:// peer URLs; also presented when dialing peers)', def: '' },
   'peer-key-file': { type: 'string', help: 'path to the peer server TLS key file', def: '' },
   'peer-trusted-ca-file': { type: 'string', help: "path to the peer server TLS trusted CA file (the other members' peer certificates)", def: '' },
   'peer-client-cert-auth': { type: 'string', help: 'enable peer client cert authentication (true or false)', def: 'false', goBool: true },
+  'peer-auto-tls': { type: 'string', help: 'peer TLS using generated certificates (when --peer-cert-file and --peer-key-file are not given)', def: 'false', goBool: true },
+  'client-crl-file': { type: 'string', help: 'path to the client certificate revocation list file (PEM; needs --client-cert-auth)', def: '' },
+  'client-cert-allowed-hostname': { type: 'string', help: 'allowed TLS hostname for client cert authentication (a DNS name or IP address of the certificate)', def: '' },
+  'peer-crl-file': { type: 'string', help: 'path to the peer certificate revocation list file (PEM; needs --peer-client-cert-auth)', def: '' },
+  'peer-cert-allowed-cn': { type: 'string', help: 'required CN for client certs connecting to the peer endpoint', def: '' },
+  'peer-cert-allowed-hostname': { type: 'string', help: 'allowed TLS hostname for inter peer authentication', def: '' },
+  'cipher-suites': {
+    type: 'string',
+    help: "comma-separated list of supported TLS cipher suites between client/server and peers, in Go's names as etcd (TLS 1.2; empty: the defaults)",
+    def: '',
+  },
   'log-level': { type: 'string', help: 'log level: debug, info, warn, error, fatal', def: 'info' },
 } as const;
 
@@ -142,6 +171,7 @@ export function parseKvdArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     return FLAGS[flag].def.replace('${name}', name).replace('${initial-advertise-peer-urls}', peerAdvertise);
   };
 
+  const ciphers = parseCipherSuites(get('cipher-suites'));
   const config: KvdConfig = {
     name,
     dataDir: get('data-dir'),
@@ -162,8 +192,12 @@ export function parseKvdArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     initialCorruptCheck: parseEnum('experimental-initial-corrupt-check', get('experimental-initial-corrupt-check'), ['true', 'false']) === 'true',
     quotaBackendBytes: parseWholeNumber('quota-backend-bytes', get('quota-backend-bytes'), 0) || DEFAULT_QUOTA_BYTES,
     logLevel: parseEnum('log-level', get('log-level'), ['debug', 'info', 'warn', 'error', 'fatal', 'silent']),
-    clientTls: parseTls(get, ''),
-    peerTls: parseTls(get, 'peer-'),
+    clientTls: parseTls(get, '', ciphers),
+    peerTls: parseTls(get, 'peer-', ciphers),
+    autoTlsIgnored: (['client', 'peer'] as const).filter((side) => {
+      const prefix = side === 'client' ? '' : 'peer-';
+      return get(`${prefix}auto-tls` as FlagName) === 'true' && get(`${prefix}cert-file` as FlagName) !== '';
+    }),
     // Deliberately not read from the environment: see TEST_ONLY_UNSAFE_LOCAL_READS_FLAG.
     testOnlyUnsafeLocalReads: args.bool(TEST_ONLY_UNSAFE_LOCAL_READS_FLAG),
   };
@@ -207,20 +241,53 @@ export function isTlsUrl(u: URL | string): boolean {
 }
 
 /** One port's TLS flags (`prefix` '' for the client port, 'peer-' for the peer port): none, or a certificate and its key and what goes with them. */
-function parseTls(get: (flag: FlagName) => string, prefix: '' | 'peer-'): TlsFiles | undefined {
+function parseTls(get: (flag: FlagName) => string, prefix: '' | 'peer-', ciphers: string | undefined): TlsFiles | undefined {
   const flag = (name: string) => `${prefix}${name}` as FlagName;
+  const side = prefix === '' ? 'client' : 'peer';
+  const auto = parseEnum(flag('auto-tls'), get(flag('auto-tls')), ['true', 'false']) === 'true';
   const certFile = get(flag('cert-file'));
   const keyFile = get(flag('key-file'));
   const trustedCaFile = get(flag('trusted-ca-file'));
   const clientCertAuth = parseEnum(flag('client-cert-auth'), get(flag('client-cert-auth')), ['true', 'false']) === 'true';
+  const crlFile = get(`${side}-crl-file` as FlagName);
+  const allowedHostname = get(`${side}-cert-allowed-hostname` as FlagName);
+  const allowedCn = prefix === 'peer-' ? get('peer-cert-allowed-cn') : '';
+  // Each flag that only means something for the certificates of those who connect, by name.
+  const checks: [string, string][] = [
+    [`--${side}-crl-file`, crlFile],
+    [`--${side}-cert-allowed-hostname`, allowedHostname],
+    ['--peer-cert-allowed-cn', allowedCn],
+  ];
   const pair = `--${prefix}cert-file and --${prefix}key-file`;
   if (certFile === '' && keyFile === '') {
-    const orphan = trustedCaFile !== '' ? `--${prefix}trusted-ca-file` : clientCertAuth ? `--${prefix}client-cert-auth` : undefined;
-    if (orphan) throw new ConfigError(`${orphan} needs ${pair} (${prefix === '' ? 'client' : 'peer'} TLS)`);
-    return undefined;
+    if (auto && clientCertAuth) {
+      throw new ConfigError(
+        `--${prefix}client-cert-auth cannot be used with --${prefix}auto-tls: a generated certificate is signed by no authority, so the members could not check each other's; give ${pair} instead`,
+      );
+    }
+    const orphan = trustedCaFile !== '' ? `--${prefix}trusted-ca-file` : clientCertAuth ? `--${prefix}client-cert-auth` : checks.find(([, v]) => v !== '')?.[0];
+    if (orphan) throw new ConfigError(`${orphan} needs ${pair} (${side} TLS)`);
+    if (!auto) return undefined;
+    const dir = join(get('data-dir'), 'fixtures', side);
+    return { certFile: join(dir, 'cert.pem'), keyFile: join(dir, 'key.pem'), clientCertAuth: false, ciphers, selfSigned: true };
   }
   if (certFile === '' || keyFile === '') throw new ConfigError(`${pair} must be given together`);
-  return { certFile, keyFile, trustedCaFile: trustedCaFile || undefined, clientCertAuth };
+  const unchecked = checks.find(([, v]) => v !== '');
+  if (unchecked && !clientCertAuth) {
+    throw new ConfigError(`${unchecked[0]} needs --${prefix}client-cert-auth: without it no certificate is asked of those who connect, so there would be none to check`);
+  }
+  if (allowedCn !== '' && allowedHostname !== '') throw new ConfigError('--peer-cert-allowed-cn and --peer-cert-allowed-hostname are mutually exclusive');
+  const allowed: CertificateRule | undefined = allowedCn !== '' ? { cn: allowedCn } : allowedHostname !== '' ? { hostname: allowedHostname } : undefined;
+  return { certFile, keyFile, trustedCaFile: trustedCaFile || undefined, clientCertAuth, crlFile: crlFile || undefined, allowed, ciphers };
+}
+
+/** --cipher-suites: OpenSSL's names for Go's, or undefined for the defaults. */
+function parseCipherSuites(value: string): string | undefined {
+  try {
+    return opensslCiphers(value);
+  } catch (e) {
+    throw new ConfigError(`--cipher-suites: ${(e as Error).message}`);
+  }
 }
 
 function stripSlash(u: URL | string): string {

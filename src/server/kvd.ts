@@ -3,12 +3,14 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
-import { WatchedPortTls } from './port-tls.js';
+import { preparePortTls } from './port-tls.js';
 import { isTlsUrl, TEST_ONLY_UNSAFE_LOCAL_READS_FLAG, type KvdConfig } from './config.js';
 import { createHttpFrontEnd, useFastPath } from './http/index.js';
 import { KvMember } from './member/kv-member.js';
 import { EtcdError, GrpcCode } from '../util/errors.js';
+import { guardConnections } from '../util/certificate-rule.js';
 import { componentLogger, rootLogger } from '../util/log.js';
+import { RefusalLog } from '../util/refusal-log.js';
 import { HeapGrowth } from '../util/heap-growth.js';
 import { MemoryRelief } from '../util/memory-relief.js';
 
@@ -30,11 +32,14 @@ export async function startKvd(config: KvdConfig): Promise<RunningKvd> {
   const log = componentLogger('kvd', { name: config.name });
   const peer = config.listenPeerUrls[0]!;
   // Before anything starts: a certificate that cannot be used is a start-up error.
-  const clientTlsFiles = config.clientTls ? new WatchedPortTls(config.clientTls, '', log) : undefined;
+  for (const side of config.autoTlsIgnored) log.warn(`kvd: ignoring ${side} auto TLS since certs given`);
+  const hostsOf = (urls: (URL | string)[]) => urls.map((u) => new URL(u).hostname);
+  const clientIsTls = config.listenClientUrls.some(isTlsUrl);
+  const clientTlsFiles = await preparePortTls(config.clientTls, '', clientIsTls, hostsOf([...config.listenClientUrls, ...config.advertiseClientUrls]), log);
   const tls = clientTlsFiles?.current;
   const peerIsTls = isTlsUrl(peer);
-  if (config.peerTls && !peerIsTls) log.warn({ url: peer.href }, 'kvd: scheme is HTTP while peer key and cert files are present; ignoring peer key and cert files');
-  const peerTlsFiles = config.peerTls && peerIsTls ? new WatchedPortTls(config.peerTls, 'peer-', log) : undefined;
+  if (config.peerTls && !config.peerTls.selfSigned && !peerIsTls) log.warn({ url: peer.href }, 'kvd: scheme is HTTP while peer key and cert files are present; ignoring peer key and cert files');
+  const peerTlsFiles = peerIsTls || config.peerTls?.selfSigned ? await preparePortTls(config.peerTls, 'peer-', peerIsTls, hostsOf([...config.listenPeerUrls, ...config.initialAdvertisePeerUrls]), log) : undefined;
   const member = await KvMember.start({
     name: config.name,
     dataDir: config.dataDir,
@@ -65,6 +70,7 @@ export async function startKvd(config: KvdConfig): Promise<RunningKvd> {
   }
   const gateway = createHttpFrontEnd(member, { logger: log });
   const servers: http.Server[] = [];
+  const refusals = new RefusalLog(log, 'kvd: refused a client certificate');
   const clientAddresses: { host: string; port: number }[] = [];
   try {
     for (const url of config.listenClientUrls) {
@@ -72,11 +78,15 @@ export async function startKvd(config: KvdConfig): Promise<RunningKvd> {
         if (req.url?.startsWith(INTERNAL_PREFIX)) void serveInternal(member, req, res);
         else gateway.handle(req, res);
       };
-      if (!isTlsUrl(url) && tls) log.warn({ url: url.href }, 'kvd: scheme is HTTP while key and cert files are present; ignoring key and cert files for this URL');
+      if (!isTlsUrl(url) && tls && !config.clientTls?.selfSigned) log.warn({ url: url.href }, 'kvd: scheme is HTTP while key and cert files are present; ignoring key and cert files for this URL');
       const server = isTlsUrl(url) ? https.createServer(tls!.server, handler) : http.createServer(handler);
       server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => gateway.handleUpgrade(req, socket, head));
       server.keepAliveTimeout = 65_000;
       useFastPath(server, gateway);
+      // After the fast path, so that a refused certificate's connection never reaches it.
+      if (server instanceof https.Server && tls!.allowed) {
+        guardConnections(server, tls!.allowed, (reason, socket) => refusals.note(reason, `${socket.remoteAddress}:${socket.remotePort}`));
+      }
       // Watches keep their request open for as long as the client wants: no request deadline.
       server.requestTimeout = 0;
       await new Promise<void>((resolve, reject) => {

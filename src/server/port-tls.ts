@@ -1,19 +1,24 @@
 // A port's TLS, the client port's (etcd's --cert-file, --key-file, --trusted-ca-file,
-// --client-cert-auth) or the peer port's (the same with --peer-): the files read and checked once
-// at start (util/tls-files.ts), then the options of the port's server and of this member's own
-// connections to the other members' ports of that kind, where it presents the same certificate.
+// --client-cert-auth, --client-crl-file) or the peer port's (the same with --peer-): the files read
+// and checked once at start (util/tls-files.ts), then the options of the port's server and of this
+// member's own connections to the other members' ports of that kind, where it presents the same
+// certificate. --cipher-suites goes to both.
 import { statSync } from 'node:fs';
 import type { TlsOptions } from 'node:tls';
 import type { TlsFiles } from './config.js';
+import type { CertificateRule } from '../util/certificate-rule.js';
 import type { MemberTls } from './member/internal-client.js';
-import { checkTlsContext, readFlagFile, requireCertificates } from '../util/tls-files.js';
+import { checkTlsContext, readFlagFile, requireCertificates, requireCrl } from '../util/tls-files.js';
 import type { Logger } from '../util/log.js';
+import { ensureSelfSignedPair } from './self-signed.js';
 
 export interface PortTls {
   /** For the port's https server. */
   server: TlsOptions;
   /** For this member's connections to the other members' ports. */
   dial: MemberTls;
+  /** What the certificate of one who connects must also be (--client-cert-allowed-hostname, --peer-cert-allowed-cn, --peer-cert-allowed-hostname). */
+  allowed?: CertificateRule;
 }
 
 /** `prefix`: '' for the client port's flags, 'peer-' for the peer port's. */
@@ -22,27 +27,53 @@ export function loadPortTls(files: TlsFiles, prefix: '' | 'peer-'): PortTls {
   const cert = readFlagFile(`${prefix}cert-file`, files.certFile, error);
   const key = readFlagFile(`${prefix}key-file`, files.keyFile, error);
   const ca = files.trustedCaFile === undefined ? undefined : requireCertificates(`${prefix}trusted-ca-file`, files.trustedCaFile, readFlagFile(`${prefix}trusted-ca-file`, files.trustedCaFile, error), error);
+  const crlFlag = `${prefix === '' ? 'client-' : prefix}crl-file`;
+  const crl = files.crlFile === undefined ? undefined : requireCrl(crlFlag, files.crlFile, readFlagFile(crlFlag, files.crlFile, error), error);
   const named = [`--${prefix}cert-file ${JSON.stringify(files.certFile)}`, `--${prefix}key-file ${JSON.stringify(files.keyFile)}`];
   if (ca) named.push(`--${prefix}trusted-ca-file ${JSON.stringify(files.trustedCaFile)}`);
-  checkTlsContext({ cert, key, ca }, named.join(', '), error);
+  if (crl) named.push(`--${crlFlag} ${JSON.stringify(files.crlFile)}`);
+  const ciphers = files.ciphers;
+  checkTlsContext({ cert, key, ca, crl, ciphers }, named.join(', '), error);
   return {
-    // Without --client-cert-auth no certificate is asked for, as etcd's server.
-    server: { cert, key, ca, requestCert: files.clientCertAuth, rejectUnauthorized: files.clientCertAuth },
-    dial: { cert, key, ca },
+    // Without --client-cert-auth no certificate is asked for, as etcd's server. With a revocation
+    // list OpenSSL checks every certificate of the chain against it in the handshake.
+    server: { cert, key, ca, crl, ciphers, requestCert: files.clientCertAuth, rejectUnauthorized: files.clientCertAuth },
+    // A self-signed certificate proves nothing, so the members do not check each other's (as etcd
+    // with --auto-tls): the connection is encrypted, not authenticated.
+    dial: files.selfSigned ? { cert, key, ciphers, rejectUnauthorized: false } : { cert, key, ca, ciphers },
+    allowed: files.allowed,
   };
 }
 
-/** How often the files are looked at for a new certificate. */
+/**
+ * The port's TLS, ready to watch: for --auto-tls (--peer-auto-tls) the certificate is made first,
+ * once, in the data directory, valid for `hosts`, unless no URL of the port is https:// (said in
+ * the log: there is nothing to encrypt).
+ */
+export async function preparePortTls(files: TlsFiles | undefined, prefix: '' | 'peer-', usedByUrls: boolean, hosts: string[], log: Logger): Promise<WatchedPortTls | undefined> {
+  if (files?.selfSigned) {
+    if (!usedByUrls) {
+      log.warn(`kvd: --${prefix}auto-tls is set but no ${prefix === '' ? 'client' : 'peer'} URL is https://; no certificate is made`);
+      return undefined;
+    }
+    const outcome = await ensureSelfSignedPair(files.certFile, files.keyFile, hosts);
+    log.info({ certFile: files.certFile, hosts }, `kvd: ${outcome === 'made' ? 'made a self-signed' : 'using the self-signed'} ${prefix === '' ? 'client' : 'peer'} TLS certificate (--${prefix}auto-tls)`);
+  }
+  return files ? new WatchedPortTls(files, prefix, log) : undefined;
+}
+
+/** How often the files are looked at for a new certificate or revocation list. */
 export const TLS_FILES_CHECK_MS = 5000;
 
 /**
- * A port's TLS files, watched for a replaced certificate (a rotation): every TLS_FILES_CHECK_MS
- * their sizes and modification times are compared with those last loaded, and on a change the
- * files are loaded again and `onChange` gets the result, for the port's server (its next
- * handshakes) and for this member's next connections to the others. etcd reloads its certificate
- * on each new connection; this is the same without reading files per handshake. Files that do not
- * load (a rotation half done: a new certificate, the old key) leave the settings as they were,
- * said once in the log; they are tried again on the next change.
+ * A port's TLS files, watched for a replaced certificate (a rotation) or revocation list: every
+ * TLS_FILES_CHECK_MS their sizes and modification times are compared with those last loaded, and on
+ * a change the files are loaded again and `onChange` gets the result, for the port's server (its
+ * next handshakes) and for this member's next connections to the others. etcd reloads its
+ * certificate and its revocation list on each new connection; this is the same without reading
+ * files per handshake. Files that do not load (a rotation half done: a new certificate, the old
+ * key) leave the settings as they were, said once in the log; they are tried again on the next
+ * change.
  */
 export class WatchedPortTls {
   private tls: PortTls;
@@ -82,12 +113,12 @@ export class WatchedPortTls {
       this.log.error({ err: (err as Error).message }, `kvd: the ${this.prefix === '' ? 'client' : 'peer'} TLS files changed but do not load; still using the previous certificate`);
       return;
     }
-    this.log.info({ certFile: this.files.certFile }, `kvd: reloaded the ${this.prefix === '' ? 'client' : 'peer'} TLS certificate`);
+    this.log.info({ certFile: this.files.certFile }, `kvd: reloaded the ${this.prefix === '' ? 'client' : 'peer'} TLS files`);
     onChange(this.tls);
   }
 
   private fileStamp(): string {
-    const paths = [this.files.certFile, this.files.keyFile, this.files.trustedCaFile];
+    const paths = [this.files.certFile, this.files.keyFile, this.files.trustedCaFile, this.files.crlFile];
     return paths
       .map((p) => {
         if (p === undefined) return '';

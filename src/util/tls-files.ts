@@ -38,3 +38,12 @@ export function requireCertificates(flag: string, path: string, pem: Buffer, err
   if (!pem.toString('latin1').includes('-----BEGIN CERTIFICATE-----')) throw error(`--${flag}: ${JSON.stringify(path)} holds no PEM certificate`);
   return pem;
 }
+
+/**
+ * A revocation list file with no PEM CRL in it is refused (`error('--flag: "path" holds no PEM
+ * certificate revocation list')`), as a CA bundle without a certificate is.
+ */
+export function requireCrl(flag: string, path: string, pem: Buffer, error: (message: string) => Error): Buffer {
+  if (!pem.toString('latin1').includes('-----BEGIN X509 CRL-----')) throw error(`--${flag}: ${JSON.stringify(path)} holds no PEM certificate revocation list`);
+  return pem;
+}

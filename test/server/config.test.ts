@@ -99,11 +99,11 @@ t.test('client TLS: https:// client URLs with a certificate and its key; what go
   t.equal(config([]).clientTls, undefined, 'off by default');
   const https = ['--listen-client-urls', 'https://127.0.0.1:2379', '--advertise-client-urls', 'https://127.0.0.1:2379'];
   const c = config([...https, '--cert-file', 'm.pem', '--key-file', 'm-key.pem']);
-  t.same(c.clientTls, { certFile: 'm.pem', keyFile: 'm-key.pem', trustedCaFile: undefined, clientCertAuth: false });
+  t.same(c.clientTls, { certFile: 'm.pem', keyFile: 'm-key.pem', trustedCaFile: undefined, clientCertAuth: false, crlFile: undefined, allowed: undefined, ciphers: undefined });
   t.same(c.advertiseClientUrls, ['https://127.0.0.1:2379']);
   t.same(
     config(['--cert-file', 'm.pem', '--key-file', 'k.pem', '--trusted-ca-file', 'ca.pem', '--client-cert-auth']).clientTls,
-    { certFile: 'm.pem', keyFile: 'k.pem', trustedCaFile: 'ca.pem', clientCertAuth: true },
+    { certFile: 'm.pem', keyFile: 'k.pem', trustedCaFile: 'ca.pem', clientCertAuth: true, crlFile: undefined, allowed: undefined, ciphers: undefined },
     'with client certificates (and a certificate while the URLs are http://: warned about at start, as etcd)',
   );
   t.same(config([], { KVD_CERT_FILE: 'e.pem', KVD_KEY_FILE: 'ek.pem', KVD_CLIENT_CERT_AUTH: 'true' }).clientTls?.clientCertAuth, true, 'from the environment');
@@ -111,7 +111,7 @@ t.test('client TLS: https:// client URLs with a certificate and its key; what go
     '--listen-peer-urls', 'https://127.0.0.1:2380', '--initial-advertise-peer-urls', 'https://127.0.0.1:2380', '--initial-cluster', 'default=https://127.0.0.1:2380',
     '--peer-cert-file', 'p.pem', '--peer-key-file', 'pk.pem', '--peer-trusted-ca-file', 'ca.pem', '--peer-client-cert-auth',
   ]);
-  t.same(peer.peerTls, { certFile: 'p.pem', keyFile: 'pk.pem', trustedCaFile: 'ca.pem', clientCertAuth: true }, 'the peer port');
+  t.same(peer.peerTls, { certFile: 'p.pem', keyFile: 'pk.pem', trustedCaFile: 'ca.pem', clientCertAuth: true, crlFile: undefined, allowed: undefined, ciphers: undefined }, 'the peer port');
   t.equal(peer.clientTls, undefined, 'independent of the client port');
   const bad: [string[], RegExp][] = [
     [https, /^TLS key\/cert \(--cert-file, --key-file\) must be provided for client url https:\/\/127\.0\.0\.1:2379 with HTTPS scheme$/],
@@ -125,6 +125,55 @@ t.test('client TLS: https:// client URLs with a certificate and its key; what go
     [['--peer-cert-file', 'p.pem'], /^--peer-cert-file and --peer-key-file must be given together$/],
     [['--peer-client-cert-auth'], /^--peer-client-cert-auth needs --peer-cert-file and --peer-key-file \(peer TLS\)$/],
     [['--peer-cert-file', 'p.pem', '--peer-key-file', 'k.pem', '--listen-peer-urls', 'https://127.0.0.1:2380'], /--initial-advertise-peer-urls: http:\/\/127\.0\.0\.1:2380 and --listen-peer-urls https:\/\/127\.0\.0\.1:2380 must both be https:\/\/ or both plain/],
+  ];
+  for (const [argv, msg] of bad) t.throws(() => parseKvdArgs(argv, {}), { name: 'ConfigError', message: msg }, argv.join(' '));
+});
+
+t.test("etcd's other TLS flags: revocation lists, allowed names, cipher suites", async (t) => {
+  const client = ['--cert-file', 'm.pem', '--key-file', 'k.pem', '--trusted-ca-file', 'ca.pem', '--client-cert-auth'];
+  const peer = ['--peer-cert-file', 'p.pem', '--peer-key-file', 'pk.pem', '--peer-trusted-ca-file', 'ca.pem', '--peer-client-cert-auth'];
+  const c = config([...client, '--client-crl-file', 'crl.pem', '--client-cert-allowed-hostname', 'localhost']).clientTls;
+  t.same([c?.crlFile, c?.allowed], ['crl.pem', { hostname: 'localhost' }], 'the client port');
+  const p = config([...peer, '--peer-crl-file', 'pcrl.pem', '--peer-cert-allowed-cn', 'member']).peerTls;
+  t.same([p?.crlFile, p?.allowed], ['pcrl.pem', { cn: 'member' }], 'the peer port, by CN');
+  t.same(config([...peer, '--peer-cert-allowed-hostname', '127.0.0.1']).peerTls?.allowed, { hostname: '127.0.0.1' }, 'or by hostname');
+  t.equal(config([...peer, '--peer-cert-allowed-cn', '']).peerTls?.allowed, undefined, 'an empty flag is no rule');
+  t.same(config([...client, '--client-crl-file', 'crl.pem'], { KVD_CLIENT_CRL_FILE: 'env.pem' }).clientTls?.crlFile, 'crl.pem', 'a flag wins over the environment');
+  t.same(config(client, { KVD_CLIENT_CRL_FILE: 'env.pem' }).clientTls?.crlFile, 'env.pem', 'from the environment');
+
+  const both = config([...client, ...peer, '--cipher-suites', 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305']);
+  t.equal(both.clientTls?.ciphers, 'ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305', "Go's names in OpenSSL's, for the client port");
+  t.equal(both.peerTls?.ciphers, both.clientTls?.ciphers, 'and the peer port');
+  t.equal(config(client).clientTls?.ciphers, undefined, "none given: Node's defaults");
+
+  const bad: [string[], RegExp][] = [
+    [['--client-crl-file', 'crl.pem'], /^--client-crl-file needs --cert-file and --key-file \(client TLS\)$/],
+    [['--peer-cert-allowed-cn', 'member'], /^--peer-cert-allowed-cn needs --peer-cert-file and --peer-key-file \(peer TLS\)$/],
+    [['--cert-file', 'm.pem', '--key-file', 'k.pem', '--client-crl-file', 'crl.pem'], /^--client-crl-file needs --client-cert-auth: without it no certificate is asked/],
+    [['--cert-file', 'm.pem', '--key-file', 'k.pem', '--client-cert-allowed-hostname', 'x'], /^--client-cert-allowed-hostname needs --client-cert-auth/],
+    [['--peer-cert-file', 'p.pem', '--peer-key-file', 'pk.pem', '--peer-crl-file', 'c.pem'], /^--peer-crl-file needs --peer-client-cert-auth/],
+    [[...peer, '--peer-cert-allowed-cn', 'a', '--peer-cert-allowed-hostname', 'b'], /^--peer-cert-allowed-cn and --peer-cert-allowed-hostname are mutually exclusive$/],
+    [['--cipher-suites', 'TLS_AES_128_GCM_SHA256'], /^--cipher-suites: unexpected TLS cipher suite "TLS_AES_128_GCM_SHA256"$/],
+    [['--cipher-suites', 'TLS_RSA_WITH_RC4_128_SHA'], /^--cipher-suites: TLS cipher suite "TLS_RSA_WITH_RC4_128_SHA" is not offered by this Node's OpenSSL \(RC4-SHA\)$/],
+  ];
+  for (const [argv, msg] of bad) t.throws(() => parseKvdArgs(argv, {}), { name: 'ConfigError', message: msg }, argv.join(' '));
+});
+
+t.test('--auto-tls and --peer-auto-tls: certificates made in the data directory, unless given', async (t) => {
+  const c = config(['--data-dir', '/var/lib/m1', '--auto-tls', '--peer-auto-tls=true', '--cipher-suites', 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256']);
+  t.same(c.clientTls, { certFile: '/var/lib/m1/fixtures/client/cert.pem', keyFile: '/var/lib/m1/fixtures/client/key.pem', clientCertAuth: false, ciphers: 'ECDHE-RSA-AES128-GCM-SHA256', selfSigned: true });
+  t.same([c.peerTls?.certFile, c.peerTls?.selfSigned], ['/var/lib/m1/fixtures/peer/cert.pem', true]);
+  t.same(c.autoTlsIgnored, []);
+  const https = ['--listen-client-urls', 'https://127.0.0.1:2379', '--advertise-client-urls', 'https://127.0.0.1:2379'];
+  t.equal(config([...https, '--auto-tls']).clientTls?.selfSigned, true, 'an https:// client URL needs no certificate flags then');
+  const given = config(['--auto-tls', '--cert-file', 'm.pem', '--key-file', 'k.pem']);
+  t.same([given.clientTls?.certFile, given.clientTls?.selfSigned, given.autoTlsIgnored], ['m.pem', undefined, ['client']], 'a certificate given wins (warned about at start, as etcd)');
+  t.equal(config(['--auto-tls=false']).clientTls, undefined);
+  const bad: [string[], RegExp][] = [
+    [['--auto-tls', '--client-cert-auth'], /^--client-cert-auth cannot be used with --auto-tls: a generated certificate is signed by no authority/],
+    [['--peer-auto-tls', '--peer-client-cert-auth'], /^--peer-client-cert-auth cannot be used with --peer-auto-tls/],
+    [['--auto-tls', '--trusted-ca-file', 'ca.pem'], /^--trusted-ca-file needs --cert-file and --key-file \(client TLS\)$/],
+    [['--auto-tls=maybe'], /auto-tls: must be one of true, false/],
   ];
   for (const [argv, msg] of bad) t.throws(() => parseKvdArgs(argv, {}), { name: 'ConfigError', message: msg }, argv.join(' '));
 });
@@ -150,7 +199,10 @@ t.test('the kvd binary: a certificate that cannot be used stops it at start, nam
   const noCa = start('--cert-file', fixture('member.pem'), '--key-file', fixture('member-key.pem'), '--trusted-ca-file', fixture('make.sh'));
   t.equal(noCa.status, 1);
   t.match(noCa.stderr, /^kvd: cannot start: --trusted-ca-file: ".*make\.sh" holds no PEM certificate/);
-  t.notMatch(`${missing.stderr}${mismatch.stderr}${notPem.stderr}${noCa.stderr}`, /at .*\.js/, 'no stack trace');
+  const noCrl = start('--cert-file', fixture('member.pem'), '--key-file', fixture('member-key.pem'), '--client-cert-auth', '--client-crl-file', fixture('ca.pem'));
+  t.equal(noCrl.status, 1);
+  t.match(noCrl.stderr, /^kvd: cannot start: --client-crl-file: ".*ca\.pem" holds no PEM certificate revocation list/);
+  t.notMatch(`${missing.stderr}${mismatch.stderr}${notPem.stderr}${noCa.stderr}${noCrl.stderr}`, /at .*\.js/, 'no stack trace');
 });
 
 t.test('the kvd binary: --help, --version, and an unknown flag exits 2 with one line', async (t) => {

@@ -24,7 +24,8 @@ export interface KvdSpec {
 
 /** What the harness's own calls to an https member use: its authority, and a client certificate if it asks for one. */
 export interface HarnessTls {
-  ca: Buffer;
+  /** Absent: the member's certificate is not checked (its own self-signed one, --auto-tls). */
+  ca?: Buffer;
   cert?: Buffer;
   key?: Buffer;
 }
@@ -123,7 +124,7 @@ export class KvdProc {
 /** fetch cannot be given an authority of its own: node's https for the TLS members. */
 function httpsPost(url: string, body: string, tls: HarnessTls, timeoutMs: number): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = https.request(url, { method: 'POST', ca: tls.ca, cert: tls.cert, key: tls.key, agent: false, signal: AbortSignal.timeout(timeoutMs) }, (res) => {
+    const req = https.request(url, { method: 'POST', ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.ca !== undefined, agent: false, signal: AbortSignal.timeout(timeoutMs) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));

@@ -2,15 +2,16 @@
 // with real processes: the gateway, kvctl and the client library (watch included) over https and
 // wss, clients that do not trust the member's authority refused, client certificates asked for
 // and checked, the members' own calls to each other (a forwarded keep-alive) over TLS, and the peer
-// port over TLS (Raft, a member joining, a connection without a member certificate refused).
+// port over TLS (Raft, a member joining, a connection without a member certificate refused), and
+// etcd's other TLS flags (revocation lists, allowed certificate names, cipher suites).
 import t from 'tap';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { Client } from '../../src/client/index.js';
 import { inProcess } from '../kvctl/helpers.js';
 import https from 'node:https';
-import { connect } from 'node:tls';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { connect, type ConnectionOptions } from 'node:tls';
+import { copyFileSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { b64, KvdCluster } from './kvd-harness.js';
@@ -105,8 +106,11 @@ function httpsGet(url: string, tls: { ca: Buffer; cert?: Buffer; key?: Buffer })
   });
 }
 
-t.test('the peer port over TLS (--peer-cert-file, --peer-client-cert-auth): Raft between the members, a member joining, a connection without a member certificate refused', async (t) => {
-  const peerFlags = ['--peer-cert-file', path('member.pem'), '--peer-key-file', path('member-key.pem'), '--peer-trusted-ca-file', path('ca.pem'), '--peer-client-cert-auth'];
+t.test('the peer port over TLS (--peer-cert-file, --peer-client-cert-auth, --peer-cert-allowed-cn): Raft between the members, a member joining, a connection without a member certificate or with another CN refused', async (t) => {
+  const peerFlags = [
+    '--peer-cert-file', path('member.pem'), '--peer-key-file', path('member-key.pem'), '--peer-trusted-ca-file', path('ca.pem'), '--peer-client-cert-auth',
+    '--peer-cert-allowed-cn', 'member', '--cipher-suites', 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256',
+  ];
   const c = await KvdCluster.create(3, peerFlags, { peerTls: true });
   t.teardown(() => c.close());
   const leader = await c.leader();
@@ -127,6 +131,9 @@ t.test('the peer port over TLS (--peer-cert-file, --peer-client-cert-auth): Raft
   t.equal(await httpsGet(peerPort, { ca: pem('ca.pem'), cert: pem('member.pem'), key: pem('member-key.pem') }), 'HTTP 200', 'a member certificate is let in');
   t.match(await httpsGet(peerPort, { ca: pem('ca.pem') }), /certificate required|socket hang up|ECONNRESET/, 'no certificate: refused');
   await leader.waitForLog(/refused peer connection.*TLS handshake failed|TLS handshake failed.*refused peer connection/);
+  const otherCn = await httpsGet(peerPort, { ca: pem('ca.pem'), cert: pem('member2.pem'), key: pem('member2-key.pem') });
+  t.not(otherCn, 'HTTP 200', `a certificate of the same authority with CN member2 is refused (${otherCn})`);
+  await leader.waitForLog(/peer certificate refused: the certificate's CN \\"member2\\" is not the allowed \\"member\\"/);
   const plain = await fetch(peerPort.replace('https:', 'http:')).then((r) => `HTTP ${r.status}`, (e: Error) => e.message);
   t.not(plain, 'HTTP 200', `plain HTTP to the peer port gets nothing (${plain})`);
 });
@@ -160,7 +167,94 @@ t.test('a rotated certificate is served from the next connection on, without a r
   t.equal(await servedName(port), 'member', 'the previous certificate is kept');
   t.equal((await inProcess(['--endpoints', m.url, '--cacert', path('ca.pem'), 'put', 'k', 'v'])).stdout, 'OK\n');
   copyFileSync(path('member2-key.pem'), key);
-  await m.waitForLog(/reloaded the client TLS certificate/);
+  await m.waitForLog(/reloaded the client TLS files/);
   t.equal(await servedName(port), 'member2', 'the new one, from the next connection on');
   t.equal((await inProcess(['--endpoints', m.url, '--cacert', path('ca.pem'), 'get', 'k', '--print-value-only'])).stdout, 'v\n');
+});
+
+/** The TLS 1.2 suite a handshake with these options agreed on, or the handshake's error. */
+function negotiated(port: number, opts: ConnectionOptions): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port, ca: pem('ca.pem'), cert: pem('member.pem'), key: pem('member-key.pem'), maxVersion: 'TLSv1.2', ...opts }, () => {
+      resolve(socket.getCipher().name);
+      socket.end();
+    });
+    socket.on('error', (e) => resolve(e.message));
+  });
+}
+
+t.test('--client-crl-file (reloaded when it changes), --client-cert-allowed-hostname and --cipher-suites on the client port', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'flotilla-kvd-tls-crl-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const crl = join(dir, 'crl.pem');
+  copyFileSync(path('crl-none.pem'), crl);
+  const flags = [
+    ...SERVER_FLAGS, '--trusted-ca-file', path('ca.pem'), '--client-cert-auth', '--client-crl-file', crl,
+    '--client-cert-allowed-hostname', 'localhost', '--cipher-suites', 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256', '--log-level', 'info',
+  ];
+  const c = await KvdCluster.create(1, flags, { tls: { ca: pem('ca.pem'), cert: pem('member.pem'), key: pem('member-key.pem') } });
+  t.teardown(() => c.close());
+  const m = c.members[0]!;
+  const as = (name: string, ...args: string[]) => inProcess(['--endpoints', m.url, '--cacert', path('ca.pem'), '--cert', path(`${name}.pem`), '--key', path(`${name}-key.pem`), ...args]);
+  t.equal((await as('member', 'put', 'k', 'v')).stdout, 'OK\n', 'a certificate valid for localhost');
+  t.equal((await as('revoked', 'get', 'k', '--print-value-only')).stdout, 'v\n', 'revoked.pem is valid for localhost too, and the list does not name it yet');
+  const noName = await as('client', 'get', 'k');
+  t.not(noName.code, 0, 'client.pem is valid for no hostname: refused');
+  await m.waitForLog(/refused a client certificate.*not valid for the allowed hostname \\"localhost\\"|not valid for the allowed hostname \\"localhost\\".*refused a client certificate/);
+
+  // The authority revokes it: the new list replaces the file (whole, by a rename).
+  copyFileSync(path('crl.pem'), join(dir, 'next.pem'));
+  renameSync(join(dir, 'next.pem'), crl);
+  await m.waitForLog(/reloaded the client TLS files/);
+  const revoked = await as('revoked', 'get', 'k');
+  t.not(revoked.code, 0, 'from the next connection on, the revoked certificate is refused');
+  t.equal((await as('member', 'get', 'k', '--print-value-only')).stdout, 'v\n', 'the others are still served');
+
+  t.equal(await negotiated(m.spec.clientPort, {}), 'ECDHE-RSA-AES128-GCM-SHA256', 'a TLS 1.2 client gets the listed suite');
+  t.match(await negotiated(m.spec.clientPort, { ciphers: 'ECDHE-RSA-AES256-GCM-SHA384' }), /handshake failure|no shared cipher/, 'and none other');
+  t.equal(await negotiated(m.spec.clientPort, { maxVersion: 'TLSv1.3', minVersion: 'TLSv1.3' }), 'TLS_AES_256_GCM_SHA384', "TLS 1.3 keeps its own suites (Go's list, as etcd's, limits TLS 1.2 only)");
+});
+
+/** The certificate a TLS port serves, unchecked. */
+function servedCertificate(port: number): Promise<{ subject: string; fingerprint: string; san: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+      const c = socket.getPeerX509Certificate()!;
+      socket.end();
+      resolve({ subject: c.subject, fingerprint: c.fingerprint256, san: c.subjectAltName ?? '' });
+    });
+    socket.on('error', reject);
+  });
+}
+
+t.test('--auto-tls and --peer-auto-tls: self-signed certificates made at the first start and kept; the members reach each other over TLS', async (t) => {
+  const c = await KvdCluster.create(3, ['--auto-tls', '--peer-auto-tls', '--log-level', 'info'], { tls: {}, peerTls: true });
+  t.teardown(() => c.close());
+  const leader = await c.leader();
+  const follower = c.members.find((m) => m !== leader)!;
+  const kvctl = (m: typeof leader, ...args: string[]) => inProcess(['--endpoints', m.url, '--insecure-skip-tls-verify', ...args]);
+  t.equal((await kvctl(follower, 'put', 'a', '1')).stdout, 'OK\n', 'a write through a follower (Raft over wss between self-signed members)');
+  for (const m of c.members) t.equal((await kvctl(m, 'get', 'a', '--print-value-only')).stdout, '1\n', `${m.spec.name} has it`);
+  const strict = await inProcess(['--endpoints', leader.url, 'get', 'a']);
+  t.not(strict.code, 0, 'a client that checks the certificate refuses it: it is signed by no authority');
+
+  // A keep-alive sent to a follower goes to the leader's https:// client URL, whose certificate the follower does not check.
+  const grant = await kvctl(leader, 'lease', 'grant', '60');
+  const id = /lease ([0-9a-f]+) granted/.exec(grant.stdout)?.[1];
+  const kept = await kvctl(follower, 'lease', 'keep-alive', '--once', id!);
+  t.same([kept.code, kept.stdout.trim()], [0, `lease ${id} keepalived with TTL(60)`], 'forwarded between members over TLS');
+
+  const client = await servedCertificate(follower.spec.clientPort);
+  const peer = await servedCertificate(follower.spec.peerPort);
+  t.same([client.subject, client.san], ['O=flotilla kvd', 'IP Address:127.0.0.1'], 'for the member’s address');
+  t.not(client.fingerprint, peer.fingerprint, 'one certificate per port');
+  t.equal(readFileSync(join(follower.spec.dataDir, 'fixtures', 'client', 'cert.pem'), 'utf8').includes('BEGIN CERTIFICATE'), true, 'kept in the data directory');
+  await follower.waitForLog(/made a self-signed client TLS certificate \(--auto-tls\)/);
+
+  await follower.stop();
+  await follower.start();
+  await follower.waitForLog(/using the self-signed client TLS certificate/);
+  t.equal((await servedCertificate(follower.spec.clientPort)).fingerprint, client.fingerprint, 'the same certificate after a restart');
+  t.equal((await servedCertificate(follower.spec.peerPort)).fingerprint, peer.fingerprint);
+  t.equal((await kvctl(follower, 'get', 'a', '--print-value-only')).stdout, '1\n');
 });

@@ -40,8 +40,8 @@ export interface PeerConnectionOptions {
   clusterId: number;
   peerId: NodeId;
   url: string;
-  /** For https:// (wss://) peer URLs: the authorities trusted, and this member's certificate (as of each dial). */
-  tls?: () => { ca?: Buffer; cert?: Buffer; key?: Buffer } | undefined;
+  /** For https:// (wss://) peer URLs: the authorities trusted, this member's certificate and the cipher suites offered (as of each dial). */
+  tls?: () => { ca?: Buffer; cert?: Buffer; key?: Buffer; ciphers?: string; rejectUnauthorized?: boolean } | undefined;
   codec: Codec;
   logger: Logger;
   maxFrameBytes: number;

@@ -6,6 +6,7 @@
 //   setImmediate. Snap messages are streamed in chunks and reassembled at the receiver.
 // - A peer is "up" while any connection with it (either direction) is open; onPeerUp/onPeerDown
 //   report the transitions.
+import type { CertificateRule } from '../../util/certificate-rule.js';
 import { componentLogger, type Logger } from '../../util/log.js';
 import { isLocalMessage, MessageType, type Message, type NodeId } from '../types.js';
 import { Codec } from './codec.js';
@@ -63,8 +64,10 @@ export interface TransportOptions {
 export interface PeerTls {
   /** The listener's: its certificate, and whether (and against what) it checks the dialing member's. */
   server: import('node:tls').TlsOptions;
-  /** What a connection to a peer trusts (`ca`) and presents (`cert`, `key`). */
-  dial: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+  /** What a connection to a peer trusts (`ca`; nothing with `rejectUnauthorized: false`), presents (`cert`, `key`) and offers (`ciphers`). */
+  dial: { ca?: Buffer; cert?: Buffer; key?: Buffer; ciphers?: string; rejectUnauthorized?: boolean };
+  /** What the certificate of a member connecting to the listener must also be, beyond its authority's signature (kvd's --peer-cert-allowed-cn, --peer-cert-allowed-hostname). */
+  allowed?: CertificateRule;
 }
 
 const MiB = 1024 * 1024;
@@ -124,6 +127,7 @@ export class PeerTransport {
       logger: this.log,
       httpHandler: opts.httpHandler,
       tls: opts.tls?.server,
+      allowedCertificates: opts.tls?.allowed,
       isMember: (id) => this.peers.has(id),
       onInboundOpen: (c) => this.inboundOpened(c),
       onInboundClose: (c) => this.inboundClosed(c),
@@ -143,13 +147,13 @@ export class PeerTransport {
     for (const [id, url] of opts.peers) if (id !== opts.id) this.addPeer(id, url);
   }
 
-  /** Binds the listener and dials every peer. */
   /** A rotated certificate: the listener's next handshakes and the next connections to peers use it. */
   setTls(tls: PeerTls): void {
     this.tls = tls;
     this.listener.setTls(tls.server);
   }
 
+  /** Binds the listener and dials every peer. */
   async start(): Promise<void> {
     if (this.state !== 'new') throw new TransportError('CONFIG', `start() called on a ${this.state} transport`);
     this.state = 'starting';

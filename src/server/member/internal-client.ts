@@ -45,6 +45,10 @@ export interface MemberTls {
   ca?: Buffer;
   cert?: Buffer;
   key?: Buffer;
+  /** --cipher-suites, in OpenSSL's names. */
+  ciphers?: string;
+  /** false with --auto-tls: the other members' certificates are self-signed, not checked. */
+  rejectUnauthorized?: boolean;
 }
 
 /**
@@ -59,7 +63,7 @@ export class MemberAgents {
   private readonly secure: https.Agent;
 
   constructor(tls?: MemberTls) {
-    this.secure = new https.Agent({ keepAlive: true, timeout: IDLE_MS, ca: tls?.ca, cert: tls?.cert, key: tls?.key });
+    this.secure = new https.Agent({ keepAlive: true, timeout: IDLE_MS, ca: tls?.ca, cert: tls?.cert, key: tls?.key, ciphers: tls?.ciphers, rejectUnauthorized: tls?.rejectUnauthorized });
   }
 
   /** Sends `body` (JSON text, for a POST) to `url`; resolves with the status and the answer's text. */
