@@ -51,7 +51,17 @@ export function parseEndpoint(s: string, defaultTls = false): Endpoint {
   return { url: `${tls ? 'https' : 'http'}://${u.hostname}:${port}`, host, port, tls };
 }
 
-/** A failure to get an HTTP answer. `sent` is false only when the request certainly did not leave. */
+/**
+ * A server's alert about this client's certificate (none, unknown authority, revoked, expired...).
+ * Under TLS 1.3 the client's side of the handshake is over, and its request on its way, before the
+ * server has checked the certificate; the alert still means the server never read the request,
+ * since it accepts no application data before the certificate passes.
+ */
+function refusedCertificate(code: string): boolean {
+  return /^ERR_SSL_.*_ALERT_(BAD_CERTIFICATE|UNSUPPORTED_CERTIFICATE|CERTIFICATE_REVOKED|CERTIFICATE_EXPIRED|CERTIFICATE_UNKNOWN|UNKNOWN_CA|CERTIFICATE_REQUIRED)$/.test(code);
+}
+
+/** A failure to get an HTTP answer. `sent` is false only when the request certainly did not leave (or was certainly not read). */
 export class TransportError extends Error {
   constructor(
     message: string,
@@ -214,7 +224,7 @@ export class HttpTransport {
       if (settled) return;
       settled = true;
       cleanup();
-      const err = new TransportError(`${ep.url}: ${message}`, code, connected, ep.url, isTimeout, cause);
+      const err = new TransportError(`${ep.url}: ${message}`, code, connected && !refusedCertificate(code), ep.url, isTimeout, cause);
       req.destroy();
       if (responded && later) later(err);
       else reject(err);

@@ -27,6 +27,16 @@ export const UNSAFE_LOCAL_READS_WARNING =
   'without ReadIndex and MAY RETURN STALE DATA. This is a deliberately broken server for the cluster tests; never use it in production.';
 const MAX_INTERNAL_BODY = 64 * 1024;
 
+/**
+ * The answer to a request on a connection whose client certificate --client-cert-allowed-hostname
+ * refuses: 403 and the gateway's error body, so that a client knows the request was not served.
+ */
+function refusedCertificateAnswer(reason: string): string {
+  const message = `client certificate refused: ${reason}`;
+  const body = JSON.stringify({ error: message, code: GrpcCode.PermissionDenied, message });
+  return `HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+}
+
 export async function startKvd(config: KvdConfig): Promise<RunningKvd> {
   rootLogger.level = config.logLevel;
   const log = componentLogger('kvd', { name: config.name });
@@ -85,7 +95,7 @@ export async function startKvd(config: KvdConfig): Promise<RunningKvd> {
       useFastPath(server, gateway);
       // After the fast path, so that a refused certificate's connection never reaches it.
       if (server instanceof https.Server && tls!.allowed) {
-        guardConnections(server, tls!.allowed, (reason, socket) => refusals.note(reason, `${socket.remoteAddress}:${socket.remotePort}`));
+        guardConnections(server, tls!.allowed, (reason, socket) => refusals.note(reason, `${socket.remoteAddress}:${socket.remotePort}`), refusedCertificateAnswer);
       }
       // Watches keep their request open for as long as the client wants: no request deadline.
       server.requestTimeout = 0;

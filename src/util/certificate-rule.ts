@@ -26,19 +26,38 @@ export function certificateRefusal(socket: TLSSocket, rule: CertificateRule): st
 
 /**
  * Puts `rule` in front of the server's own handling of each finished handshake: a connection it
- * refuses is destroyed and reported to `onRefused`; the others go on as before. Call it after
- * everything else that handles 'secureConnection' is in place.
+ * refuses is reported to `onRefused` and closed, after `answer(reason)` is written to it when
+ * given (for HTTP, an answer saying the request was refused: under TLS 1.3 the client has sent its
+ * request by then, and a bare close would leave it not knowing whether the request was served);
+ * the others go on as before. Call it after everything else that handles 'secureConnection' is in
+ * place.
  */
-export function guardConnections(server: Server, rule: CertificateRule, onRefused: (reason: string, socket: TLSSocket) => void): void {
+export function guardConnections(
+  server: Server,
+  rule: CertificateRule,
+  onRefused: (reason: string, socket: TLSSocket) => void,
+  answer?: (reason: string) => string,
+): void {
   const handlers = server.listeners('secureConnection') as ((socket: TLSSocket) => void)[];
   server.removeAllListeners('secureConnection');
   server.on('secureConnection', (socket: TLSSocket) => {
     const reason = certificateRefusal(socket, rule);
-    if (reason !== undefined) {
-      onRefused(reason, socket);
+    if (reason === undefined) {
+      for (const h of handlers) h.call(server, socket);
+      return;
+    }
+    onRefused(reason, socket);
+    if (answer === undefined) {
       socket.destroy();
       return;
     }
-    for (const h of handlers) h.call(server, socket);
+    socket.on('error', () => socket.destroy());
+    // What the client sends is read and dropped, so that the close completes; a client that
+    // never closes its side is cut off.
+    socket.resume();
+    socket.setTimeout(ANSWERED_CLOSE_MS, () => socket.destroy());
+    socket.end(answer(reason));
   });
 }
+
+const ANSWERED_CLOSE_MS = 5000;

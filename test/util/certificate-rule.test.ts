@@ -14,11 +14,11 @@ import { RefusalLog } from '../../src/util/refusal-log.js';
 const pem = (name: string) => readFileSync(fileURLToPath(new URL(`../fixtures/tls/${name}`, import.meta.url)));
 
 /** A TLS server asking for client certificates from the test authority, answering "hello" to what `rule` lets in. */
-async function guarded(t: Test, rule: CertificateRule): Promise<{ port: number; refused: string[] }> {
+async function guarded(t: Test, rule: CertificateRule, answer?: (reason: string) => string): Promise<{ port: number; refused: string[] }> {
   const refused: string[] = [];
   const server: Server = createServer({ cert: pem('member.pem'), key: pem('member-key.pem'), ca: pem('ca.pem'), requestCert: true, rejectUnauthorized: true });
   server.on('secureConnection', (socket: TLSSocket) => socket.end('hello'));
-  guardConnections(server, rule, (reason) => refused.push(reason));
+  guardConnections(server, rule, (reason) => refused.push(reason), answer);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
   return { port: (server.address() as AddressInfo).port, refused };
@@ -40,6 +40,12 @@ t.test('allowed CN: the subject CN must be the one given', async (t) => {
   t.equal(await answer(s.port, 'member'), 'hello', 'CN member is let in');
   t.equal(await answer(s.port, 'member2'), '', 'CN member2 is closed before the server sees it');
   t.same(s.refused, [`the certificate's CN "member2" is not the allowed "member"`]);
+});
+
+t.test('a refused connection can be answered before it is closed', async (t) => {
+  const s = await guarded(t, { cn: 'member' }, (reason) => `refused: ${reason}\n`);
+  t.equal(await answer(s.port, 'member2'), `refused: the certificate's CN "member2" is not the allowed "member"\n`);
+  t.equal(await answer(s.port, 'member'), 'hello', 'the others as before');
 });
 
 t.test('allowed hostname: a DNS name or IP address among the subject alternative names, never the CN', async (t) => {
