@@ -269,14 +269,21 @@ t.test('three instances from one template, on three machines, answer lookup, HTT
   t.same((await listServices(client)).map((x) => x.Name), ['web'], 'nothing registered for it');
 });
 
-t.test('a failing check leaves the passing set within interval + timeout; recovering brings it back', async (t) => {
+/** The output of the instance's check as the store has it. */
+const outputOf = (s: ServiceSet, port: number) => s.instances.find((i) => i.Port === port)?.Checks[0]?.Output ?? '';
+
+// Within interval + timeout, shown without a clock: the status changes on the first check after
+// the change (the one the next interval runs, bounded by the timeout), as the check's output says
+// which of the instance's answers it was. The times are measured and printed, not asserted: on a
+// loaded machine the store's write and the watch add to them.
+t.test('a failing check leaves the passing set on the first failing answer; recovering brings it back on the first good one', async (t) => {
   let from = sets.length;
   let since = Date.now();
   await writeFile(flagOf(P2), '');
   const failed = await seen((s) => statusOf(s, P2) === 'critical', from);
   const left = Date.now() - since;
   measured.push(`web@${P2} left the passing set ${left} ms after its check started failing (interval ${INTERVAL_MS} + timeout ${TIMEOUT_MS} ms)`);
-  t.ok(left <= INTERVAL_MS + TIMEOUT_MS, `left in ${left} ms`);
+  t.match(outputOf(failed, P2), /: 500 .*Output: failing #1\n/, 'made critical by its first failing answer');
   t.same((await lookup(client, 'web', { passingOnly: true })).map((i) => i.Port).sort(), [P1, P3].sort());
   const other = machines[2]!;
   t.same((await other.passing(failed.revision)).map((e) => e.Port).sort(), [P1, P3].sort(), 'HTTP: two passing');
@@ -288,7 +295,7 @@ t.test('a failing check leaves the passing set within interval + timeout; recove
   const back = await seen(allPassing, from);
   const returned = Date.now() - since;
   measured.push(`web@${P2} back in the passing set ${returned} ms after its check recovered`);
-  t.ok(returned <= INTERVAL_MS + TIMEOUT_MS, `back in ${returned} ms`);
+  t.match(outputOf(back, P2), /: 200 .*Output: ok #1\n/, 'passing again from its first good answer');
   t.same((await other.passing(back.revision)).length, 3);
 });
 
