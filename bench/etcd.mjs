@@ -38,19 +38,22 @@ function alive(pid) {
 }
 
 export class EtcdCluster {
+  /** @param {{ size?: number, tls?: { cert: string, key: string, ca: string } }} opts file paths; tls: https:// client URLs */
   constructor(opts = {}) {
     this.size = opts.size ?? 3;
+    this.tls = opts.tls;
+    this.scheme = opts.tls ? 'https' : 'http';
     this.kind = 'etcd';
     this.script = sharedTool('etcd-cluster.sh');
     this.names = this.size === 1 ? ['s1'] : ['a1', 'a2', 'a3'];
   }
 
   endpoints() {
-    return this.names.map((n) => `http://127.0.0.1:2379${n.slice(1)}`);
+    return this.names.map((n) => `${this.scheme}://127.0.0.1:2379${n.slice(1)}`);
   }
 
   urlOf(name) {
-    return `http://127.0.0.1:2379${name.slice(1)}`;
+    return `${this.scheme}://127.0.0.1:2379${name.slice(1)}`;
   }
 
   nameOf(url) {
@@ -72,8 +75,19 @@ export class EtcdCluster {
 
   async start() {
     await runFile('bash', [this.script, 'stop'], { allowFail: true });
-    await runFile('bash', [this.script, 'start', String(this.size)]);
+    await runFile('bash', [this.script, 'start', String(this.size)], { env: this.scriptEnv() });
     await waitReady(this.endpoints());
+  }
+
+  /** The script's environment: with TLS, the certificate flags and https:// client URLs. */
+  scriptEnv() {
+    if (!this.tls) return process.env;
+    return {
+      ...process.env,
+      BENCH_CLIENT_SCHEME: 'https',
+      ETCD_EXTRA_ARGS: `--cert-file ${this.tls.cert} --key-file ${this.tls.key}`,
+      BENCH_ETCDCTL_ARGS: `--cacert ${this.tls.ca}`,
+    };
   }
 
   async kill(name) {
@@ -91,7 +105,7 @@ export class EtcdCluster {
   }
 
   async restart(name) {
-    await runFile('bash', [this.script, 'restart', name]);
+    await runFile('bash', [this.script, 'restart', name], { env: this.scriptEnv() });
   }
 
   async stop() {

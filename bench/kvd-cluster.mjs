@@ -28,9 +28,12 @@ const KVD = join(REPO_DIR, 'dist', 'bin', 'kvd.js');
 
 export class KvdCluster {
   /**
-   * @param {{ kvdScript?: string, size?: number, basePort?: number, nodeArgs?: string[] | ((name: string) => string[]), extraArgs?: string[], logLevel?: string, env?: Record<string,string> }} opts
+   * @param {{ kvdScript?: string, size?: number, basePort?: number, nodeArgs?: string[] | ((name: string) => string[]), extraArgs?: string[], logLevel?: string, env?: Record<string,string>, tls?: { cert: string, key: string } }} opts
+   *   tls: https:// client URLs with this certificate (file paths)
    */
   constructor(opts = {}) {
+    this.tls = opts.tls;
+    this.scheme = opts.tls ? 'https' : 'http';
     this.size = opts.size ?? 3;
     this.basePort = opts.basePort ?? 21791;
     this.nodeArgs = opts.nodeArgs ?? [];
@@ -57,12 +60,12 @@ export class KvdCluster {
   }
 
   endpoints() {
-    return this.members.map((m) => `http://127.0.0.1:${m.clientPort}`);
+    return this.members.map((m) => `${this.scheme}://127.0.0.1:${m.clientPort}`);
   }
 
   urlOf(name) {
     const m = this.members.find((x) => x.name === name);
-    return `http://127.0.0.1:${m.clientPort}`;
+    return `${this.scheme}://127.0.0.1:${m.clientPort}`;
   }
 
   nameOf(url) {
@@ -83,8 +86,9 @@ export class KvdCluster {
     return [
       '--name', m.name,
       '--data-dir', join(this.dataRoot, `${m.name}.kvd`),
-      '--listen-client-urls', `http://127.0.0.1:${m.clientPort}`,
-      '--advertise-client-urls', `http://127.0.0.1:${m.clientPort}`,
+      '--listen-client-urls', `${this.scheme}://127.0.0.1:${m.clientPort}`,
+      '--advertise-client-urls', `${this.scheme}://127.0.0.1:${m.clientPort}`,
+      ...(this.tls ? ['--cert-file', this.tls.cert, '--key-file', this.tls.key] : []),
       '--listen-peer-urls', `http://127.0.0.1:${m.peerPort}`,
       '--initial-advertise-peer-urls', `http://127.0.0.1:${m.peerPort}`,
       '--initial-cluster-token', `flotilla-bench-${this.size}`,

@@ -1,6 +1,7 @@
 // Shared helpers of the benchmark scripts (Node built-ins only): small HTTP calls to the v3 JSON
 // gateway, process CPU and RSS from /proc, wait_quiet, statistics.
 import http from 'node:http';
+import https from 'node:https';
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -36,6 +37,11 @@ export const nowMs = () => performance.timeOrigin + performance.now();
 export const b64 = (s) => Buffer.from(s).toString('base64');
 
 const agent = new http.Agent({ keepAlive: false });
+/** The authority of the members' certificates, for https:// endpoints (run.mjs --tls). */
+let trustedCa;
+export function trustCa(pem) {
+  trustedCa = pem;
+}
 
 /**
  * POST a JSON body; resolves with { status, body } (body parsed when JSON), never rejects on HTTP
@@ -45,8 +51,9 @@ export function postJson(url, path, obj, timeoutMs = 3000, via = agent) {
   const u = new URL(url);
   const payload = JSON.stringify(obj ?? {});
   return new Promise((resolve, reject) => {
-    const req = http.request(
-      { agent: via, method: 'POST', host: u.hostname, port: u.port, path, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
+    const options = { method: 'POST', host: u.hostname, port: u.port, path, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } };
+    const req = (u.protocol === 'https:' ? https : http).request(
+      u.protocol === 'https:' ? { ...options, agent: via === agent ? false : via, ca: trustedCa } : { ...options, agent: via },
       (res) => {
         const chunks = [];
         res.on('data', (c) => chunks.push(c));

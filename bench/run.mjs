@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EtcdCluster, ensureEtcd, etcdVersion } from './etcd.mjs';
 import { KvdCluster } from './kvd-cluster.mjs';
-import { b64, cpuMsOf, findLeader, fmt, median, nowMs, peakRssMiB, postJson, range, REPO_DIR, rssMiB, runFile, sharedTool, sleep, status, waitQuiet, warmupFor } from './lib.mjs';
+import { b64, cpuMsOf, findLeader, fmt, median, nowMs, peakRssMiB, postJson, range, REPO_DIR, rssMiB, runFile, sharedTool, sleep, status, trustCa, waitQuiet, warmupFor } from './lib.mjs';
 import { watchFigure } from './watch.mjs';
 
 const FIGURES = [
@@ -39,6 +39,8 @@ const HELP = `usage: npm run bench -- [options]
   --runs N               runs per figure and system (default with --vs-etcd: 3, and ${FIGURES.filter((f) => f.vsEtcdRuns).map((f) => `${f.vsEtcdRuns} for ${f.id}`).join(', ')}; else 1)
   --figures LIST         load figures to run (default all): ${DEFAULT_FIGURES.map((f) => f.id).join(',')};
                          also ${FIGURES.filter((f) => f.optional).map((f) => `${f.id} (${f.label})`).join(', ')}
+  --tls                  the client ports over TLS (https://, the test fixtures' certificate, TLS 1.3;
+                         kvload with --cacert): the load figures only
   --no-load              skip the load figures
   --no-watch             skip the watch figure
   --no-failover          skip the failover figure
@@ -53,6 +55,7 @@ const HELP = `usage: npm run bench -- [options]
 const { values: args } = parseArgs({
   options: {
     'vs-etcd': { type: 'boolean', default: false },
+    tls: { type: 'boolean', default: false },
     runs: { type: 'string' },
     figures: { type: 'string' },
     'no-load': { type: 'boolean', default: false },
@@ -91,8 +94,14 @@ const kvload = sharedTool('kvload.mjs');
 if (args.warmup !== undefined && !/^\d+$/.test(args.warmup)) throw new Error('--warmup must be a whole number of requests');
 const warmupOf = (clients) => (args.warmup !== undefined ? Number(args.warmup) : warmupFor(clients));
 
+// --tls: both systems serve their client URLs over TLS with the test fixtures' member certificate.
+const fixture = (name) => join(REPO_DIR, 'test', 'fixtures', 'tls', name);
+const tls = args.tls ? { cert: fixture('member.pem'), key: fixture('member-key.pem'), ca: fixture('ca.pem') } : undefined;
+if (tls) trustCa(readFileSync(tls.ca));
+const tlsArgs = tls ? ['--cacert', tls.ca] : [];
+
 function newCluster(kind, size) {
-  return kind === 'etcd' ? new EtcdCluster({ size }) : new KvdCluster({ size });
+  return kind === 'etcd' ? new EtcdCluster({ size, tls }) : new KvdCluster({ size, tls });
 }
 
 async function quiet() {
@@ -122,7 +131,7 @@ async function measureLoadOnce(kind, fig) {
   await c.start();
   try {
     const pids = c.pids();
-    const r = await runFile('node', [kvload, '--endpoints', c.endpoints().join(','), '--op', fig.op, '--clients', String(fig.clients), '--total', String(fig.total), '--warmup', String(warmupOf(fig.clients)), '--cpu-pids', pids.join(','), '--quiet'], { allowFail: true });
+    const r = await runFile('node', [kvload, '--endpoints', c.endpoints().join(','), '--op', fig.op, '--clients', String(fig.clients), '--total', String(fig.total), '--warmup', String(warmupOf(fig.clients)), '--cpu-pids', pids.join(','), ...tlsArgs, '--quiet'], { allowFail: true });
     const line = r.stdout.trim().split('\n').pop();
     if (!line?.startsWith('{')) throw new Error(`kvload failed: ${r.stderr.slice(0, 500)}`);
     const res = JSON.parse(line);
@@ -311,6 +320,14 @@ function gitInfo() {
 // ---- main ---------------------------------------------------------------------------------
 
 if (args['vs-etcd']) await ensureEtcd(log);
+// The watch client speaks plain HTTP and the failover and memory figures are not about the client
+// port's encryption: with --tls only the load figures run.
+if (tls) {
+  if (!args['no-watch'] || !args['no-failover'] || args.memory) log('bench: --tls measures the load figures only (no watch, failover or memory figures)');
+  args['no-watch'] = true;
+  args['no-failover'] = true;
+  args.memory = false;
+}
 const env = {
   date: new Date().toISOString(),
   cpu: `${cpus().length} x ${cpus()[0]?.model}`,
@@ -321,6 +338,7 @@ const env = {
   kvd: gitInfo(),
   command: `node bench/run.mjs ${process.argv.slice(2).join(' ')}`.trim(),
   kvload: kvload,
+  clientPort: tls ? 'https (TLS)' : 'http',
 };
 log(`bench: ${JSON.stringify(env)}`);
 const out = { env, load: [], watch: [], failover: [], memory: [] };
@@ -389,7 +407,7 @@ if (args.memory) {
 }
 
 const md = [];
-md.push(`Machine: ${env.cpu}, ${env.memGiB} GiB, Linux ${env.kernel}; Node ${env.node}${env.etcd ? `; etcd ${env.etcd}` : ''}; kvd ${env.kvd}; ${env.date}`);
+md.push(`Machine: ${env.cpu}, ${env.memGiB} GiB, Linux ${env.kernel}; Node ${env.node}${env.etcd ? `; etcd ${env.etcd}` : ''}; kvd ${env.kvd}; client port ${env.clientPort}; ${env.date}`);
 const moreRuns = figures.filter((f) => runsOf(f) !== runs).map((f) => `${runsOf(f)} for ${f.id}`);
 md.push(`Command: \`${env.command}\` (${runs} run(s) per figure and system${moreRuns.length ? ` (${moreRuns.join(', ')})` : ''}, fresh cluster each, medians with ranges; ${Math.round((Date.now() - started) / 60000)} min)`);
 if (out.load.length) md.push('', loadTable(out.load.filter((r) => !r.failed)));
