@@ -2,7 +2,8 @@
 // --peer-cert-allowed-hostname and --client-cert-allowed-hostname. Node's TLS server has no hook
 // inside the handshake for such a check (Go's VerifyPeerCertificate), so it runs on the finished
 // handshake, before the connection is handed to the server's HTTP (or WebSocket) handling: a
-// refused connection is closed before any request on it is read.
+// refused connection is closed (after a fixed answer, when the caller gives one) without any
+// request on it being read.
 import { isIP } from 'node:net';
 import type { Server, TLSSocket } from 'node:tls';
 
