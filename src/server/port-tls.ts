@@ -21,13 +21,18 @@ export interface PortTls {
   allowed?: CertificateRule;
 }
 
+/** The port a flag prefix names, as the logs and the --client-/--peer- flags say it. */
+function sideOf(prefix: '' | 'peer-'): 'client' | 'peer' {
+  return prefix === '' ? 'client' : 'peer';
+}
+
 /** `prefix`: '' for the client port's flags, 'peer-' for the peer port's. */
 export function loadPortTls(files: TlsFiles, prefix: '' | 'peer-'): PortTls {
   const error = (message: string) => new Error(message);
   const cert = readFlagFile(`${prefix}cert-file`, files.certFile, error);
   const key = readFlagFile(`${prefix}key-file`, files.keyFile, error);
   const ca = files.trustedCaFile === undefined ? undefined : requireCertificates(`${prefix}trusted-ca-file`, files.trustedCaFile, readFlagFile(`${prefix}trusted-ca-file`, files.trustedCaFile, error), error);
-  const crlFlag = `${prefix === '' ? 'client-' : prefix}crl-file`;
+  const crlFlag = `${sideOf(prefix)}-crl-file`;
   const crl = files.crlFile === undefined ? undefined : requireCrl(crlFlag, files.crlFile, readFlagFile(crlFlag, files.crlFile, error), error);
   const named = [`--${prefix}cert-file ${JSON.stringify(files.certFile)}`, `--${prefix}key-file ${JSON.stringify(files.keyFile)}`];
   if (ca) named.push(`--${prefix}trusted-ca-file ${JSON.stringify(files.trustedCaFile)}`);
@@ -53,11 +58,11 @@ export function loadPortTls(files: TlsFiles, prefix: '' | 'peer-'): PortTls {
 export async function preparePortTls(files: TlsFiles | undefined, prefix: '' | 'peer-', usedByUrls: boolean, hosts: string[], log: Logger): Promise<WatchedPortTls | undefined> {
   if (files?.selfSigned) {
     if (!usedByUrls) {
-      log.warn(`kvd: --${prefix}auto-tls is set but no ${prefix === '' ? 'client' : 'peer'} URL is https://; no certificate is made`);
+      log.warn(`kvd: --${prefix}auto-tls is set but no ${sideOf(prefix)} URL is https://; no certificate is made`);
       return undefined;
     }
     const outcome = await ensureSelfSignedPair(files.certFile, files.keyFile, hosts);
-    log.info({ certFile: files.certFile, hosts }, `kvd: ${outcome === 'made' ? 'made a self-signed' : 'using the self-signed'} ${prefix === '' ? 'client' : 'peer'} TLS certificate (--${prefix}auto-tls)`);
+    log.info({ certFile: files.certFile, hosts }, `kvd: ${outcome === 'made' ? 'made a self-signed' : 'using the self-signed'} ${sideOf(prefix)} TLS certificate (--${prefix}auto-tls)`);
   }
   return files ? new WatchedPortTls(files, prefix, log) : undefined;
 }
@@ -110,10 +115,10 @@ export class WatchedPortTls {
     try {
       this.tls = loadPortTls(this.files, this.prefix);
     } catch (err) {
-      this.log.error({ err: (err as Error).message }, `kvd: the ${this.prefix === '' ? 'client' : 'peer'} TLS files changed but do not load; still using the previous certificate`);
+      this.log.error({ err: (err as Error).message }, `kvd: the ${sideOf(this.prefix)} TLS files changed but do not load; still using the previous certificate`);
       return;
     }
-    this.log.info({ certFile: this.files.certFile }, `kvd: reloaded the ${this.prefix === '' ? 'client' : 'peer'} TLS files`);
+    this.log.info({ certFile: this.files.certFile }, `kvd: reloaded the ${sideOf(this.prefix)} TLS files`);
     onChange(this.tls);
   }
 

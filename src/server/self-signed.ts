@@ -44,8 +44,7 @@ export async function ensureSelfSignedPair(certFile: string, keyFile: string, ho
   });
   const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
   const keyPem = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }).export({ type: 'pkcs8', format: 'pem' });
-  await mkdir(dirname(certFile), { recursive: true, mode: 0o700 });
-  await mkdir(dirname(keyFile), { recursive: true, mode: 0o700 });
+  for (const dir of new Set([dirname(certFile), dirname(keyFile)])) await mkdir(dir, { recursive: true, mode: 0o700 });
   // The key first, each file whole (written aside, then renamed): a start cut short leaves no
   // certificate without its key.
   await writeWhole(keyFile, keyPem, 0o600);

@@ -35,15 +35,15 @@ export function checkTlsContext(options: SecureContextOptions, files: string, er
  * is refused here (`error('--flag: "path" holds no PEM certificate')`).
  */
 export function requireCertificates(flag: string, path: string, pem: Buffer, error: (message: string) => Error): Buffer {
-  if (!pem.toString('latin1').includes('-----BEGIN CERTIFICATE-----')) throw error(`--${flag}: ${JSON.stringify(path)} holds no PEM certificate`);
-  return pem;
+  return requirePemBlock('CERTIFICATE', 'PEM certificate', flag, path, pem, error);
 }
 
-/**
- * A revocation list file with no PEM CRL in it is refused (`error('--flag: "path" holds no PEM
- * certificate revocation list')`), as a CA bundle without a certificate is.
- */
+/** A revocation list file with no PEM CRL in it is refused, as a CA bundle without a certificate is. */
 export function requireCrl(flag: string, path: string, pem: Buffer, error: (message: string) => Error): Buffer {
-  if (!pem.toString('latin1').includes('-----BEGIN X509 CRL-----')) throw error(`--${flag}: ${JSON.stringify(path)} holds no PEM certificate revocation list`);
+  return requirePemBlock('X509 CRL', 'PEM certificate revocation list', flag, path, pem, error);
+}
+
+function requirePemBlock(label: string, what: string, flag: string, path: string, pem: Buffer, error: (message: string) => Error): Buffer {
+  if (!pem.toString('latin1').includes(`-----BEGIN ${label}-----`)) throw error(`--${flag}: ${JSON.stringify(path)} holds no ${what}`);
   return pem;
 }

@@ -35,13 +35,22 @@ export interface PeerStats {
   messagesReceived: number;
 }
 
+/** What a connection to a peer trusts (`ca`; nothing with `rejectUnauthorized: false`), presents (`cert`, `key`) and offers (`ciphers`). */
+export interface DialTls {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  ciphers?: string;
+  rejectUnauthorized?: boolean;
+}
+
 export interface PeerConnectionOptions {
   selfId: NodeId;
   clusterId: number;
   peerId: NodeId;
   url: string;
-  /** For https:// (wss://) peer URLs: the authorities trusted, this member's certificate and the cipher suites offered (as of each dial). */
-  tls?: () => { ca?: Buffer; cert?: Buffer; key?: Buffer; ciphers?: string; rejectUnauthorized?: boolean } | undefined;
+  /** For https:// (wss://) peer URLs, as of each dial. */
+  tls?: () => DialTls | undefined;
   codec: Codec;
   logger: Logger;
   maxFrameBytes: number;

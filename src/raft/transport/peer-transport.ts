@@ -11,7 +11,7 @@ import { componentLogger, type Logger } from '../../util/log.js';
 import { isLocalMessage, MessageType, type Message, type NodeId } from '../types.js';
 import { Codec } from './codec.js';
 import { CloseCode, TransportError } from './errors.js';
-import { PeerConnection, type PeerStats } from './peer-connection.js';
+import { PeerConnection, type DialTls, type PeerStats } from './peer-connection.js';
 import { DEFAULT_PROBE_INTERVAL_MS } from './round-trip-probe.js';
 import { PeerListener, type InboundConnection } from './server.js';
 
@@ -64,8 +64,8 @@ export interface TransportOptions {
 export interface PeerTls {
   /** The listener's: its certificate, and whether (and against what) it checks the dialing member's. */
   server: import('node:tls').TlsOptions;
-  /** What a connection to a peer trusts (`ca`; nothing with `rejectUnauthorized: false`), presents (`cert`, `key`) and offers (`ciphers`). */
-  dial: { ca?: Buffer; cert?: Buffer; key?: Buffer; ciphers?: string; rejectUnauthorized?: boolean };
+  /** What a connection to a peer trusts, presents and offers. */
+  dial: DialTls;
   /** What the certificate of a member connecting to the listener must also be, beyond its authority's signature (kvd's --peer-cert-allowed-cn, --peer-cert-allowed-hostname). */
   allowed?: CertificateRule;
 }

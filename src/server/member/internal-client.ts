@@ -6,6 +6,7 @@ import https from 'node:https';
 import { EtcdError, Errors, GrpcCode } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import type { MemberInfo } from '../../raft/node/index.js';
+import type { DialTls } from '../../raft/transport/index.js';
 import { linkedAbort } from '../../util/abort.js';
 
 export interface ClusterInfo {
@@ -39,17 +40,10 @@ export async function fetchClusterInfo(agents: MemberAgents, peerURLs: string[],
 /**
  * How this member reaches the others' ports outside Raft: plain, or over TLS for https:// URLs,
  * trusting `ca` and presenting this member's own certificate (which a member with
- * --client-cert-auth, or --peer-client-cert-auth, asks for), as etcd's members dial each other.
+ * --client-cert-auth, or --peer-client-cert-auth, asks for), as etcd's members dial each other; the
+ * same settings as their Raft connections (--cipher-suites; with --auto-tls nothing is checked).
  */
-export interface MemberTls {
-  ca?: Buffer;
-  cert?: Buffer;
-  key?: Buffer;
-  /** --cipher-suites, in OpenSSL's names. */
-  ciphers?: string;
-  /** false with --auto-tls: the other members' certificates are self-signed, not checked. */
-  rejectUnauthorized?: boolean;
-}
+export type MemberTls = DialTls;
 
 /**
  * Idle connections are dropped after this, before the other member's server drops them (kvd's
