@@ -7,6 +7,7 @@
 //     with the same build on both sides this compares the flags)
 //     [--a-kvd-args='--snapshot-count 1000'] [--b-kvd-args='...'] (kvd flags for A's / B's members)
 //     [--warmup N] (untimed requests first; default bench/run.mjs's warm-up)
+//     [--http node|raw] (kvload's HTTP client, as bench/run.mjs --http; default node)
 //   --op watch: the watch figure of bench/run.mjs instead (put-to-event p50/p99 on a follower's watch
 //     during --total puts at 64 clients; CPU is not measured)
 import { parseArgs } from 'node:util';
@@ -24,6 +25,7 @@ const { values: v } = parseArgs({
     size: { type: 'string', default: '3' },
     runs: { type: 'string', default: '3' },
     warmup: { type: 'string' },
+    http: { type: 'string', default: 'node' },
     'a-node-args': { type: 'string', default: '' },
     'b-node-args': { type: 'string', default: '' },
     'a-kvd-args': { type: 'string', default: '' },
@@ -40,7 +42,7 @@ for (let r = 0; r < Number(v.runs); r++) {
     await c.start();
     try {
       if (v.op === 'watch') {
-        const w = await watchFigure(c.endpoints(), sharedTool('kvload.mjs'), { puts: Number(v.total), warmup: Number(v.warmup ?? warmupFor(64)) });
+        const w = await watchFigure(c.endpoints(), sharedTool('kvload.mjs'), { puts: Number(v.total), warmup: Number(v.warmup ?? warmupFor(64)), kvloadArgs: ['--http', v.http] });
         res[which].push({ rps: w.eventsPerS, p50: w.p50, p99: w.p99, cpu: NaN, errors: w.missed + w.duplicates + w.putErrors });
         console.error(`${which}: ${fmt(w.eventsPerS)} events/s p50 ${fmt(w.p50)} p99 ${fmt(w.p99)} missed ${w.missed} dups ${w.duplicates} put errors ${w.putErrors} (busy before ${q.busy}%)`);
         continue;
@@ -49,7 +51,7 @@ for (let r = 0; r < Number(v.runs); r++) {
       // Another job's load during the timed phase spoils the figure: measure again (twice at most).
       for (let attempt = 0; attempt < 3; attempt++) {
         if (attempt > 0) q = await waitQuiet({ max: 15 });
-        const out = await runFile('node', [sharedTool('kvload.mjs'), '--endpoints', c.endpoints().join(','), '--op', v.op, '--clients', v.clients, '--total', v.total, '--warmup', v.warmup ?? String(warmupFor(Number(v.clients))), '--cpu-pids', c.pids().join(','), '--quiet'], { allowFail: true });
+        const out = await runFile('node', [sharedTool('kvload.mjs'), '--endpoints', c.endpoints().join(','), '--op', v.op, '--clients', v.clients, '--total', v.total, '--warmup', v.warmup ?? String(warmupFor(Number(v.clients))), '--cpu-pids', c.pids().join(','), '--http', v.http, '--quiet'], { allowFail: true });
         j = JSON.parse(out.stdout.trim().split('\n').pop());
         if (j.foreignCpuPct <= 25) break;
         console.error(`  (other processes used ${j.foreignCpuPct}% of a core meanwhile: again)`);

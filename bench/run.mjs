@@ -41,6 +41,10 @@ const HELP = `usage: npm run bench -- [options]
                          also ${FIGURES.filter((f) => f.optional).map((f) => `${f.id} (${f.label})`).join(', ')}
   --tls                  the client ports over TLS (https://, the test fixtures' certificate, TLS 1.3;
                          kvload with --cacert): the load figures only
+  --http node|raw        kvload's HTTP client (default node): raw sends the same requests on one bare
+                         keep-alive socket per client (bench/raw-http.mjs); node is Node's http.Agent,
+                         as ../shared/bench/kvload.mjs, whose own CPU per request is about a kvd
+                         leader's (docs/benchmarks.md, "The load generator's share")
   --no-load              skip the load figures
   --no-watch             skip the watch figure
   --no-failover          skip the failover figure
@@ -56,6 +60,7 @@ const { values: args } = parseArgs({
   options: {
     'vs-etcd': { type: 'boolean', default: false },
     tls: { type: 'boolean', default: false },
+    http: { type: 'string', default: 'node' },
     runs: { type: 'string' },
     figures: { type: 'string' },
     'no-load': { type: 'boolean', default: false },
@@ -98,7 +103,9 @@ const warmupOf = (clients) => (args.warmup !== undefined ? Number(args.warmup) :
 const fixture = (name) => join(REPO_DIR, 'test', 'fixtures', 'tls', name);
 const tls = args.tls ? { cert: fixture('member.pem'), key: fixture('member-key.pem'), ca: fixture('ca.pem') } : undefined;
 if (tls) trustCa(readFileSync(tls.ca));
-const tlsArgs = tls ? ['--cacert', tls.ca] : [];
+if (!['raw', 'node'].includes(args.http)) throw new Error('--http must be raw or node');
+// What every kvload run of this benchmark is given besides its figure: the HTTP client and TLS.
+const loadArgs = ['--http', args.http, ...(tls ? ['--cacert', tls.ca] : [])];
 
 function newCluster(kind, size) {
   return kind === 'etcd' ? new EtcdCluster({ size, tls }) : new KvdCluster({ size, tls });
@@ -131,7 +138,7 @@ async function measureLoadOnce(kind, fig) {
   await c.start();
   try {
     const pids = c.pids();
-    const r = await runFile('node', [kvload, '--endpoints', c.endpoints().join(','), '--op', fig.op, '--clients', String(fig.clients), '--total', String(fig.total), '--warmup', String(warmupOf(fig.clients)), '--cpu-pids', pids.join(','), ...tlsArgs, '--quiet'], { allowFail: true });
+    const r = await runFile('node', [kvload, '--endpoints', c.endpoints().join(','), '--op', fig.op, '--clients', String(fig.clients), '--total', String(fig.total), '--warmup', String(warmupOf(fig.clients)), '--cpu-pids', pids.join(','), ...loadArgs, '--quiet'], { allowFail: true });
     const line = r.stdout.trim().split('\n').pop();
     if (!line?.startsWith('{')) throw new Error(`kvload failed: ${r.stderr.slice(0, 500)}`);
     const res = JSON.parse(line);
@@ -139,6 +146,7 @@ async function measureLoadOnce(kind, fig) {
     return {
       kind, figure: fig.id, rps: res.rps, p50: res.p50, p99: res.p99, max: res.max, errors: res.errors, errorKinds: res.errorKinds,
       cpuUsPerReq: res.ok ? (cpuS * 1e6) / res.ok : undefined, memberCpuPct: res.pidCpuPct, clientCpuPct: res.clientCpuPct,
+      clientUsPerReq: res.ok ? (res.clientCpuPct / 100 * res.durationS * 1e6) / res.ok : undefined,
       foreignCpuPct: res.foreignCpuPct, busyBefore: q.busy, quiet: q.quiet,
     };
   } finally {
@@ -153,7 +161,7 @@ async function measureWatch(kind) {
   const c = newCluster(kind, 3);
   await c.start();
   try {
-    return { kind, ...(await watchFigure(c.endpoints(), kvload, { warmup: warmupOf(64) })), busyBefore: q.busy, quiet: q.quiet };
+    return { kind, ...(await watchFigure(c.endpoints(), kvload, { warmup: warmupOf(64), kvloadArgs: ['--http', args.http] })), busyBefore: q.busy, quiet: q.quiet };
   } finally {
     await c.stop();
   }
@@ -253,8 +261,8 @@ const ratio = (a, b) => (a !== undefined && b !== undefined && b > 0 ? (a / b).t
 function loadTable(results) {
   const lines = [];
   if (systems.length === 2) {
-    lines.push('| load | kvd req/s | etcd req/s | ratio | kvd p99 ms | etcd p99 ms | ratio | kvd CPU µs/req | etcd CPU µs/req | ratio | errors kvd/etcd |');
-    lines.push('|---|---|---|---|---|---|---|---|---|---|---|');
+    lines.push('| load | kvd req/s | etcd req/s | ratio | kvd p99 ms | etcd p99 ms | ratio | kvd CPU µs/req | etcd CPU µs/req | ratio | kvload CPU µs/req kvd/etcd | errors kvd/etcd |');
+    lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
   } else {
     lines.push('| load | req/s | p50 ms | p99 ms | CPU µs/req (members) | errors |');
     lines.push('|---|---|---|---|---|---|');
@@ -265,7 +273,7 @@ function loadTable(results) {
     if (systems.length === 2) {
       const e = of('etcd');
       const mk = (rs, key) => median(rs.map((r) => r[key]));
-      lines.push(`| ${f.label} | ${medRange(k.map((r) => r.rps), 4)} | ${medRange(e.map((r) => r.rps), 4)} | **${ratio(mk(k, 'rps'), mk(e, 'rps'))}** | ${medRange(k.map((r) => r.p99))} | ${medRange(e.map((r) => r.p99))} | ${ratio(mk(k, 'p99'), mk(e, 'p99'))} | ${medRange(k.map((r) => r.cpuUsPerReq))} | ${medRange(e.map((r) => r.cpuUsPerReq))} | ${ratio(mk(k, 'cpuUsPerReq'), mk(e, 'cpuUsPerReq'))} | ${k.reduce((a, r) => a + r.errors, 0)}/${e.reduce((a, r) => a + r.errors, 0)} |`);
+      lines.push(`| ${f.label} | ${medRange(k.map((r) => r.rps), 4)} | ${medRange(e.map((r) => r.rps), 4)} | **${ratio(mk(k, 'rps'), mk(e, 'rps'))}** | ${medRange(k.map((r) => r.p99))} | ${medRange(e.map((r) => r.p99))} | ${ratio(mk(k, 'p99'), mk(e, 'p99'))} | ${medRange(k.map((r) => r.cpuUsPerReq))} | ${medRange(e.map((r) => r.cpuUsPerReq))} | ${ratio(mk(k, 'cpuUsPerReq'), mk(e, 'cpuUsPerReq'))} | ${fmt(mk(k, 'clientUsPerReq'))}/${fmt(mk(e, 'clientUsPerReq'))} | ${k.reduce((a, r) => a + r.errors, 0)}/${e.reduce((a, r) => a + r.errors, 0)} |`);
     } else {
       lines.push(`| ${f.label} | ${medRange(k.map((r) => r.rps), 4)} | ${medRange(k.map((r) => r.p50))} | ${medRange(k.map((r) => r.p99))} | ${medRange(k.map((r) => r.cpuUsPerReq))} | ${k.reduce((a, r) => a + r.errors, 0)} |`);
     }
@@ -339,6 +347,7 @@ const env = {
   command: `node bench/run.mjs ${process.argv.slice(2).join(' ')}`.trim(),
   kvload: kvload,
   clientPort: tls ? 'https (TLS)' : 'http',
+  http: args.http,
 };
 log(`bench: ${JSON.stringify(env)}`);
 const out = { env, load: [], watch: [], failover: [], memory: [] };
@@ -407,7 +416,7 @@ if (args.memory) {
 }
 
 const md = [];
-md.push(`Machine: ${env.cpu}, ${env.memGiB} GiB, Linux ${env.kernel}; Node ${env.node}${env.etcd ? `; etcd ${env.etcd}` : ''}; kvd ${env.kvd}; client port ${env.clientPort}; ${env.date}`);
+md.push(`Machine: ${env.cpu}, ${env.memGiB} GiB, Linux ${env.kernel}; Node ${env.node}${env.etcd ? `; etcd ${env.etcd}` : ''}; kvd ${env.kvd}; client port ${env.clientPort}; kvload --http ${env.http}; ${env.date}`);
 const moreRuns = figures.filter((f) => runsOf(f) !== runs).map((f) => `${runsOf(f)} for ${f.id}`);
 md.push(`Command: \`${env.command}\` (${runs} run(s) per figure and system${moreRuns.length ? ` (${moreRuns.join(', ')})` : ''}, fresh cluster each, medians with ranges; ${Math.round((Date.now() - started) / 60000)} min)`);
 if (out.load.length) md.push('', loadTable(out.load.filter((r) => !r.failed)));

@@ -75,18 +75,18 @@ export function openWatch(url, { startRevision = 0, onEvent } = {}) {
  * Returns events/s as received, missed and duplicated revisions (against the leader's revision at
  * the end), put-to-event latency p50/p99 in ms, and the replay's events/s.
  */
-export async function watchFigure(endpoints, kvload, { puts = 20000, warmup = 0 } = {}) {
+export async function watchFigure(endpoints, kvload, { puts = 20000, warmup = 0, kvloadArgs = [] } = {}) {
   const leader = await findLeader(endpoints);
   const follower = endpoints.find((e) => e !== leader);
   const w = await openWatch(follower);
   let from = w.createdRevision;
   if (warmup > 0) {
-    const wr = await runFile('node', [kvload, '--endpoints', leader, '--op', 'put', '--clients', '64', '--total', String(warmup), '--warmup', '0', '--quiet'], { allowFail: true });
+    const wr = await runFile('node', [kvload, '--endpoints', leader, '--op', 'put', '--clients', '64', '--total', String(warmup), '--warmup', '0', ...kvloadArgs, '--quiet'], { allowFail: true });
     if (!wr.stdout.trim()) throw new Error(`watch warm-up: kvload failed: ${wr.stderr.slice(0, 500)}`);
     from = Number((await status(leader)).header.revision);
     await eventsReach(w, from, 15000);
   }
-  const r = await runFile('node', [kvload, '--endpoints', leader, '--op', 'put', '--clients', '64', '--total', String(puts), '--warmup', '0', '--stamp', '--quiet'], { allowFail: true });
+  const r = await runFile('node', [kvload, '--endpoints', leader, '--op', 'put', '--clients', '64', '--total', String(puts), '--warmup', '0', '--stamp', ...kvloadArgs, '--quiet'], { allowFail: true });
   const res = JSON.parse(r.stdout.trim().split('\n').pop());
   const end = Number((await status(leader)).header.revision);
   const want = end - from;
