@@ -3,12 +3,13 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import { preparePortTls } from './port-tls.js';
 import { isTlsUrl, TEST_ONLY_UNSAFE_LOCAL_READS_FLAG, type KvdConfig } from './config.js';
 import { createHttpFrontEnd, useFastPath } from './http/index.js';
 import { KvMember } from './member/kv-member.js';
 import { EtcdError, GrpcCode } from '../util/errors.js';
-import { guardConnections } from '../util/certificate-rule.js';
+import { certificateRefusal, guardConnections, verificationRefusal } from '../util/certificate-rule.js';
 import { componentLogger, rootLogger } from '../util/log.js';
 import { RefusalLog } from '../util/refusal-log.js';
 import { HeapGrowth } from '../util/heap-growth.js';
@@ -83,19 +84,29 @@ export async function startKvd(config: KvdConfig): Promise<RunningKvd> {
   const refusals = new RefusalLog(log, 'kvd: refused a client certificate');
   const clientAddresses: { host: string; port: number }[] = [];
   try {
+    // With --client-cert-auth the handshake lets a certificate it cannot verify through, and the
+    // guard answers it with a 403 that says why: under TLS 1.3 the client's request is on its way
+    // before the server's verdict, and a bare close (what Node's TLS server does then, with no
+    // alert) would leave the client not knowing whether its write was applied.
+    const askCertificates = tls?.server.requestCert === true;
+    const clientServerOptions = tls && (askCertificates ? { ...tls.server, rejectUnauthorized: false } : tls.server);
+    const allowed = tls?.allowed;
+    const clientCertificateRefusal = askCertificates
+      ? (socket: TLSSocket) => verificationRefusal(socket) ?? (allowed ? certificateRefusal(socket, allowed) : undefined)
+      : allowed && ((socket: TLSSocket) => certificateRefusal(socket, allowed));
     for (const url of config.listenClientUrls) {
       const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
         if (req.url?.startsWith(INTERNAL_PREFIX)) void serveInternal(member, req, res);
         else gateway.handle(req, res);
       };
       if (!isTlsUrl(url) && tls && !config.clientTls?.selfSigned) log.warn({ url: url.href }, 'kvd: scheme is HTTP while key and cert files are present; ignoring key and cert files for this URL');
-      const server = isTlsUrl(url) ? https.createServer(tls!.server, handler) : http.createServer(handler);
+      const server = isTlsUrl(url) ? https.createServer(clientServerOptions!, handler) : http.createServer(handler);
       server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => gateway.handleUpgrade(req, socket, head));
       server.keepAliveTimeout = 65_000;
       useFastPath(server, gateway);
       // After the fast path, so that a refused certificate's connection never reaches it.
-      if (server instanceof https.Server && tls!.allowed) {
-        guardConnections(server, tls!.allowed, (reason, socket) => refusals.note(reason, `${socket.remoteAddress}:${socket.remotePort}`), refusedCertificateAnswer);
+      if (server instanceof https.Server && clientCertificateRefusal) {
+        guardConnections(server, clientCertificateRefusal, (reason, socket) => refusals.note(reason, `${socket.remoteAddress}:${socket.remotePort}`), refusedCertificateAnswer);
       }
       // Watches keep their request open for as long as the client wants: no request deadline.
       server.requestTimeout = 0;

@@ -1,6 +1,7 @@
-// Who may connect beyond the authority's signature: etcd's --peer-cert-allowed-cn,
-// --peer-cert-allowed-hostname and --client-cert-allowed-hostname. Node's TLS server has no hook
-// inside the handshake for such a check (Go's VerifyPeerCertificate), so it runs on the finished
+// Who may connect beyond what the handshake itself checks: etcd's --peer-cert-allowed-cn,
+// --peer-cert-allowed-hostname and --client-cert-allowed-hostname, and on the client port the
+// handshake's own verdict on the client's certificate too. Node's TLS server has no hook inside
+// the handshake for such a check (Go's VerifyPeerCertificate), so it runs on the finished
 // handshake, before the connection is handed to the server's HTTP (or WebSocket) handling: a
 // refused connection is closed (after a fixed answer, when the caller gives one) without any
 // request on it being read.
@@ -25,24 +26,53 @@ export function certificateRefusal(socket: TLSSocket, rule: CertificateRule): st
   return valid !== undefined ? undefined : `the certificate is not valid for the allowed hostname ${JSON.stringify(rule.hostname)}`;
 }
 
+/** What the handshake's OpenSSL reports about a certificate it could not verify, in words. */
+const VERIFY_ERRORS: Record<string, string> = {
+  CERT_REVOKED: 'the certificate is revoked',
+  CERT_HAS_EXPIRED: 'the certificate has expired',
+  CERT_NOT_YET_VALID: 'the certificate is not valid yet',
+  UNABLE_TO_GET_ISSUER_CERT: 'the certificate is not signed by a trusted authority',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'the certificate is not signed by a trusted authority',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'the certificate is not signed by a trusted authority',
+  SELF_SIGNED_CERT_IN_CHAIN: 'the certificate is not signed by a trusted authority',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'the certificate is not signed by a trusted authority',
+  CERT_SIGNATURE_FAILURE: 'the certificate is not signed by a trusted authority',
+  UNABLE_TO_GET_CRL: "there is no revocation list for the certificate's authority",
+  INVALID_PURPOSE: 'the certificate is not for client use',
+};
+
 /**
- * Puts `rule` in front of the server's own handling of each finished handshake: a connection it
- * refuses is reported to `onRefused` and closed, after `answer(reason)` is written to it when
- * given (for HTTP, an answer saying the request was refused: under TLS 1.3 the client has sent its
- * request by then, and a bare close would leave it not knowing whether the request was served);
- * the others go on as before. Call it after everything else that handles 'secureConnection' is in
+ * Why the handshake's own check refused the certificate the other end presented (of a server
+ * started with `requestCert: true, rejectUnauthorized: false`, which leaves the verdict to this
+ * check), or undefined when it passed.
+ */
+export function verificationRefusal(socket: TLSSocket): string | undefined {
+  if (socket.authorized) return undefined;
+  if (!socket.getPeerX509Certificate()) return 'no client certificate';
+  // Node's type says Error; at run time it is OpenSSL's code as a string.
+  const error = socket.authorizationError as unknown;
+  const code = typeof error === 'string' ? error : String((error as { code?: string } | undefined)?.code ?? error);
+  return `${VERIFY_ERRORS[code] ?? 'the certificate failed verification'} (${code})`;
+}
+
+/**
+ * Puts `refusal` in front of the server's own handling of each finished handshake: a connection
+ * it gives a reason against is reported to `onRefused` and closed, after `answer(reason)` is
+ * written to it when given (for HTTP, an answer saying the request was refused: under TLS 1.3 the
+ * client has sent its request by then, and a bare close would leave it not knowing whether the
+ * request was served); the others go on as before. Call it after everything else that handles 'secureConnection' is in
  * place.
  */
 export function guardConnections(
   server: Server,
-  rule: CertificateRule,
+  refusal: (socket: TLSSocket) => string | undefined,
   onRefused: (reason: string, socket: TLSSocket) => void,
   answer?: (reason: string) => string,
 ): void {
   const handlers = server.listeners('secureConnection') as ((socket: TLSSocket) => void)[];
   server.removeAllListeners('secureConnection');
   server.on('secureConnection', (socket: TLSSocket) => {
-    const reason = certificateRefusal(socket, rule);
+    const reason = refusal(socket);
     if (reason === undefined) {
       for (const h of handlers) h.call(server, socket);
       return;

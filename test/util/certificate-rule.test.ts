@@ -1,5 +1,6 @@
 // Allowed certificates beyond the authority's signature (etcd's --peer-cert-allowed-cn and
-// --*-cert-allowed-hostname), on a real TLS server with the test fixtures; the cipher-suite names;
+// --*-cert-allowed-hostname) and the handshake's own verdict answered, on a real TLS server with
+// the test fixtures; the cipher-suite names;
 // the refusal log.
 import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
@@ -7,28 +8,34 @@ import { fileURLToPath } from 'node:url';
 import { connect, createServer, type Server, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
-import { guardConnections, type CertificateRule } from '../../src/util/certificate-rule.js';
+import { certificateRefusal, guardConnections, verificationRefusal, type CertificateRule } from '../../src/util/certificate-rule.js';
 import { opensslCiphers } from '../../src/util/cipher-suites.js';
 import { RefusalLog } from '../../src/util/refusal-log.js';
 
 const pem = (name: string) => readFileSync(fileURLToPath(new URL(`../fixtures/tls/${name}`, import.meta.url)));
 
-/** A TLS server asking for client certificates from the test authority, answering "hello" to what `rule` lets in. */
-async function guarded(t: Test, rule: CertificateRule, answer?: (reason: string) => string): Promise<{ port: number; refused: string[] }> {
+/**
+ * A TLS server asking for client certificates from the test authority (`ca`: another), answering
+ * "hello" to what `rule` lets in; `rule` 'verified': the handshake lets every certificate through
+ * and the guard refuses those it could not verify.
+ */
+async function guarded(t: Test, rule: CertificateRule | 'verified', answer?: (reason: string) => string, ca = pem('ca.pem')): Promise<{ port: number; refused: string[] }> {
   const refused: string[] = [];
-  const server: Server = createServer({ cert: pem('member.pem'), key: pem('member-key.pem'), ca: pem('ca.pem'), requestCert: true, rejectUnauthorized: true });
+  const server: Server = createServer({ cert: pem('member.pem'), key: pem('member-key.pem'), ca, requestCert: true, rejectUnauthorized: rule !== 'verified' });
   server.on('secureConnection', (socket: TLSSocket) => socket.end('hello'));
-  guardConnections(server, rule, (reason) => refused.push(reason), answer);
+  const refusal = rule === 'verified' ? verificationRefusal : (socket: TLSSocket) => certificateRefusal(socket, rule);
+  guardConnections(server, refusal, (reason) => refused.push(reason), answer);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
   return { port: (server.address() as AddressInfo).port, refused };
 }
 
-/** What a client presenting `name`'s certificate reads from the server before the connection ends. */
-function answer(port: number, name: string): Promise<string> {
+/** What a client presenting `name`'s certificate (none: undefined) reads from the server before the connection ends. */
+function answer(port: number, name: string | undefined): Promise<string> {
   return new Promise((resolve) => {
     let got = '';
-    const socket = connect({ host: '127.0.0.1', port, ca: pem('ca.pem'), cert: pem(`${name}.pem`), key: pem(`${name}-key.pem`), servername: 'localhost' });
+    const mine = name === undefined ? {} : { cert: pem(`${name}.pem`), key: pem(`${name}-key.pem`) };
+    const socket = connect({ host: '127.0.0.1', port, ca: pem('ca.pem'), ...mine, servername: 'localhost' });
     socket.on('data', (d: Buffer) => (got += d.toString()));
     socket.on('close', () => resolve(got));
     socket.on('error', () => {});
@@ -57,6 +64,16 @@ t.test('allowed hostname: a DNS name or IP address among the subject alternative
   t.equal(await answer(ip.port, 'member2'), 'hello', 'IP:127.0.0.1');
   const cn = await guarded(t, { hostname: 'member' });
   t.equal(await answer(cn.port, 'member'), '', 'the CN alone does not make a hostname (as Go since 1.15)');
+});
+
+t.test("the handshake's own verdict, answered: no certificate, another authority's", async (t) => {
+  const say = (reason: string) => `refused: ${reason}\n`;
+  const s = await guarded(t, 'verified', say);
+  t.equal(await answer(s.port, 'client'), 'hello', 'a certificate from the trusted authority is let in');
+  t.equal(await answer(s.port, undefined), 'refused: no client certificate\n', 'none at all');
+  const other = await guarded(t, 'verified', say, pem('other-ca.pem'));
+  t.match(await answer(other.port, 'client'), /^refused: the certificate is not signed by a trusted authority \((UNABLE_TO_GET_ISSUER_CERT_LOCALLY|UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN)\)\n$/, 'signed by an authority the server does not trust');
+  t.same(s.refused, ['no client certificate']);
 });
 
 t.test("cipher suites: Go's names to OpenSSL's", async (t) => {

@@ -7,7 +7,7 @@ import type { TlsOptions } from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { guardConnections, type CertificateRule } from '../../util/certificate-rule.js';
+import { certificateRefusal, guardConnections, type CertificateRule } from '../../util/certificate-rule.js';
 import type { Logger } from '../../util/log.js';
 import { RefusalLog } from '../../util/refusal-log.js';
 import type { Message, NodeId } from '../types.js';
@@ -122,8 +122,9 @@ export class PeerListener {
       this.refusals.note(`TLS handshake failed: ${err.message}`, `${socket.remoteAddress}:${socket.remotePort}`, {});
       socket.destroy();
     });
-    if (opts.tls && opts.allowedCertificates) {
-      guardConnections(this.server as https.Server, opts.allowedCertificates, (reason, socket) => this.refusals.note(`peer certificate refused: ${reason}`, `${socket.remoteAddress}:${socket.remotePort}`, {}));
+    const allowed = opts.allowedCertificates;
+    if (opts.tls && allowed) {
+      guardConnections(this.server as https.Server, (socket) => certificateRefusal(socket, allowed), (reason, socket) => this.refusals.note(`peer certificate refused: ${reason}`, `${socket.remoteAddress}:${socket.remotePort}`, {}));
     }
     this.server.on('clientError', (err, socket) => {
       opts.logger.debug({ err: err.message }, 'bad HTTP request on the peer listener');
