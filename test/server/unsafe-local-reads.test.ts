@@ -31,10 +31,13 @@ t.test('without it (the default): the same read is refused', async (t) => {
   const { c, survivor } = await loneFollower([]);
   t.teardown(() => c.close());
   t.notMatch(survivor.log.join(''), /test-only-unsafe-local-reads/, 'no warning');
-  const r = await survivor.call<{ error?: string }>('/v3/kv/range', { key: b64('k') }, 10000);
+  // At once: each is refused only when its wait for a leader times out.
+  const [r, tx, alarms] = await Promise.all([
+    survivor.call<{ error?: string }>('/v3/kv/range', { key: b64('k') }, 10000),
+    survivor.call<{ error?: string }>('/v3/kv/txn', { success: [{ request_range: { key: b64('k') } }] }, 10000),
+    survivor.call<{ error?: string }>('/v3/maintenance/alarm', { action: 'GET' }, 10000),
+  ]);
   t.not(r.status, 200, `refused: ${r.body.error}`);
-  const tx = await survivor.call<{ error?: string }>('/v3/kv/txn', { success: [{ request_range: { key: b64('k') } }] }, 10000);
   t.not(tx.status, 200, `a txn of one range too: ${tx.body.error}`);
-  const alarms = await survivor.call<{ error?: string }>('/v3/maintenance/alarm', { action: 'GET' }, 10000);
   t.not(alarms.status, 200, `and the list of alarms (a linearizable read, as etcd's goes through the log): ${alarms.body.error}`);
 });
