@@ -108,7 +108,40 @@ t.test('bad input against a live member gets etcd errors and the member keeps se
 });
 
 /** Writes unique keys through whichever member answers, until `stop()`; returns the acknowledged keys. */
-function writer(c: KvdCluster, name: string) {
+/** Acknowledged writes of several writers, counted, with a wait for the count to reach a number. */
+class AckCount {
+  private n = 0;
+  private waiters: { at: number; resolve: () => void }[] = [];
+
+  get count(): number {
+    return this.n;
+  }
+
+  add(): void {
+    this.n++;
+    const due = this.waiters.filter((w) => w.at <= this.n);
+    this.waiters = this.waiters.filter((w) => w.at > this.n);
+    for (const w of due) w.resolve();
+  }
+
+  /** Resolves once `more` further writes are acknowledged; rejects after `timeoutMs`. */
+  reached(more: number, timeoutMs: number): Promise<void> {
+    const at = this.n + more;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w.resolve !== done);
+        reject(new Error(`writes stalled at ${this.n} acknowledged (waiting for ${at})`));
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.waiters.push({ at, resolve: done });
+    });
+  }
+}
+
+function writer(c: KvdCluster, name: string, acks: AckCount) {
   let stopped = false;
   const acked: string[] = [];
   const done = (async () => {
@@ -124,7 +157,10 @@ function writer(c: KvdCluster, name: string) {
       }
       try {
         const r = await m.call('/v3/kv/put', { key: b64(key), value: b64('v') }, 3000);
-        if (r.status === 200) acked.push(key);
+        if (r.status === 200) {
+          acked.push(key);
+          acks.add();
+        }
       } catch {
         // connection refused or timed out: outcome unknown, not counted
       }
@@ -170,22 +206,16 @@ async function hashesAtCommonRevision(c: KvdCluster): Promise<{ rev: number; has
 t.test('3 members: kill -9 of a follower and of the leader loses no acknowledged write', async (t) => {
   const c = await KvdCluster.create(3);
   t.teardown(() => c.close());
-  const w = [writer(c, 'a'), writer(c, 'b'), writer(c, 'c'), writer(c, 'd')];
+  const acks = new AckCount();
+  const w = [writer(c, 'a', acks), writer(c, 'b', acks), writer(c, 'c', acks), writer(c, 'd', acks)];
   t.teardown(() => {
     for (const x of w) void x.stop();
   });
-  const ackedCount = () => w.reduce((s, x) => s + x.acked.length, 0);
-  const progress = async (n: number) => {
-    const start = ackedCount();
-    const deadline = Date.now() + 60_000;
-    while (ackedCount() < start + n) {
-      if (Date.now() > deadline) {
-        for (const m of c.members) t.comment(`${m.spec.name} alive=${m.alive}: ${m.log.join('').slice(-2000)}`);
-        throw new Error(`writes stalled at ${ackedCount()} acknowledged`);
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
+  const progress = (n: number) =>
+    acks.reached(n, 60_000).catch((err: unknown) => {
+      for (const m of c.members) t.comment(`${m.spec.name} alive=${m.alive}: ${m.log.join('').slice(-2000)}`);
+      throw err;
+    });
   await progress(200);
   const leader = await c.leader();
   const follower = c.members.find((m) => m !== leader)!;
