@@ -60,8 +60,8 @@ export function verificationRefusal(socket: TLSSocket): string | undefined {
  * it gives a reason against is reported to `onRefused` and closed, after `answer(reason)` is
  * written to it when given (for HTTP, an answer saying the request was refused: under TLS 1.3 the
  * client has sent its request by then, and a bare close would leave it not knowing whether the
- * request was served); the others go on as before. Call it after everything else that handles 'secureConnection' is in
- * place.
+ * request was served); the others go on as before. Call it after everything else that handles
+ * 'secureConnection' is in place.
  */
 export function guardConnections(
   server: Server,
