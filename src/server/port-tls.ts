@@ -6,7 +6,7 @@
 import { statSync } from 'node:fs';
 import type { TlsOptions } from 'node:tls';
 import type { TlsFiles } from './config.js';
-import type { CertificateRule } from '../util/certificate-rule.js';
+import { allowedServerIdentity, type CertificateRule } from '../util/certificate-rule.js';
 import type { MemberTls } from './member/internal-client.js';
 import { checkTlsContext, readFlagFile, requireCertificates, requireCrl } from '../util/tls-files.js';
 import type { Logger } from '../util/log.js';
@@ -45,7 +45,11 @@ export function loadPortTls(files: TlsFiles, prefix: '' | 'peer-'): PortTls {
     server: { cert, key, ca, crl, ciphers, requestCert: files.clientCertAuth, rejectUnauthorized: files.clientCertAuth },
     // A self-signed certificate proves nothing, so the members do not check each other's (as etcd
     // with --auto-tls): the connection is encrypted, not authenticated.
-    dial: files.selfSigned ? { cert, key, ciphers, rejectUnauthorized: false } : { cert, key, ca, ciphers },
+    // The peer port's allowed CN or hostname binds the members this one dials too, as etcd's;
+    // the client port's binds clients only (the members' own calls to client URLs reach members).
+    dial: files.selfSigned
+      ? { cert, key, ciphers, rejectUnauthorized: false }
+      : { cert, key, ca, ciphers, ...(prefix === 'peer-' && files.allowed ? { checkServerIdentity: allowedServerIdentity(files.allowed) } : {}) },
     allowed: files.allowed,
   };
 }

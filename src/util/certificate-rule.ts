@@ -6,7 +6,8 @@
 // refused connection is closed (after a fixed answer, when the caller gives one) without any
 // request on it being read.
 import { isIP } from 'node:net';
-import type { Server, TLSSocket } from 'node:tls';
+import { checkServerIdentity, type PeerCertificate, type Server, type TLSSocket } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
 
 /** The certificate's subject CN must be `cn`, or the certificate must be valid for `hostname`. */
 export type CertificateRule = { cn: string } | { hostname: string };
@@ -15,15 +16,38 @@ export type CertificateRule = { cn: string } | { hostname: string };
 export function certificateRefusal(socket: TLSSocket, rule: CertificateRule): string | undefined {
   const cert = socket.getPeerX509Certificate();
   if (!cert) return 'no client certificate';
+  return ruleRefusal(cert, socket.getPeerCertificate().subject?.CN, rule);
+}
+
+/** Why `rule` refuses `cert`, whose subject CN (or CNs) is `cns`. */
+function ruleRefusal(cert: X509Certificate, cns: string | string[] | undefined, rule: CertificateRule): string | undefined {
   if ('cn' in rule) {
     // Go's CommonName is the subject's last CN.
-    const cns = socket.getPeerCertificate().subject?.CN;
     const cn = Array.isArray(cns) ? cns[cns.length - 1] : cns;
     return cn === rule.cn ? undefined : `the certificate's CN ${JSON.stringify(cn ?? '')} is not the allowed ${JSON.stringify(rule.cn)}`;
   }
   // As Go's VerifyHostname since Go 1.15: the subject alternative names only, never the CN.
   const valid = isIP(rule.hostname) !== 0 ? cert.checkIP(rule.hostname) : cert.checkHost(rule.hostname, { subject: 'never' });
   return valid !== undefined ? undefined : `the certificate is not valid for the allowed hostname ${JSON.stringify(rule.hostname)}`;
+}
+
+/** The error a dialing member's handshake fails with when `allowedServerIdentity` refuses the certificate. */
+export const PEER_CERTIFICATE_REFUSED = 'ERR_PEER_CERTIFICATE_REFUSED';
+
+/**
+ * A `checkServerIdentity` for the dialing side of a peer connection: the usual check that the
+ * certificate is valid for the name dialed, then `rule`. etcd checks its allowed CN or hostname on
+ * both sides of a peer connection (one TLS config serves its listener and its dials); on this side
+ * Node has the hook inside the handshake, so a refused member is never written to.
+ */
+export function allowedServerIdentity(rule: CertificateRule): (host: string, cert: PeerCertificate) => Error | undefined {
+  return (host, cert) => {
+    const usual = checkServerIdentity(host, cert);
+    if (usual) return usual;
+    const reason = ruleRefusal(new X509Certificate(cert.raw), cert.subject?.CN, rule);
+    if (reason === undefined) return undefined;
+    return Object.assign(new Error(`peer certificate refused: ${reason}`), { code: PEER_CERTIFICATE_REFUSED });
+  };
 }
 
 /** What the handshake's OpenSSL reports about a certificate it could not verify, in words. */

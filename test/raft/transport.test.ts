@@ -8,6 +8,7 @@ import { pino, type Logger } from 'pino';
 import WebSocket from 'ws';
 import { PeerTransport, type PeerTls, type TransportOptions } from '../../src/raft/transport/index.js';
 import { Codec } from '../../src/raft/transport/codec.js';
+import { allowedServerIdentity } from '../../src/util/certificate-rule.js';
 import { EntryType, MessageType, emptyMessage, type Entry, type Message, type NodeId } from '../../src/raft/types.js';
 
 const HOST = '127.0.0.1';
@@ -511,6 +512,28 @@ t.test('TLS (wss): members with certificates exchange messages; a dial without o
   B.tr.send([app(B.id, A.id, 2, [])]);
   await A.until(() => A.from(B.id).length === 1);
   t.ok(A.stat(B.id).connected, 'the connections open before keep working');
+});
+
+t.test("a dialing member checks the dialed one's certificate against its allowed CN too (as etcd's --peer-cert-allowed-cn)", async (t) => {
+  const log = new LogCapture();
+  const allowing = (cn: string): PeerTls => {
+    const p = peerTls('member');
+    return { ...p, dial: { ...p.dial, checkServerIdentity: allowedServerIdentity({ cn }) } };
+  };
+  const A = new Member(51, { tls: allowing('member'), logger: log.logger });
+  const B = new Member(52, { tls: peerTls('member2') });
+  const C = new Member(53, { tls: allowing('member2') });
+  t.teardown(() => Promise.all([A.tr.stop(), B.tr.stop(), C.tr.stop()]));
+  await startAll([A, B, C]);
+  A.tr.send([app(A.id, B.id, 1, [])]);
+  const refused = await log.waitFor((l) => String(l.msg).startsWith('peer certificate refused'));
+  t.equal(refused.msg, `peer certificate refused: the certificate's CN "member2" is not the allowed "member"`, 'B serves CN member2: A does not connect');
+  t.equal(refused.level, WARN);
+  C.tr.send([app(C.id, B.id, 1, [])]);
+  await B.until(() => B.from(C.id).length === 1);
+  t.pass('C, which allows CN member2, reaches B');
+  t.same(B.from(A.id), [], 'nothing from A');
+  t.notOk(A.stat(B.id).connected);
 });
 
 t.test('codec: round trips and rejects malformed frames', async (t) => {

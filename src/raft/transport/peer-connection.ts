@@ -1,7 +1,9 @@
 // One long-lived outbound connection to one peer, used only for sending to it. It reconnects with
 // exponential backoff, queues a bounded number of messages while it is down, batches everything
 // queued in one tick into one frame, and streams snapshots in chunks between those frames.
+import type { PeerCertificate } from 'node:tls';
 import WebSocket from 'ws';
+import { PEER_CERTIFICATE_REFUSED } from '../../util/certificate-rule.js';
 import type { Logger } from '../../util/log.js';
 import { MessageType, type Message, type NodeId } from '../types.js';
 import { estimateMessageBytes, PROTOCOL_VERSION, type Codec } from './codec.js';
@@ -42,6 +44,8 @@ export interface DialTls {
   key?: Buffer;
   ciphers?: string;
   rejectUnauthorized?: boolean;
+  /** Checks the certificate the dialed end presents beyond its authority (for --peer-cert-allowed-cn and -hostname). */
+  checkServerIdentity?: (host: string, cert: PeerCertificate) => Error | undefined;
 }
 
 export interface PeerConnectionOptions {
@@ -358,6 +362,8 @@ export class PeerConnection {
     this.ws = ws;
     let refused: string | undefined;
     let lastError: string | undefined;
+    /** This side refused the certificate the peer presented (--peer-cert-allowed-cn, -hostname). */
+    let refusedPeer: string | undefined;
     let resolveClosed!: () => void;
     this.socketClosed = new Promise((r) => (resolveClosed = r));
 
@@ -387,6 +393,7 @@ export class PeerConnection {
     });
     ws.on('error', (err: Error) => {
       lastError = err.message;
+      if ((err as NodeJS.ErrnoException).code === PEER_CERTIFICATE_REFUSED) refusedPeer = err.message;
     });
     ws.on('message', () => {
       // The listener never sends data frames on this connection; ignore anything that arrives.
@@ -405,7 +412,8 @@ export class PeerConnection {
           log.warn({ peer: this.o.peerId, url: this.url, code, reason: reason.toString(), err: lastError }, 'connection to peer lost');
         }
       } else if (!this.closed) {
-        if (refused) this.noteFailure(`peer refused the connection: ${refused}`, 'warn');
+        if (refusedPeer) this.noteFailure(refusedPeer, 'warn');
+        else if (refused) this.noteFailure(`peer refused the connection: ${refused}`, 'warn');
         else this.noteFailure(`cannot connect: ${lastError ?? `closed with code ${code}`}`, 'info');
       }
       if (this.closed) return;
