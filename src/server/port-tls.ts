@@ -10,7 +10,6 @@ import { allowedServerIdentity, type CertificateRule } from '../util/certificate
 import type { MemberTls } from './member/internal-client.js';
 import { checkTlsContext, readFlagFile, requireCertificates, requireCrl } from '../util/tls-files.js';
 import type { Logger } from '../util/log.js';
-import { ensureSelfSignedPair } from './self-signed.js';
 
 export interface PortTls {
   /** For the port's https server. */
@@ -65,6 +64,9 @@ export async function preparePortTls(files: TlsFiles | undefined, prefix: '' | '
       log.warn(`kvd: --${prefix}auto-tls is set but no ${sideOf(prefix)} URL is https://; no certificate is made`);
       return undefined;
     }
+    // Loaded only here: the X.509 library costs every start of kvd 0.3 s of CPU to load (40% of
+    // its start), and only --auto-tls needs it.
+    const { ensureSelfSignedPair } = await import('./self-signed.js');
     const outcome = await ensureSelfSignedPair(files.certFile, files.keyFile, hosts);
     log.info({ certFile: files.certFile, hosts }, `kvd: ${outcome === 'made' ? 'made a self-signed' : 'using the self-signed'} ${sideOf(prefix)} TLS certificate (--${prefix}auto-tls)`);
   }
