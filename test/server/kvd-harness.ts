@@ -262,3 +262,21 @@ export async function openWatch(m: KvdProc, create: Record<string, unknown>) {
     close: () => ac.abort(),
   };
 }
+
+/**
+ * Every member's HashKV (etcd's consistency check) at the newest revision all of them applied: a
+ * linearizable read on each returns once that member applied everything committed before it, and
+ * its header names the member's revision.
+ */
+export async function hashesAtCommonRevision(c: KvdCluster): Promise<{ rev: number; hashes: number[] }> {
+  const revs: number[] = [];
+  for (const m of c.members) revs.push(Number((await m.call<{ header: { revision?: string } }>('/v3/kv/range', { key: b64('\0') })).body.header.revision));
+  const rev = Math.min(...revs);
+  const hashes: number[] = [];
+  for (const m of c.members) {
+    const r = await m.call<{ hash: number }>('/v3/maintenance/hashkv', { revision: rev });
+    if (r.status !== 200) throw new Error(`${m.spec.name}: hashkv at ${rev}: ${JSON.stringify(r.body)}`);
+    hashes.push(r.body.hash);
+  }
+  return { rev, hashes };
+}
